@@ -1,0 +1,428 @@
+"""Raw FastChat logs to cleaned Parquet tables, streaming, with every line accounted for.
+
+Two steps, so a day can be (re)processed on its own:
+1. `ingest_day`: each log file of one day is read line by line (plain or gzip) in worker processes;
+   each line becomes a staged battle, conversation state or feedback row, or a quarantine row with
+   its reason. Raw IPs are turned into keyed judge hashes here and never leave this step.
+2. `finalize`: DuckDB merges the staged days of a window: duplicate votes are quarantined, each
+   conversation keeps its last logged state, high-frequency prompts are tagged, and the counts must
+   reconcile exactly (lines read = kept + merged + quarantined) or the step fails.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import dedup, schemas
+from pipeline.cleaning import Cleaner
+from pipeline.cleaning_config import CleaningConfig, JudgeHasher
+from pipeline.logrecords import (
+    BATTLE_VOTE_TYPES,
+    FEEDBACK_TYPES,
+    RecordError,
+    parse_line,
+    record_type,
+)
+
+LOG_NAME = re.compile(r"^(?P<day>\d{4}-\d{2}-\d{2})-conv\.json(?:\.gz)?$")
+ROWS_PER_FLUSH = 2000
+
+STAGED_BATTLES = pa.schema([f for f in schemas.BATTLES if f.name != "dedup_tag"])
+STAGED_STATES = schemas.CONVERSATIONS.append(pa.field("n_messages", pa.int64())).append(
+    pa.field("reject_reason", pa.string())
+)
+STAGED_TABLES = {
+    "battles": STAGED_BATTLES,
+    "states": STAGED_STATES,
+    "feedback": schemas.FEEDBACK,
+    "quarantine": schemas.QUARANTINE,
+}
+
+
+class IngestError(Exception):
+    """An input problem that stops ingest as a whole (missing directory, no logs, bad config)."""
+
+
+@dataclass(frozen=True)
+class LogFile:
+    path: Path
+    source: str  # path relative to the logs directory, as stored in every row
+    day: str
+
+
+@dataclass
+class Discovery:
+    files: list[LogFile]
+    skipped: list[tuple[str, str]]  # (relative path, why it is not a log this pipeline reads)
+
+    @property
+    def days(self) -> list[str]:
+        return sorted({f.day for f in self.files})
+
+
+def discover_logs(logs_dir: Path) -> Discovery:
+    """Find `YYYY-MM-DD-conv.json[.gz]` files at any depth (server{i}/... in production)."""
+    logs_dir = Path(logs_dir)
+    if not logs_dir.is_dir():
+        raise IngestError(f"logs directory not found: {logs_dir}")
+    files, skipped = [], []
+    for path in sorted(p for p in logs_dir.rglob("*") if p.is_file()):
+        source = path.relative_to(logs_dir).as_posix()
+        match = LOG_NAME.match(path.name)
+        if match:
+            files.append(LogFile(path=path, source=source, day=match["day"]))
+        elif path.name.startswith("vision-tmp-"):
+            skipped.append((source, "vision-arena log: not part of text releases"))
+        elif path.suffix in (".json", ".gz"):
+            skipped.append((source, "file name is not YYYY-MM-DD-conv.json[.gz]"))
+    return Discovery(files=files, skipped=skipped)
+
+
+# ---------------------------------------------------------------- step 1: one day, per file
+
+
+@dataclass
+class FileStats:
+    source: str
+    lines: int = 0
+    staged: Counter = field(default_factory=Counter)  # table -> rows staged
+    quarantined: Counter = field(default_factory=Counter)  # reason -> lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "lines": self.lines,
+            "staged": dict(self.staged),
+            "quarantined": dict(self.quarantined),
+        }
+
+
+class _StagedWriter:
+    """Buffers rows per table and appends them to Parquet in chunks (bounded memory)."""
+
+    def __init__(self, prefix: Path):
+        self.prefix = prefix
+        self.rows: dict[str, list[dict]] = {name: [] for name in STAGED_TABLES}
+        self.writers: dict[str, pq.ParquetWriter] = {}
+
+    def add(self, table: str, row: dict) -> None:
+        buffer = self.rows[table]
+        buffer.append(row)
+        if len(buffer) >= ROWS_PER_FLUSH:
+            self._flush(table)
+
+    def _flush(self, table: str) -> None:
+        rows = self.rows[table]
+        if not rows:
+            return
+        if table not in self.writers:
+            self.writers[table] = pq.ParquetWriter(
+                f"{self.prefix}.{table}.parquet", STAGED_TABLES[table], compression="zstd"
+            )
+        self.writers[table].write_table(pa.Table.from_pylist(rows, schema=STAGED_TABLES[table]))
+        rows.clear()
+
+    def close(self) -> None:
+        for table in STAGED_TABLES:
+            self._flush(table)
+        for writer in self.writers.values():
+            writer.close()
+
+
+def _open_lines(path: Path) -> Iterator[bytes]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        yield from handle
+
+
+class _Worker:
+    """Per-process state: the cleaner (config + judge hasher) built once, reused for every file."""
+
+    cleaner: Cleaner | None = None
+
+    @classmethod
+    def init(cls, config: CleaningConfig, judge_key: bytes) -> None:
+        hasher = JudgeHasher(judge_key)
+        banned = frozenset(config.banned_judges) | {hasher(ip) for ip in config.banned_ips}
+        cls.cleaner = Cleaner(config, hasher, banned)
+
+
+def _stage_file(log: LogFile, out_prefix: str) -> FileStats:
+    cleaner = _Worker.cleaner
+    assert cleaner is not None, "worker not initialised"
+    stats = FileStats(source=log.source)
+    writer = _StagedWriter(Path(out_prefix))
+    where = {"source_file": log.source, "day": log.day}
+    max_bytes = cleaner.config.max_line_bytes
+    try:
+        for line_no, line in enumerate(_open_lines(log.path), start=1):
+            stats.lines += 1
+            kind = None
+            record: dict[str, Any] = {}
+            try:
+                record = parse_line(line, max_bytes)
+                kind = record_type(record)
+                if kind == "chat":
+                    row, reject = cleaner.clean_chat(record)
+                    table, row = "states", {**row, "reject_reason": reject}
+                elif kind in BATTLE_VOTE_TYPES:
+                    table, row = "battles", cleaner.clean_battle(record, kind)
+                else:
+                    assert kind in FEEDBACK_TYPES
+                    table, row = "feedback", cleaner.clean_feedback(record, kind)
+                writer.add(table, {**row, **where, "source_line": line_no})
+                stats.staged[table] += 1
+            except RecordError as err:
+                writer.add("quarantine", _quarantine_row(where, line_no, kind, err, record))
+                stats.quarantined[err.reason] += 1
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        # A truncated or corrupt gzip stream: the lines already read are kept; the rest is counted
+        # as one quarantined unreadable tail, with the error, so nothing disappears silently.
+        stats.lines += 1
+        writer.add(
+            "quarantine",
+            _quarantine_row(where, stats.lines, None, RecordError("unreadable_file", str(err)[:200]), {}),
+        )
+        stats.quarantined["unreadable_file"] += 1
+    finally:
+        writer.close()
+    return stats
+
+
+def _quarantine_row(where: dict, line_no: int, kind: str | None, err: RecordError, record: dict) -> dict:
+    state = record.get("state")
+    if state is None and isinstance(record.get("states"), list) and record["states"]:
+        state = record["states"][0]
+    conv_id = state.get("conv_id") if isinstance(state, dict) else None
+    tstamp = record.get("tstamp")
+    return {
+        **where,
+        "source_line": line_no,
+        "record_type": kind,
+        "reason": err.reason,
+        "detail": err.detail[:300],
+        "conv_id": conv_id[:64] if isinstance(conv_id, str) else None,
+        "tstamp": float(tstamp) if isinstance(tstamp, int | float) and not isinstance(tstamp, bool) else None,
+    }
+
+
+def _staged_prefix(day_dir: Path, log: LogFile) -> str:
+    return str(day_dir / log.source.replace("/", "__"))
+
+
+def ingest_day(
+    files: Iterable[LogFile], day: str, stage_root: Path, config: CleaningConfig, judge_key: bytes,
+    workers: int = 1,
+) -> dict[str, Any]:
+    """Stage every log file of `day` into `stage_root/day=DAY/` (replaced atomically)."""
+    day_files = sorted((f for f in files if f.day == day), key=lambda f: -f.path.stat().st_size)
+    final_dir = Path(stage_root) / f"day={day}"
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".day={day}.", dir=stage_root))
+    try:
+        stats = _run_files(day_files, tmp_dir, config, judge_key, workers)
+        summary = {"day": day, "files": [s.to_json() for s in stats]}
+        (tmp_dir / "stats.json").write_text(json.dumps(summary, indent=1))
+        if final_dir.exists():
+            shutil.rmtree(final_dir)
+        os.replace(tmp_dir, final_dir)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return summary
+
+
+def _run_files(
+    files: list[LogFile], out_dir: Path, config: CleaningConfig, judge_key: bytes, workers: int
+) -> list[FileStats]:
+    jobs = [(f, _staged_prefix(out_dir, f)) for f in files]
+    if workers <= 1 or len(jobs) <= 1:
+        _Worker.init(config, judge_key)
+        return [_stage_file(*job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=workers, initializer=_Worker.init, initargs=(config, judge_key)) as pool:
+        return list(pool.map(_stage_file, *zip(*jobs, strict=True)))
+
+
+# ---------------------------------------------------------------- step 2: a window of days
+
+
+class ReconciliationError(Exception):
+    """Counts do not add up: some record would be lost or duplicated. Never publish past this."""
+
+
+def finalize(stage_root: Path, days: list[str], out_dir: Path, config: CleaningConfig) -> dict[str, Any]:
+    """Merge staged days into battles / conversations / feedback / quarantine Parquet + accounting."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    day_dirs = [Path(stage_root) / f"day={d}" for d in days]
+    missing = [str(d) for d in day_dirs if not (d / "stats.json").exists()]
+    if missing:
+        raise IngestError(f"days not staged yet: {', '.join(missing)}")
+    file_stats = [f for d in day_dirs for f in json.loads((d / "stats.json").read_text())["files"]]
+
+    con = duckdb.connect()
+    con.execute(f"SET temp_directory = '{out_dir / '.duckdb_tmp'}'")
+    con.execute("SET preserve_insertion_order = false")
+    for table, schema in STAGED_TABLES.items():
+        _register_staged(con, table, schema, day_dirs)
+
+    con.execute("""
+        CREATE TEMP TABLE vote_rank AS
+        SELECT question_id, source_file, source_line,
+               row_number() OVER (PARTITION BY question_id ORDER BY tstamp, source_file, source_line) AS rn
+        FROM staged_battles""")
+    con.execute(f"""
+        CREATE TEMP TABLE battle_tags AS
+        {dedup.high_frequency_tags_sql(config.dedup, "staged_battles", "vote_rank")}""")
+    con.execute("""
+        CREATE TEMP TABLE state_rank AS
+        SELECT conversation_id, source_file, source_line, reject_reason,
+               row_number() OVER (PARTITION BY conversation_id
+                                  ORDER BY n_messages DESC, tstamp DESC, source_file DESC, source_line DESC) AS rn
+        FROM staged_states""")
+
+    battles_cols = ", ".join(
+        "t.dedup_tag" if f.name == "dedup_tag" else f"b.{f.name}" for f in schemas.BATTLES
+    )
+    _write(con, out_dir / "battles.parquet", schemas.BATTLES, f"""
+        SELECT {battles_cols} FROM staged_battles b
+        JOIN battle_tags t USING (source_file, source_line)
+        ORDER BY b.tstamp, b.question_id""")
+    conv_cols = ", ".join(f"s.{f.name}" for f in schemas.CONVERSATIONS)
+    _write(con, out_dir / "conversations.parquet", schemas.CONVERSATIONS, f"""
+        SELECT {conv_cols} FROM staged_states s JOIN state_rank r USING (source_file, source_line)
+        WHERE r.rn = 1 AND r.reject_reason IS NULL
+        ORDER BY s.tstamp, s.conversation_id""")
+    _write(con, out_dir / "feedback.parquet", schemas.FEEDBACK,
+           "SELECT * FROM staged_feedback ORDER BY tstamp, source_file, source_line")
+    _write(con, out_dir / "quarantine.parquet", schemas.QUARANTINE, """
+        SELECT source_file, source_line, record_type, reason, detail, conv_id, tstamp, day
+        FROM staged_quarantine
+        UNION ALL
+        SELECT b.source_file, b.source_line, 'vote', 'duplicate_vote',
+               'question_id already voted; first vote kept', b.question_id, b.tstamp, b.day
+        FROM staged_battles b JOIN vote_rank r USING (source_file, source_line) WHERE r.rn > 1
+        UNION ALL
+        SELECT s.source_file, s.source_line, 'chat', r.reject_reason,
+               'last logged state of the conversation', s.conversation_id, s.tstamp, s.day
+        FROM staged_states s JOIN state_rank r USING (source_file, source_line)
+        WHERE r.rn = 1 AND r.reject_reason IS NOT NULL
+        ORDER BY source_file, source_line""")
+
+    accounting = _account(con, file_stats, days)
+    dedup_summary = con.execute("""
+        SELECT count(*) FILTER (WHERE dedup_tag.high_freq), count(*) FILTER (WHERE NOT dedup_tag.sampled)
+        FROM battle_tags""").fetchone()
+    accounting["dedup"] = {"high_freq_battles": dedup_summary[0], "not_sampled_battles": dedup_summary[1]}
+    (out_dir / "accounting.json").write_text(json.dumps(accounting, indent=2))
+    con.close()
+    shutil.rmtree(out_dir / ".duckdb_tmp", ignore_errors=True)
+    return accounting
+
+
+def _register_staged(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, day_dirs: list[Path]) -> None:
+    paths = [str(p) for d in day_dirs for p in sorted(d.glob(f"*.{table}.parquet"))]
+    if paths:
+        listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+        con.execute(f"CREATE VIEW staged_{table} AS SELECT * FROM read_parquet([{listed}])")
+    else:  # no file staged any row of this kind: an empty table of the right shape
+        con.register(f"_empty_{table}", schema.empty_table())
+        con.execute(f"CREATE VIEW staged_{table} AS SELECT * FROM _empty_{table}")
+
+
+def _write(con: duckdb.DuckDBPyConnection, path: Path, schema: pa.Schema, sql: str) -> None:
+    """Stream a query into Parquet with exactly `schema` (atomic: temp file, then rename)."""
+    tmp = path.with_suffix(".parquet.tmp")
+    reader = con.sql(sql).to_arrow_reader(batch_size=ROWS_PER_FLUSH)
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for batch in reader:
+            writer.write_batch(_conform(batch, schema))
+    os.replace(tmp, path)
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [batch.column(f.name).cast(f.type) for f in schema], schema=schema
+    )
+
+
+def _account(con: duckdb.DuckDBPyConnection, file_stats: list[dict], days: list[str]) -> dict[str, Any]:
+    """Lines read must equal kept + merged + quarantined, per reason; raise if not."""
+    lines_read = sum(f["lines"] for f in file_stats)
+    kept = {
+        "battles": con.execute("SELECT count(*) FROM vote_rank WHERE rn = 1").fetchone()[0],
+        "conversations": con.execute(
+            "SELECT count(*) FROM state_rank WHERE rn = 1 AND reject_reason IS NULL").fetchone()[0],
+        "feedback": con.execute("SELECT count(*) FROM staged_feedback").fetchone()[0],
+    }
+    merged = {
+        "superseded_state": con.execute("SELECT count(*) FROM state_rank WHERE rn > 1").fetchone()[0],
+    }
+    quarantined = Counter()
+    for f in file_stats:
+        quarantined.update(f["quarantined"])
+    quarantined["duplicate_vote"] += con.execute("SELECT count(*) FROM vote_rank WHERE rn > 1").fetchone()[0]
+    for reason, count in con.execute("""
+            SELECT reject_reason, count(*) FROM state_rank WHERE rn = 1 AND reject_reason IS NOT NULL
+            GROUP BY ALL""").fetchall():
+        quarantined[reason] += count
+    quarantined = Counter({k: v for k, v in quarantined.items() if v})
+    accounted = sum(kept.values()) + sum(merged.values()) + sum(quarantined.values())
+    accounting = {
+        "days": days,
+        "files": len(file_stats),
+        "lines_read": lines_read,
+        "kept": kept,
+        "merged": merged,
+        "quarantined": dict(sorted(quarantined.items(), key=lambda kv: -kv[1])),
+        "quarantined_total": sum(quarantined.values()),
+        "reconciled": accounted == lines_read,
+    }
+    if accounted != lines_read:
+        raise ReconciliationError(
+            f"lines read {lines_read} != kept + merged + quarantined {accounted}: {accounting}"
+        )
+    return accounting
+
+
+# ---------------------------------------------------------------- both steps
+
+
+def judge_key_for(config: CleaningConfig, workdir: Path) -> bytes:
+    return JudgeHasher.from_environment(config.judge_key_env, workdir).key
+
+
+def ingest_logs(
+    logs_dir: Path, out_dir: Path, config: CleaningConfig, workers: int = 1, days: list[str] | None = None,
+) -> dict[str, Any]:
+    """Stage every day found under `logs_dir` (or the given days), then finalize them into `out_dir`."""
+    discovery = discover_logs(logs_dir)
+    if not discovery.files:
+        raise IngestError(f"no log files (YYYY-MM-DD-conv.json[.gz]) under {logs_dir}")
+    wanted = days or discovery.days
+    absent = sorted(set(wanted) - set(discovery.days))
+    if absent:
+        raise IngestError(f"no log files for day(s) {', '.join(absent)} under {logs_dir}")
+    out_dir = Path(out_dir)
+    stage_root = out_dir / "staging"
+    stage_root.mkdir(parents=True, exist_ok=True)
+    key = judge_key_for(config, out_dir)
+    for day in wanted:
+        ingest_day(discovery.files, day, stage_root, config, key, workers)
+    accounting = finalize(stage_root, wanted, out_dir, config)
+    accounting["skipped_files"] = [{"file": f, "why": why} for f, why in discovery.skipped]
+    (out_dir / "accounting.json").write_text(json.dumps(accounting, indent=2))
+    return accounting
