@@ -6,6 +6,7 @@ table, or raise `RecordError` with the reason FastChat would have dropped it for
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -20,7 +21,6 @@ WINNER_BY_VOTE = {
 }
 ANONYMOUS_PUBLIC_NAMES = ("", "Model A", "Model B")
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
 _CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
 _HEADER = re.compile(r"^#{1,6}\s", re.MULTILINE)
 _LIST_ITEM = re.compile(r"^\s*(?:\d+\.|[-*+])\s", re.MULTILINE)
@@ -80,21 +80,22 @@ def resolve_battle_models(record: dict[str, Any], states: list[State]) -> tuple[
     return list(public), False
 
 
-def conv_metadata(conversation_a: list[dict], conversation_b: list[dict]) -> dict[str, int]:
+def conv_metadata(state_a: State, state_b: State) -> dict[str, int]:
     """Style counts per side (approximate tokens, markdown headers, list items, bold spans)."""
-    meta = {"sum_user_tokens": sum(_tokens(m["content"]) for m in conversation_a if m["role"] == "user")}
-    for side, conversation in (("a", conversation_a), ("b", conversation_b)):
-        replies = [m["content"] for m in conversation if m["role"] == "assistant"]
-        prose = [_CODE_BLOCK.sub("", text) for text in replies]
-        meta[f"sum_assistant_{side}_tokens"] = sum(_tokens(t) for t in replies)
-        meta[f"header_count_{side}"] = sum(len(_HEADER.findall(t)) for t in prose)
+    meta = {"sum_user_tokens": sum(approx_tokens(t) for t in state_a.texts[0::2])}
+    for side, state in (("a", state_a), ("b", state_b)):
+        replies = state.texts[1::2]
+        prose = [_CODE_BLOCK.sub("", t) if "```" in t else t for t in replies]
+        meta[f"sum_assistant_{side}_tokens"] = sum(approx_tokens(t) for t in replies)
+        meta[f"header_count_{side}"] = sum(len(_HEADER.findall(t)) for t in prose if "#" in t)
         meta[f"list_count_{side}"] = sum(len(_LIST_ITEM.findall(t)) for t in prose)
-        meta[f"bold_count_{side}"] = sum(len(_BOLD.findall(t)) for t in prose)
+        meta[f"bold_count_{side}"] = sum(len(_BOLD.findall(t)) for t in prose if "**" in t or "__" in t)
     return meta
 
 
-def _tokens(text: str) -> int:
-    return len(_TOKEN.findall(text))
+def approx_tokens(text: str) -> int:
+    """About one BPE token per 4 UTF-8 bytes (English ~4 chars/token; CJK ~1 token/char)."""
+    return (len(text.encode("utf-8")) + 3) // 4
 
 
 class Cleaner:
@@ -102,7 +103,7 @@ class Cleaner:
 
     def __init__(self, config: CleaningConfig, judge_of_ip, banned_judges: frozenset[str]):
         self.config = config
-        self.judge_of_ip = judge_of_ip
+        self.judge_of_ip = functools.lru_cache(maxsize=1 << 16)(judge_of_ip)
         self.banned_judges = banned_judges
         self.excluded = frozenset(config.excluded_models)
 
@@ -145,7 +146,7 @@ class Cleaner:
             "anony": anonymous,
             "language": None,
             "tstamp": tstamp,
-            "conv_metadata": conv_metadata(conversation_a, conversation_b),
+            "conv_metadata": conv_metadata(states[0], states[1]),
         }
 
     def clean_chat(self, record: dict[str, Any]) -> tuple[dict[str, Any], str | None]:

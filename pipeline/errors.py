@@ -6,7 +6,6 @@ from pipeline.cleaning_config import ConfigError
 from pipeline.ingest import IngestError
 
 
-
 class UsageError(Exception):
     """Arguments that cannot work together or are out of range."""
 

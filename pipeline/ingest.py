@@ -1,7 +1,7 @@
 """Raw FastChat logs to cleaned Parquet tables, streaming, with every line accounted for.
 
 Two steps, so a day can be (re)processed on its own:
-1. `ingest_day`: each log file of one day is read line by line (plain or gzip) in worker processes;
+1. `stage_days`: each log file of the given days is read line by line (plain or gzip) in worker processes;
    each line becomes a staged battle, conversation state or feedback row, or a quarantine row with
    its reason. Raw IPs are turned into keyed judge hashes here and never leave this step.
 2. `finalize`: DuckDB merges the staged days of a window: duplicate votes are quarantined, each
@@ -225,30 +225,39 @@ def _staged_prefix(day_dir: Path, log: LogFile) -> str:
     return str(day_dir / log.source.replace("/", "__"))
 
 
-def ingest_day(
-    files: Iterable[LogFile], day: str, stage_root: Path, config: CleaningConfig, judge_key: bytes,
-    workers: int = 1,
-) -> dict[str, Any]:
-    """Stage every log file of `day` into `stage_root/day=DAY/` (replaced atomically)."""
-    day_files = sorted((f for f in files if f.day == day), key=lambda f: -f.path.stat().st_size)
-    final_dir = Path(stage_root) / f"day={day}"
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".day={day}.", dir=stage_root))
+def stage_days(
+    files: Iterable[LogFile], days: Iterable[str], stage_root: Path, config: CleaningConfig,
+    judge_key: bytes, workers: int = 1,
+) -> list[dict[str, Any]]:
+    """Stage every log file of `days` into `stage_root/day=DAY/`, each day replaced atomically.
+
+    One process pool serves all files of all days, largest first, so cores stay busy.
+    """
+    stage_root = Path(stage_root)
+    stage_root.mkdir(parents=True, exist_ok=True)
+    wanted = sorted(set(days))
+    todo = sorted((f for f in files if f.day in wanted), key=lambda f: -f.path.stat().st_size)
+    tmp_dirs = {day: Path(tempfile.mkdtemp(prefix=f".day={day}.", dir=stage_root)) for day in wanted}
     try:
-        stats = _run_files(day_files, tmp_dir, config, judge_key, workers)
-        summary = {"day": day, "files": [s.to_json() for s in stats]}
-        (tmp_dir / "stats.json").write_text(json.dumps(summary, indent=1))
-        if final_dir.exists():
-            shutil.rmtree(final_dir)
-        os.replace(tmp_dir, final_dir)
+        stats = _run_files([(f, _staged_prefix(tmp_dirs[f.day], f)) for f in todo], config, judge_key, workers)
+        summaries = []
+        for day in wanted:
+            summary = {"day": day, "files": [s.to_json() for f, s in zip(todo, stats, strict=True) if f.day == day]}
+            (tmp_dirs[day] / "stats.json").write_text(json.dumps(summary, indent=1))
+            final_dir = stage_root / f"day={day}"
+            if final_dir.exists():
+                shutil.rmtree(final_dir)
+            os.replace(tmp_dirs[day], final_dir)
+            summaries.append(summary)
+        return summaries
     finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-    return summary
+        for tmp in tmp_dirs.values():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _run_files(
-    files: list[LogFile], out_dir: Path, config: CleaningConfig, judge_key: bytes, workers: int
+    jobs: list[tuple[LogFile, str]], config: CleaningConfig, judge_key: bytes, workers: int
 ) -> list[FileStats]:
-    jobs = [(f, _staged_prefix(out_dir, f)) for f in files]
     if workers <= 1 or len(jobs) <= 1:
         _Worker.init(config, judge_key)
         return [_stage_file(*job) for job in jobs]
@@ -418,10 +427,7 @@ def ingest_logs(
         raise IngestError(f"no log files for day(s) {', '.join(absent)} under {logs_dir}")
     out_dir = Path(out_dir)
     stage_root = out_dir / "staging"
-    stage_root.mkdir(parents=True, exist_ok=True)
-    key = judge_key_for(config, out_dir)
-    for day in wanted:
-        ingest_day(discovery.files, day, stage_root, config, key, workers)
+    stage_days(discovery.files, wanted, stage_root, config, judge_key_for(config, out_dir), workers)
     accounting = finalize(stage_root, wanted, out_dir, config)
     accounting["skipped_files"] = [{"file": f, "why": why} for f, why in discovery.skipped]
     (out_dir / "accounting.json").write_text(json.dumps(accounting, indent=2))

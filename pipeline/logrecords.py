@@ -33,11 +33,7 @@ class State:
     model_name: str | None
     messages: list[tuple[str, str | None]]
     offset: int
-
-    @property
-    def texts(self) -> list[str | None]:
-        """Texts after the template's few-shot turns; even positions are the user's."""
-        return [text for _, text in self.messages[self.offset :]]
+    texts: list[str | None]  # texts after the template's few-shot turns; even positions are the user's
 
 
 def parse_line(line: bytes, max_line_bytes: int) -> dict[str, Any]:
@@ -123,4 +119,5 @@ def parse_state(raw: Any, where: str = "state") -> State:
     model_name = raw.get("model_name")
     if model_name is not None and not isinstance(model_name, str):
         raise RecordError("invalid_state", f"{where}.model_name is {type(model_name).__name__}")
-    return State(conv_id=conv_id, model_name=model_name, messages=pairs, offset=offset)
+    texts = [text for _, text in pairs[offset:]]
+    return State(conv_id=conv_id, model_name=model_name, messages=pairs, offset=offset, texts=texts)

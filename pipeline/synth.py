@@ -342,14 +342,15 @@ class _DayGenerator:
         p_left = 1 / (1 + 10 ** ((pair[1].strength - pair[0].strength) / 400))
         return "leftvote" if r.random() < p_left else "rightvote"
 
-    def malformed(self, start: float) -> None:
+    MALFORMED_KINDS = 6
+
+    def malformed(self, start: float, kind: int) -> None:
         """A broken line of one of the kinds real logs show."""
         r = self.rng
         server = r.randrange(self.s.servers)
         good = _dumps({"tstamp": start, "type": "chat", "model": "vicuna-13b",
                        "state": {"conv_id": self._conv_id(), "messages": [["USER", "hi"], ["ASSISTANT", "Hi!"]],
                                  "offset": 0}, "ip": self._user_ip()})
-        kind = r.randrange(6)
         if kind == 0:
             line = good[: r.randrange(10, len(good) - 2)] + b"\n"  # truncated write
         elif kind == 1:
@@ -372,15 +373,20 @@ class _DayGenerator:
         # Conversations start through the day, none in the last two hours, so none crosses midnight.
         spacing = (86400 - DAY_END_MARGIN_S) / max(events, 1)
         clock = day_start
-        for _ in range(s.battles_per_day):
+        # Every kind of broken line appears at least once a day, more at `malformed_rate`.
+        planted = dict(zip(r.sample(range(s.battles_per_day), min(self.MALFORMED_KINDS, s.battles_per_day)),
+                           range(self.MALFORMED_KINDS), strict=False))
+        for index in range(s.battles_per_day):
             clock += r.expovariate(1 / spacing) if r.random() < 0.5 else spacing
             clock = min(clock, day_start + 86400 - DAY_END_MARGIN_S)
             self.writer.flush_before(clock)
             self.battle(clock)
             while r.random() < s.single_chats_per_battle / (1 + s.single_chats_per_battle):
                 self.single_chat(clock + r.uniform(0, spacing))
+            if index in planted:
+                self.malformed(clock + 1, planted[index])
             if r.random() < s.malformed_rate * 4:
-                self.malformed(clock + 1)
+                self.malformed(clock + 1, r.randrange(self.MALFORMED_KINDS))
         self.writer.close()
         self.truth.close()
         return self.counts
