@@ -1,0 +1,92 @@
+"""Ingest assets: one staged partition per log day, then the cleaned tables of all staged days."""
+
+
+import hashlib
+import json
+
+import dagster as dg
+import pyarrow.parquet as pq
+
+from assets.markdown import markdown_table
+from assets.resources import ArenaStorage
+from pipeline.ingest import discover_logs, finalize, judge_key_for, stage_days
+
+log_days = dg.DynamicPartitionsDefinition(name="log_days")
+
+
+@dg.asset(partitions_def=log_days, group_name="ingest", kinds={"python", "parquet"})
+def staged_day(context: dg.AssetExecutionContext, storage: ArenaStorage) -> dg.MaterializeResult:
+    """Every log line of one day parsed and validated: staged rows, or quarantine rows with reasons."""
+    day = context.partition_key
+    config = storage.cleaning()
+    files = [f for f in discover_logs(storage.logs).files if f.day == day]
+    if not files:
+        raise dg.Failure(f"no log files for {day} under {storage.logs}")
+    [summary] = stage_days(files, [day], storage.stage_root, config,
+                           judge_key_for(config, storage.stage_root.parent), storage.workers)
+    lines = sum(f["lines"] for f in summary["files"])
+    quarantined: dict[str, int] = {}
+    for f in summary["files"]:
+        for reason, count in f["quarantined"].items():
+            quarantined[reason] = quarantined.get(reason, 0) + count
+    return dg.MaterializeResult(metadata={
+        "files": len(files),
+        "lines": lines,
+        "quarantined": sum(quarantined.values()),
+        "quarantine reasons": dg.MetadataValue.json(quarantined),
+    })
+
+
+@dg.asset(deps=[staged_day], group_name="ingest", kinds={"duckdb", "parquet"})
+def cleaned_tables(context: dg.AssetExecutionContext, storage: ArenaStorage) -> dg.MaterializeResult:
+    """Battles, conversations, feedback and quarantine over every staged day, dedup-tagged, reconciled."""
+    days = sorted(context.instance.get_dynamic_partitions(log_days.name))
+    staged = [d for d in days if (storage.stage_root / f"day={d}" / "stats.json").exists()]
+    accounting = finalize(storage.stage_root, staged, storage.cleaned_dir, storage.cleaning())
+    reasons = "\n".join(f"| {reason} | {count:,} |" for reason, count in accounting["quarantined"].items())
+    preview = pq.read_table(storage.cleaned_dir / "battles.parquet",
+                            columns=["question_id", "model_a", "model_b", "winner", "turn", "anony", "tstamp"])
+    return dg.MaterializeResult(metadata={
+        "days": len(staged),
+        "lines read": accounting["lines_read"],
+        "battles": accounting["kept"]["battles"],
+        "conversations": accounting["kept"]["conversations"],
+        "quarantined": accounting["quarantined_total"],
+        "drop reasons": dg.MetadataValue.md("| reason | lines |\n| --- | --- |\n" + reasons),
+        "battles preview": dg.MetadataValue.md(markdown_table(preview.slice(0, 10).to_pylist())),
+        "accounting": dg.MetadataValue.json(accounting),
+    })
+
+
+@dg.asset_check(asset=cleaned_tables, blocking=True, description="lines read = kept + merged + quarantined")
+def rows_reconcile(storage: ArenaStorage) -> dg.AssetCheckResult:
+    accounting = json.loads((storage.cleaned_dir / "accounting.json").read_text())
+    accounted = (sum(accounting["kept"].values()) + sum(accounting["merged"].values())
+                 + accounting["quarantined_total"])
+    return dg.AssetCheckResult(
+        passed=accounted == accounting["lines_read"],
+        metadata={"lines read": accounting["lines_read"], "accounted": accounted},
+    )
+
+
+stage_log_day = dg.define_asset_job("stage_log_day", selection=[staged_day])
+
+
+@dg.sensor(job=stage_log_day, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
+def new_log_days(context: dg.SensorEvaluationContext, storage: ArenaStorage) -> dg.SensorResult:
+    """Registers each new log day as a partition and stages it; a changed file re-stages its day."""
+    discovery = discover_logs(storage.logs)
+    known = set(context.instance.get_dynamic_partitions(log_days.name))
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    fingerprints: dict[str, str] = {}
+    for f in discovery.files:
+        stat = f.path.stat()
+        fingerprints[f.day] = fingerprints.get(f.day, "") + f"{f.source}:{stat.st_size}:{stat.st_mtime_ns};"
+    changed = sorted(day for day, fp in fingerprints.items() if cursor.get(day) != fp)
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=day,
+                                    run_key=f"{day}:{hashlib.sha256(fingerprints[day].encode()).hexdigest()[:16]}")
+                      for day in changed],
+        dynamic_partitions_requests=[log_days.build_add_request(sorted(set(fingerprints) - known))],
+        cursor=json.dumps(fingerprints),
+    )
