@@ -12,7 +12,7 @@ import sys
 
 from pipeline.errors import USER_ERRORS
 
-COMMANDS = ("synth", "ingest")
+COMMANDS = ("synth", "ingest", "ratings")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,571 @@
+"""Publish a staged release to a dataset repo: the Hugging Face Hub, or a local directory laid out like one.
+
+A release is one commit that makes the repo's `main` hold exactly the staged files (README.md card,
+manifest.json, data/<config>/*.parquet, images/...), then a tag named after the version. The same
+steps run on both targets, so both behave alike:
+
+- Idempotent: if the version's tag exists and points at identical content, nothing changes
+  (`changed=False`); different content under an existing version raises `ReleaseConflictError`.
+- Atomic and resumable: the files become visible in one commit or not at all. If a run dies after
+  the commit but before the tag, `main` already holds the identical content, and the next run tags
+  that commit instead of committing again (one commit per release, which the Hub's commit rate
+  limit needs).
+- Bounded retries: transient failures (5xx, 429, timeouts, dropped connections) re-run the whole
+  idempotent step under `RetryPolicy`, so a commit whose answer was lost is found, not repeated.
+- Secrets: the Hub token is read from the environment at each call, never stored, logged or
+  shown in an error.
+
+`LocalTarget(root)` layout (documented for the people who read releases from disk)::
+
+    ROOT/<namespace>/<name>                               -> main: symlink to the current commit
+    ROOT/.revisions/<namespace>/<name>/repo.json          {"private": bool}
+    ROOT/.revisions/<namespace>/<name>/commits/<commit>/  one immutable snapshot per commit, exactly
+                                                          the repo's files (no .gitattributes)
+    ROOT/.revisions/<namespace>/<name>/commits/<commit>.json   sha256 of every file in the snapshot
+    ROOT/.revisions/<namespace>/<name>/tags/<version>     -> symlink to ../commits/<commit>
+
+`LocalTarget.repo_path(repo_id, revision)` gives the directory for `main`, a tag or a commit, and
+`datasets.load_dataset(str(that path), config)` reads it like `load_dataset(repo_id, config,
+revision=version)` reads the Hub. A local commit id is the sha1 of the snapshot's file digests, so
+identical content is one snapshot. Private repos get an owner-only (0700) store.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+logger = logging.getLogger(__name__)
+
+REPO_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
+VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+REQUIRED_FILES = ("README.md", "manifest.json")
+HUB_PLUMBING = ".gitattributes"  # created by the Hub with every repo; not part of a release
+TRANSIENT_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
+CHUNK_BYTES = 1 << 20
+INSTALLED_HTTP_TIMEOUT: dict[str, float] = {}  # the timeout bound_http_timeouts last gave huggingface_hub
+T = TypeVar("T")
+
+
+class PublishError(Exception):
+    """A release could not be published; the message says why and what to do."""
+
+
+class ReleaseConflictError(PublishError):
+    """The version is already published with different content: a version is never rewritten."""
+
+
+class MissingTokenError(PublishError):
+    """The environment variable that should hold the Hub token is unset or empty."""
+
+
+class HubCallError(PublishError):
+    """A Hub call failed and its error text contained the token; this copy has it masked."""
+
+    def __init__(self, message: str, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """What identifies a file's content: sha256 (what LFS stores) and the git blob id (what git stores)."""
+
+    sha256: str | None
+    git_oid: str | None = None
+
+    def same_content(self, other: FileDigest) -> bool:
+        """Compare by sha256 where both sides know it, else by git blob id (the Hub's regular files)."""
+        if self.sha256 and other.sha256:
+            return self.sha256 == other.sha256
+        return bool(self.git_oid) and self.git_oid == other.git_oid
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A commit and the content of every release file in it."""
+
+    commit: str
+    files: Mapping[str, FileDigest]
+
+
+@dataclass(frozen=True)
+class StagedRelease:
+    """The staged directory, hashed once: relative POSIX path -> digest."""
+
+    root: Path
+    files: Mapping[str, FileDigest]
+
+    @classmethod
+    def scan(cls, root: Path) -> StagedRelease:
+        root = Path(root)
+        if not root.is_dir():
+            raise PublishError(f"Staged release directory {root} does not exist")
+        files: dict[str, FileDigest] = {}
+        for directory, subdirs, names in os.walk(root):
+            subdirs.sort()
+            for name in sorted(names + [d for d in subdirs if (Path(directory) / d).is_symlink()]):
+                path = Path(directory) / name
+                relative = path.relative_to(root).as_posix()
+                if path.is_symlink() or not path.is_file():
+                    raise PublishError(f"Staged file {relative} is not a regular file (symlinks are refused)")
+                files[relative] = digest_file(path)
+        missing = [name for name in REQUIRED_FILES if name not in files]
+        if missing:
+            raise PublishError(f"Staged release {root} lacks {', '.join(missing)}")
+        if HUB_PLUMBING in files:
+            raise PublishError(f"Staged release {root} must not contain {HUB_PLUMBING}: targets manage it")
+        return cls(root, files)
+
+    def differences(self, snapshot: Snapshot) -> list[str]:
+        """Paths whose content differs between the staged files and a snapshot (empty: identical)."""
+        changed = [
+            f"changed {path}"
+            for path, digest in self.files.items()
+            if path in snapshot.files and not digest.same_content(snapshot.files[path])
+        ]
+        added = [f"new {path}" for path in self.files if path not in snapshot.files]
+        removed = [f"removed {path}" for path in snapshot.files if path not in self.files]
+        return changed + added + removed
+
+    @property
+    def size_bytes(self) -> int:
+        return sum((self.root / path).stat().st_size for path in self.files)
+
+
+def digest_file(path: Path) -> FileDigest:
+    """sha256 and git blob id of a file, in one read."""
+    sha256 = hashlib.sha256()
+    git = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            sha256.update(chunk)
+            git.update(chunk)
+    return FileDigest(sha256.hexdigest(), git.hexdigest())
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    repo_id: str
+    version: str
+    commit: str
+    changed: bool
+    url: str
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often, and how patiently, a transient failure is retried.
+
+    Worst case a publish makes `attempts` tries and sleeps at most `max_total_delay_s` between them;
+    each try is itself bounded by the target's timeouts.
+    """
+
+    attempts: int = 4
+    first_delay_s: float = 2.0
+    max_delay_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"RetryPolicy.attempts must be >= 1, got {self.attempts}")
+        if not 0 <= self.first_delay_s <= self.max_delay_s:
+            raise ValueError("RetryPolicy needs 0 <= first_delay_s <= max_delay_s")
+
+    def delay_s(self, failed_attempt: int) -> float:
+        return min(self.max_delay_s, self.first_delay_s * 2 ** (failed_attempt - 1))
+
+    @property
+    def max_total_delay_s(self) -> float:
+        return sum(self.delay_s(attempt) for attempt in range(1, self.attempts))
+
+    def run(self, step: Callable[[], T], is_transient: Callable[[BaseException], bool]) -> T:
+        attempt = 1
+        while True:
+            try:
+                return step()
+            except Exception as error:
+                if attempt >= self.attempts or not is_transient(error):
+                    raise
+                delay = self.delay_s(attempt)
+                logger.warning("Transient failure (%s: %s); retry %d/%d in %.1fs",
+                               type(error).__name__, error, attempt, self.attempts - 1, delay)
+                time.sleep(delay)
+                attempt += 1
+
+
+class PublishTarget(Protocol):
+    """Where a release goes. Revisions are "main", a tag or a commit id, as on the Hub."""
+
+    def prepare_repo(self, repo_id: str, private: bool) -> None:
+        """Create the repo if needed; refuse one whose visibility differs from `private`."""
+
+    def snapshot(self, repo_id: str, revision: str) -> Snapshot | None:
+        """The commit `revision` points at and its release files, or None if there is none."""
+
+    def commit(self, repo_id: str, release: StagedRelease, parent: Snapshot | None, message: str) -> str:
+        """Atomically make `main` hold exactly the release's files; return the new commit id."""
+
+    def tag(self, repo_id: str, version: str, commit: str) -> None:
+        """Point tag `version` at `commit`."""
+
+    def url(self, repo_id: str, version: str) -> str:
+        """Where people find the published version."""
+
+    def is_transient(self, error: BaseException) -> bool:
+        """Whether retrying after `error` may succeed."""
+
+
+def publish_release(
+    staged_dir: Path,
+    repo_id: str,
+    version: str,
+    target: PublishTarget,
+    private: bool,
+    retry: RetryPolicy | None = None,
+) -> PublishResult:
+    """Publish `staged_dir` as `version` of `repo_id`: one commit, then one tag; safe to re-run."""
+    check_names(repo_id, version)
+    release = StagedRelease.scan(staged_dir)
+    logger.info("Publishing %s@%s: %d files, %d bytes",
+                repo_id, version, len(release.files), release.size_bytes)
+    step = functools.partial(publish_once, release, repo_id, version, target, private)
+    return (retry or RetryPolicy()).run(step, target.is_transient)
+
+
+def publish_once(
+    release: StagedRelease, repo_id: str, version: str, target: PublishTarget, private: bool
+) -> PublishResult:
+    """One idempotent attempt: compare with what is published, then commit and tag what is missing."""
+    target.prepare_repo(repo_id, private)
+    published = target.snapshot(repo_id, version)
+    if published is not None:
+        differences = release.differences(published)
+        if differences:
+            raise ReleaseConflictError(
+                f"{repo_id}@{version} is already published (commit {published.commit}) with different "
+                f"content ({'; '.join(differences[:5])}{' ...' if len(differences) > 5 else ''}). "
+                "A published version is never rewritten: publish under a new version."
+            )
+        logger.info("%s@%s is already published with identical content: nothing to do", repo_id, version)
+        return PublishResult(repo_id, version, published.commit, False, target.url(repo_id, version))
+    head = target.snapshot(repo_id, "main")
+    if head is not None and not release.differences(head):
+        logger.info("main of %s already holds this release (commit %s): tagging it", repo_id, head.commit)
+        commit = head.commit
+    else:
+        commit = target.commit(repo_id, release, head, f"Release {version}")
+        committed = target.snapshot(repo_id, commit)
+        differences = release.differences(committed) if committed else ["the commit cannot be read back"]
+        if differences:
+            raise PublishError(f"Commit {commit} on {repo_id} does not hold the staged files: {differences}")
+    target.tag(repo_id, version, commit)
+    logger.info("Published %s@%s as commit %s", repo_id, version, commit)
+    return PublishResult(repo_id, version, commit, True, target.url(repo_id, version))
+
+
+def check_names(repo_id: str, version: str) -> None:
+    if not REPO_ID_PATTERN.fullmatch(repo_id):
+        raise PublishError(f"Invalid repo id {repo_id!r}: expected 'namespace/name' (letters, digits, _ . -)")
+    if not VERSION_PATTERN.fullmatch(version) or version == "main" or re.fullmatch(r"[0-9a-f]{40}", version):
+        raise PublishError(f"Invalid version {version!r}: need a tag name (letters, digits, _ . -), "
+                           "not a branch name or a commit id")
+
+
+# --- Local directory target -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalTarget:
+    """A directory laid out like Hub dataset repos (see the module docstring for the layout)."""
+
+    root: Path
+
+    def repo_path(self, repo_id: str, revision: str = "main") -> Path:
+        """The directory holding `repo_id` at `revision` (main, a tag or a commit id)."""
+        if revision == "main":
+            return Path(self.root) / repo_id
+        store = self.store(repo_id)
+        tag = store / "tags" / revision
+        return tag if tag.is_symlink() else store / "commits" / revision
+
+    def store(self, repo_id: str) -> Path:
+        return Path(self.root) / ".revisions" / repo_id
+
+    def prepare_repo(self, repo_id: str, private: bool) -> None:
+        store = self.store(repo_id)
+        settings = store / "repo.json"
+        if settings.exists():
+            recorded = json.loads(settings.read_text())["private"]
+            if recorded != private:
+                raise PublishError(visibility_mismatch(repo_id, recorded, private))
+            return
+        (store / "commits").mkdir(parents=True, exist_ok=True)
+        (store / "tags").mkdir(exist_ok=True)
+        store.chmod(0o700 if private else 0o755)
+        write_atomically(settings, json.dumps({"private": private}).encode())
+
+    def snapshot(self, repo_id: str, revision: str) -> Snapshot | None:
+        path = self.repo_path(repo_id, revision)
+        if not path.exists():
+            return None
+        if revision == "main" and not path.is_symlink():
+            raise PublishError(not_managed(path))
+        commit_dir = path.resolve()
+        digests = json.loads((commit_dir.parent / f"{commit_dir.name}.json").read_text())
+        return Snapshot(commit_dir.name, {name: FileDigest(sha) for name, sha in digests.items()})
+
+    def commit(self, repo_id: str, release: StagedRelease, parent: Snapshot | None, message: str) -> str:
+        """Copy into a temporary snapshot, rename it into place, then swap the `main` symlink."""
+        store = self.store(repo_id)
+        digests = {path: digest.sha256 for path, digest in sorted(release.files.items())}
+        commit = hashlib.sha1(json.dumps(digests).encode()).hexdigest()
+        with self.locked(repo_id):
+            current = self.snapshot(repo_id, "main")
+            if (current.commit if current else None) != (parent.commit if parent else None):
+                raise PublishError(f"main of {repo_id} moved during this publish; re-run to publish on top")
+            final = store / "commits" / commit
+            if not final.exists():
+                self.write_snapshot(release, parent, store, final)
+            write_atomically(store / "commits" / f"{commit}.json", json.dumps(digests, indent=1).encode())
+            main = self.repo_path(repo_id)
+            main.parent.mkdir(parents=True, exist_ok=True)
+            replace_symlink(main, os.path.relpath(final, main.parent))
+        logger.info("%s: %s -> commit %s in %s", repo_id, message, commit, store)
+        return commit
+
+    @staticmethod
+    def write_snapshot(release: StagedRelease, parent: Snapshot | None, store: Path, final: Path) -> None:
+        staging = store / f"tmp-{uuid.uuid4().hex}"
+        try:
+            for path, digest in release.files.items():
+                destination = staging / path
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                previous = parent.files.get(path) if parent else None
+                if previous and previous.same_content(digest):  # snapshots are immutable: share the file
+                    os.link(store / "commits" / parent.commit / path, destination)
+                else:
+                    copy_verified(release.root / path, destination, digest.sha256)
+            os.rename(staging, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def tag(self, repo_id: str, version: str, commit: str) -> None:
+        tag = self.store(repo_id) / "tags" / version
+        with self.locked(repo_id):
+            try:
+                os.symlink(os.path.join("..", "commits", commit), tag)
+            except FileExistsError:
+                existing = tag.resolve().name
+                if existing != commit:
+                    message = f"Tag {version} of {repo_id} already points at {existing}"
+                    raise ReleaseConflictError(message) from None
+
+    def url(self, repo_id: str, version: str) -> str:
+        return self.repo_path(repo_id, version).absolute().as_uri()
+
+    def is_transient(self, error: BaseException) -> bool:
+        return False  # a local disk error does not go away by waiting
+
+    @contextmanager
+    def locked(self, repo_id: str) -> Iterator[None]:
+        """One writer per repo at a time (other processes included)."""
+        with (self.store(repo_id) / ".lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def copy_verified(source: Path, destination: Path, sha256: str) -> None:
+    """Copy, fsync, and check the bytes written are the bytes that were hashed when staging."""
+    digest = hashlib.sha256()
+    with source.open("rb") as reader, destination.open("wb") as writer:
+        while chunk := reader.read(CHUNK_BYTES):
+            digest.update(chunk)
+            writer.write(chunk)
+        writer.flush()
+        os.fsync(writer.fileno())
+    if digest.hexdigest() != sha256:
+        raise PublishError(f"{source} changed while it was being published; stage the release again")
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    temporary.write_bytes(content)
+    os.replace(temporary, path)
+
+
+def replace_symlink(link: Path, target: str) -> None:
+    if link.exists() and not link.is_symlink():
+        raise PublishError(not_managed(link))
+    temporary = link.with_name(f".{link.name}.{uuid.uuid4().hex}")
+    os.symlink(target, temporary)
+    os.replace(temporary, link)
+
+
+def not_managed(path: Path) -> str:
+    return f"{path} exists but is not managed by LocalTarget (expected a symlink to a commit)"
+
+
+def visibility_mismatch(repo_id: str, is_private: bool, want_private: bool) -> str:
+    kind = {True: "private", False: "public"}
+    return (f"{repo_id} is {kind[is_private]} but this release is {kind[want_private]}: refusing to publish. "
+            "Change the repo's visibility deliberately, or publish to another repo.")
+
+
+# --- Hugging Face Hub target ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HubTarget:
+    """Dataset repos on the Hub (or a Hub-compatible server at `endpoint`), through `huggingface_hub`.
+
+    The token is read from `token_env` for every call and never kept. `timeout_s` bounds every HTTP
+    read, write and connect: huggingface_hub's shared client waits forever by default.
+    """
+
+    endpoint: str | None = None
+    token_env: str = "HF_TOKEN"
+    timeout_s: float = 60.0
+
+    def prepare_repo(self, repo_id: str, private: bool) -> None:
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        with self.api() as api:
+            try:
+                info = api.dataset_info(repo_id, timeout=self.timeout_s)
+            except RepositoryNotFoundError:
+                api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+                info = api.dataset_info(repo_id, timeout=self.timeout_s)
+        if bool(info.private) != private:
+            raise PublishError(visibility_mismatch(repo_id, bool(info.private), private))
+
+    def snapshot(self, repo_id: str, revision: str) -> Snapshot | None:
+        from huggingface_hub import RepoFile
+        from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+        with self.api() as api:
+            try:
+                commit = api.dataset_info(repo_id, revision=revision, timeout=self.timeout_s).sha
+            except (RepositoryNotFoundError, RevisionNotFoundError):
+                return None
+            entries = api.list_repo_tree(repo_id, repo_type="dataset", revision=commit, recursive=True)
+            files = {
+                entry.path: FileDigest(entry.lfs.sha256) if entry.lfs else FileDigest(None, entry.blob_id)
+                for entry in entries
+                if isinstance(entry, RepoFile) and entry.path != HUB_PLUMBING
+            }
+        return Snapshot(commit, files)
+
+    def commit(self, repo_id: str, release: StagedRelease, parent: Snapshot | None, message: str) -> str:
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+        operations: list = []
+        for path, digest in release.files.items():
+            addition = CommitOperationAdd(path, str(release.root / path))
+            addition.upload_info.sha256 = bytes.fromhex(digest.sha256)  # hashed once, when scanned
+            operations.append(addition)
+        stale = sorted(set(parent.files) - set(release.files)) if parent else []
+        operations += [CommitOperationDelete(path) for path in stale]
+        with self.api() as api:
+            info = api.create_commit(repo_id, operations, commit_message=message, repo_type="dataset",
+                                     parent_commit=parent.commit if parent else None)
+        return info.oid
+
+    def tag(self, repo_id: str, version: str, commit: str) -> None:
+        with self.api() as api:
+            api.create_tag(repo_id, tag=version, revision=commit, repo_type="dataset",
+                           tag_message=f"Release {version}")
+
+    def url(self, repo_id: str, version: str) -> str:
+        from huggingface_hub import constants
+
+        return f"{self.endpoint or constants.ENDPOINT}/datasets/{repo_id}/tree/{version}"
+
+    def is_transient(self, error: BaseException) -> bool:
+        import httpx2
+        from huggingface_hub.errors import HfHubHTTPError
+
+        for cause in exception_chain(error):
+            if isinstance(cause, HubCallError):
+                return cause.transient
+            if isinstance(cause, httpx2.TimeoutException | httpx2.NetworkError | httpx2.RemoteProtocolError):
+                return True
+            if isinstance(cause, HfHubHTTPError) and cause.response is not None:
+                return cause.response.status_code in TRANSIENT_STATUS_CODES
+        return False
+
+    @contextmanager
+    def api(self) -> Iterator:
+        """An HfApi holding the token for one block of calls; errors leave with the token masked."""
+        from huggingface_hub import HfApi
+
+        token = os.environ.get(self.token_env, "").strip()
+        if not token:
+            raise MissingTokenError(
+                f"${self.token_env} is not set: publishing to the Hub needs a write token in that variable"
+            )
+        bound_http_timeouts(self.timeout_s)
+        try:
+            yield HfApi(endpoint=self.endpoint, token=token)
+        except Exception as error:
+            text = "".join(traceback.format_exception(error))
+            if token in text:
+                masked = f"{type(error).__name__}: {str(error).replace(token, '***')}"
+                raise HubCallError(masked, self.is_transient(error)) from None
+            raise
+
+
+def exception_chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def bound_http_timeouts(timeout_s: float) -> None:
+    """Give huggingface_hub's shared HTTP client a timeout that even calls passing `timeout=None` obey.
+
+    The library's client is process-wide, so this is a process-wide setting; it is installed again
+    only when the value changes.
+    """
+    import httpx2
+    from huggingface_hub.utils import set_client_factory
+    from huggingface_hub.utils._http import default_client_factory
+
+    if INSTALLED_HTTP_TIMEOUT.get("seconds") == timeout_s:
+        return
+
+    def fill_missing_timeouts(request: httpx2.Request) -> None:
+        timeouts = request.extensions.get("timeout", {})
+        request.extensions["timeout"] = {
+            phase: timeout_s if timeouts.get(phase) is None else timeouts[phase]
+            for phase in ("connect", "read", "write", "pool")
+        }
+
+    def client_factory() -> httpx2.Client:
+        client = default_client_factory()
+        client.timeout = httpx2.Timeout(timeout_s)
+        client.event_hooks = {**client.event_hooks,
+                              "request": [*client.event_hooks["request"], fill_missing_timeouts]}
+        return client
+
+    set_client_factory(client_factory)
+    INSTALLED_HTTP_TIMEOUT["seconds"] = timeout_s
