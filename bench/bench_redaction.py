@@ -1,0 +1,295 @@
+"""Benchmark of PII redaction: per-entity precision and recall, false positives on real prompts, speed.
+
+Quality sets:
+  generated  prompts from pipeline.fake_pii (seeded) with the planted values as ground truth;
+  hand       pipeline/data/pii/labelled_cases.yaml, hard spots written and labelled by hand;
+  arena      the 500 real Arena-Hard prompts, PII hand-labelled in pipeline/data/pii/arena_hard_pii_labels.yaml:
+             recall on the labelled values, and the share of prompts without PII that redaction changed.
+             These prompts were looked at while the rules were developed, so they flatter the rules;
+  mt-bench   the 160 MT-bench turns, hand-labelled (mt_bench_pii_labels.yaml) after the rules were frozen:
+             the held-out check of the same figures.
+A gold span counts as found when detections cover it entirely (any type: what matters is that nothing
+leaks); "partial" counts gold spans left partly visible. A detection counts as correct when it overlaps
+a gold span. Each set is run with NER on and pattern-only.
+
+Speed: distinct chat turns (the real prompts plus generated ones, no repeats) in two-turn conversations
+through TableRedactor with worker processes and no cache, timed once the workers have loaded their
+models (start-up printed apart); then the same table again with every text already in the cache.
+
+Usage: .venv/bin/python bench/bench_redaction.py [--generated 1000] [--turns 3000] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.fake_pii import ENTITY_TYPES, PII_DATA_DIR, make_pii_prompt  # noqa: E402
+from pipeline.schemas import CONVERSATION  # noqa: E402
+from redaction import RedactionSettings, Redactor  # noqa: E402
+from redaction.placeholders import occurrences, redact_with_placeholders  # noqa: E402
+from redaction.table import TableRedactor  # noqa: E402
+
+STRUCTURED = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "IP_ADDRESS",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "US_SSN",
+    "API_KEY",
+    "PRIVATE_KEY",
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    text: str
+    gold: list[tuple[str, int, int]]  # (entity type, start, end)
+
+
+def generated_cases(count: int, seed: int) -> list[Case]:
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(count):
+        text, planted = make_pii_prompt(rng)
+        cases.append(Case(text, [(p.entity_type, p.start, p.end) for p in planted]))
+    return cases
+
+
+def _gold_from_values(text: str, values: list[list[str]]) -> list[tuple[str, int, int]]:
+    gold = []
+    for entity_type, value in values:
+        spans = occurrences(text, value)
+        if not spans:
+            raise ValueError(f"labelled value {value!r} does not occur in its text")
+        gold += [(entity_type, start, end) for start, end in spans]
+    return gold
+
+
+def hand_cases() -> list[Case]:
+    data = yaml.safe_load((PII_DATA_DIR / "labelled_cases.yaml").read_text(encoding="utf-8"))
+    return [Case(case["text"], _gold_from_values(case["text"], case["pii"])) for case in data["cases"]]
+
+
+def arena_cases(path: Path) -> list[Case]:
+    labels = yaml.safe_load((PII_DATA_DIR / "arena_hard_pii_labels.yaml").read_text(encoding="utf-8"))["prompts"]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    unknown = set(labels) - {row["uid"] for row in rows}
+    if unknown:
+        raise ValueError(f"labels for uids not in {path}: {sorted(unknown)}")
+    return [Case(row["prompt"], _gold_from_values(row["prompt"], labels.get(row["uid"], []))) for row in rows]
+
+
+def mt_bench_cases(path: Path) -> list[Case]:
+    labels = yaml.safe_load((PII_DATA_DIR / "mt_bench_pii_labels.yaml").read_text(encoding="utf-8"))["turns"]
+    turns = {
+        f"{row['question_id']}.{index}": text
+        for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+        for index, text in enumerate(row["turns"])
+    }
+    unknown = set(labels) - set(turns)
+    if unknown:
+        raise ValueError(f"labels for turns not in {path}: {sorted(unknown)}")
+    return [Case(text, _gold_from_values(text, labels.get(key, []))) for key, text in turns.items()]
+
+
+def redact_cases(redactor: Redactor, cases: list[Case]) -> list[list[tuple[str, int, int]]]:
+    """Predicted spans per case: each case is its own group, analysed in one batch."""
+    texts = [case.text for case in cases]
+    detections = redactor.analyzer.analyze(texts)
+    predicted = []
+    for text, found in zip(texts, detections, strict=True):
+        result = redact_with_placeholders([text], [found], redactor.settings, redactor.anonymizer)
+        predicted.append([(s.entity_type, s.start, s.end) for s in result.spans])
+    return predicted
+
+
+def score(cases: list[Case], predicted: list[list[tuple[str, int, int]]]) -> dict:
+    gold_total, gold_found, gold_partial = Counter(), Counter(), Counter()
+    predicted_total, predicted_correct = Counter(), Counter()
+    confused = 0
+    for case, spans in zip(cases, predicted, strict=True):
+        for entity_type, start, end in case.gold:
+            covered = sum(max(0, min(end, e) - max(start, s)) for _, s, e in spans)
+            gold_total[entity_type] += 1
+            gold_found[entity_type] += covered >= end - start
+            gold_partial[entity_type] += 0 < covered < end - start
+        for entity_type, start, end in spans:
+            overlapping = [g for g in case.gold if g[1] < end and start < g[2]]
+            predicted_total[entity_type] += 1
+            predicted_correct[entity_type] += bool(overlapping)
+            confused += bool(overlapping) and all(g[0] != entity_type for g in overlapping)
+    return {
+        "gold": gold_total,
+        "found": gold_found,
+        "partial": gold_partial,
+        "predicted": predicted_total,
+        "correct": predicted_correct,
+        "confused": confused,
+    }
+
+
+def _ratio(numerator: int, denominator: int) -> str:
+    return f"{numerator / denominator:.3f}" if denominator else "  -  "
+
+
+def print_scores(title: str, result: dict) -> None:
+    print(f"\n{title}")
+    print(f"  {'entity':<14}{'gold':>6}{'recall':>8}{'partial':>8}{'pred':>6}{'precision':>10}")
+    for entity in ENTITY_TYPES:
+        gold, found = result["gold"][entity], result["found"][entity]
+        predicted, correct = result["predicted"][entity], result["correct"][entity]
+        if gold or predicted:
+            print(
+                f"  {entity:<14}{gold:>6}{_ratio(found, gold):>8}{result['partial'][entity]:>8}"
+                f"{predicted:>6}{_ratio(correct, predicted):>10}"
+            )
+    structured_gold = sum(result["gold"][e] for e in STRUCTURED)
+    structured_found = sum(result["found"][e] for e in STRUCTURED)
+    all_predicted, all_correct = sum(result["predicted"].values()), sum(result["correct"].values())
+    print(
+        f"  structured recall {_ratio(structured_found, structured_gold)} ({structured_found}/{structured_gold}); "
+        f"person recall {_ratio(result['found']['PERSON'], result['gold']['PERSON'])}; "
+        f"overall precision {_ratio(all_correct, all_predicted)}; type confusions {result['confused']}"
+    )
+
+
+def print_unchanged(cases: list[Case], predicted: list[list[tuple[str, int, int]]], show: int) -> None:
+    clean = [(case, spans) for case, spans in zip(cases, predicted, strict=True) if not case.gold]
+    changed = [(case, spans) for case, spans in clean if spans]
+    print(
+        f"  texts without PII: {len(clean)}; changed by redaction: {len(changed)} "
+        f"({len(changed) / len(clean):.1%}); texts with PII: {len(cases) - len(clean)}"
+    )
+    for case, spans in changed[:show]:
+        print("    changed:", [(t, case.text[s:e]) for t, s, e in spans][:6])
+
+
+def find_data(explicit: Path | None, name: str) -> Path:
+    """The project's copy of a data file, else the shared one."""
+    for candidate in (explicit, ROOT / "pipeline" / "data" / "prompts" / name, ROOT.parent / "shared" / "data" / name):
+        if candidate is not None and candidate.exists():
+            return candidate
+    raise SystemExit(f"{name} not found; pass its path")
+
+
+def speed_turns(cases: list[Case], count: int, seed: int) -> list[str]:
+    """`count` distinct turns: the real prompts and MT-bench turns, then generated prompts."""
+    texts = list(dict.fromkeys(case.text for case in cases))
+    rng = random.Random(seed + 1)
+    seen = set(texts)
+    while len(texts) < count:
+        text = make_pii_prompt(rng)[0]
+        if text not in seen:
+            seen.add(text)
+            texts.append(text)
+    rng.shuffle(texts)
+    return texts[:count]
+
+
+def conversations_table(turns: list[str]) -> pa.Table:
+    conversations = [
+        [{"content": turns[i], "role": "user"}, {"content": turns[i + 1], "role": "assistant"}]
+        for i in range(0, len(turns) - 1, 2)
+    ]
+    return pa.table(
+        {"id": [str(i) for i in range(len(conversations))], "conversation": pa.array(conversations, type=CONVERSATION)}
+    )
+
+
+def measure_speed(settings: RedactionSettings, label: str, table: pa.Table, workers: int, chars: int) -> None:
+    turns = 2 * table.num_rows
+    texts = [message["content"] for row in table.column("conversation").to_pylist() for message in row]
+    analyzer = Redactor(settings).analyzer
+    started = time.perf_counter()
+    analyzer.analyze(texts)
+    single = time.perf_counter() - started
+    print(f"  {label:<13} analysis alone in this one process: {turns / single:,.0f} turns/s")
+    started = time.perf_counter()
+    with TableRedactor(settings, workers=workers) as redactor:
+        startup = time.perf_counter() - started
+        started = time.perf_counter()
+        output = redactor.redact(table, ["conversation"], "id")
+        steady = time.perf_counter() - started
+    print(
+        f"  {label:<13} {turns} turns in {steady:.1f}s = {turns / steady:,.0f} turns/s ({chars / steady:,.0f} chars/s) "
+        f"once the workers are up ({startup:.1f}s to start them; {turns / (startup + steady):,.0f} turns/s counting "
+        f"that); {output.table['redacted'].to_pylist().count(True)} rows redacted, {output.failures.num_rows} failed"
+    )
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        TableRedactor(settings, workers=workers, cache_path=Path(scratch) / "cache.duckdb") as redactor,
+    ):
+        redactor.redact(table, ["conversation"], "id")
+        started = time.perf_counter()
+        redactor.redact(table, ["conversation"], "id")
+        warm = time.perf_counter() - started
+    print(f"  {label:<13} same table again, every text in the cache: {warm:.2f}s ({turns / warm:,.0f} turns/s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--generated", type=int, default=1000, help="generated prompts for the quality check")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--prompts", type=Path, default=None, help="Arena-Hard prompts JSONL (uid, prompt)")
+    parser.add_argument("--mt-bench", type=Path, default=None, help="MT-bench questions JSONL (question_id, turns)")
+    parser.add_argument("--turns", type=int, default=6000, help="chat turns for the speed check (0: skip)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--show", type=int, default=10, help="changed texts without PII to print per set")
+    args = parser.parse_args()
+
+    prompts = find_data(args.prompts, "arena_hard_v0.1_question.jsonl")
+    mt_bench = find_data(args.mt_bench, "mt_bench_question.jsonl")
+    sets = {
+        f"generated prompts (seed {args.seed})": generated_cases(args.generated, args.seed),
+        "hand-labelled cases": hand_cases(),
+        "Arena-Hard prompts (used while developing the rules)": arena_cases(prompts),
+        "MT-bench turns (held out: labelled after the rules were frozen)": mt_bench_cases(mt_bench),
+    }
+    modes = {
+        "NER on": RedactionSettings.default(),
+        "pattern-only": RedactionSettings.default(ner={"enabled": False}),
+    }
+    print(f"real prompts: {prompts}, {mt_bench}")
+    for mode, settings in modes.items():
+        redactor = Redactor(settings)
+        print(f"\n=== {mode} ({settings.ner.spacy_model if settings.ner.enabled else 'no NER'})")
+        for title, cases in sets.items():
+            predicted = redact_cases(redactor, cases)
+            print_scores(f"{title}, n={len(cases)}", score(cases, predicted))
+            if not title.startswith("generated"):
+                print_unchanged(cases, predicted, args.show)
+
+    if args.turns:
+        real = [case for title, cases in sets.items() if title.startswith(("Arena", "MT")) for case in cases]
+        turns = speed_turns(real, args.turns, args.seed)
+        table = conversations_table(turns)
+        chars = sum(len(turn) for turn in turns[: 2 * table.num_rows])
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        print(
+            f"\n=== speed: {2 * table.num_rows} distinct turns, mean {statistics.mean(map(len, turns)):.0f} chars, "
+            f"median {statistics.median(map(len, turns)):.0f}; {args.workers} worker processes on "
+            f"{os.cpu_count()} CPUs (load average {load} before the runs: other work shares them)"
+        )
+        for mode, settings in modes.items():
+            measure_speed(settings, mode, table, args.workers, chars)
+
+
+if __name__ == "__main__":
+    main()

