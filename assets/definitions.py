@@ -1,16 +1,16 @@
 """The Dagster code location (loaded by workspace.yaml)."""
 
-from __future__ import annotations
-
 import dagster as dg
 
-from assets import ingest
-from assets.resources import ArenaStorage
+from assets import ingest, release
+from assets.resources import ArenaStorage, ReleaseSettings
 
 defs = dg.Definitions(
-    assets=[ingest.staged_day, ingest.cleaned_tables],
-    asset_checks=[ingest.rows_reconcile],
-    jobs=[ingest.stage_log_day],
+    assets=[ingest.staged_day, ingest.cleaned_tables, release.release_candidates, release.classified,
+            release.redacted, release.leaderboard, release.release_build, release.published_release],
+    asset_checks=[ingest.rows_reconcile, *release.RELEASE_CHECKS],
+    jobs=[ingest.stage_log_day, release.release_job],
     sensors=[ingest.new_log_days],
-    resources={"storage": ArenaStorage()},
+    schedules=[release.periodic_release],
+    resources={"storage": ArenaStorage(), "release": ReleaseSettings()},
 )

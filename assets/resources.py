@@ -7,6 +7,9 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.cleaning_config import CleaningConfig, load_cleaning_config
+from pipeline.release import ReleaseWorkspace
+from pipeline.release_config import ReleaseConfig, Salt, load_release_config, resolve_salt
+from pipeline.stage_settings import StageSettings, load_stage_settings
 
 DEFAULT_WORKDIR = Path(os.environ.get("ARENA_WORKDIR", ".workdir")).resolve()
 
@@ -33,3 +36,21 @@ class ArenaStorage(dg.ConfigurableResource):
 
     def cleaning(self) -> CleaningConfig:
         return load_cleaning_config(Path(self.cleaning_config) if self.cleaning_config else None)
+
+
+class ReleaseSettings(dg.ConfigurableResource):
+    """Which release to build: the release config file, plus the model stages' deployment settings."""
+
+    config_file: str = os.environ.get("ARENA_RELEASE_CONFIG", "release_configs/example.yaml")
+    stages_file: str | None = os.environ.get("ARENA_STAGES_FILE")
+    bootstrap_rounds: int = 1000
+
+    def load(self) -> tuple[ReleaseConfig, Salt]:
+        config = load_release_config(Path(self.config_file))
+        return config, resolve_salt(config)
+
+    def stage_settings(self) -> StageSettings:
+        return load_stage_settings(Path(self.stages_file) if self.stages_file else None)
+
+    def workspace(self, storage: ArenaStorage, config: ReleaseConfig) -> ReleaseWorkspace:
+        return ReleaseWorkspace(Path(storage.workdir), config.version)

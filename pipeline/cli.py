@@ -12,7 +12,7 @@ import sys
 
 from pipeline.errors import USER_ERRORS
 
-COMMANDS = ("synth", "ingest", "ratings")
+COMMANDS = ("synth", "ingest", "ratings", "run", "verify")
 
 
 def build_parser() -> argparse.ArgumentParser:

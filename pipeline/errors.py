@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pipeline.cleaning_config import ConfigError
 from pipeline.ingest import IngestError
+from pipeline.manifest import ManifestError
+from pipeline.policy import ReleaseBlocked
 
 
 class UsageError(Exception):
@@ -11,5 +13,5 @@ class UsageError(Exception):
 
 
 USER_ERRORS: tuple[type[Exception], ...] = (
-    ConfigError, IngestError, UsageError, FileNotFoundError, NotADirectoryError,
+    ConfigError, IngestError, UsageError, ManifestError, ReleaseBlocked, FileNotFoundError, NotADirectoryError,
 )

@@ -1,0 +1,340 @@
+"""Dataset card (`README.md`) of a release, rendered from its manifest, plus its plots.
+
+The YAML header is what the Hugging Face Hub reads: one `configs` entry per table with a
+`data_files` glob, license, languages, size and task tags. The body says what a reader needs to
+use the data safely: schema, row counts, languages, models, filters applied with drop counts,
+classifier stages (and which did not run), disclaimers, and the changes since the previous release.
+Everything shown comes from the manifest or the public tables, so nothing private reaches the card.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+
+CARD_NAME = "README.md"
+IMAGES_DIR = "images"
+
+COLUMN_DOCS = {
+    "question_id": "battle id (the conversation id of side A)",
+    "conversation_id": "conversation id",
+    "model": "model that answered; `{label}` if never on the leaderboard",
+    "model_a": "model of side A; `{label}` if never on the leaderboard",
+    "model_b": "model of side B; `{label}` if never on the leaderboard",
+    "winner": "vote: model_a, model_b, tie or tie (bothbad)",
+    "judge": "voter id: keyed hash of the user, stable within the data, not reversible",
+    "conversation": "messages as {content, role}",
+    "conversation_a": "messages of side A as {content, role}",
+    "conversation_b": "messages of side B as {content, role}",
+    "turn": "number of user turns",
+    "anony": "true when the voter did not know the models' names",
+    "language": "detected language (English name)",
+    "language_code": "detected language (ISO code)",
+    "tstamp": "vote time (Unix seconds)",
+    "openai_moderation": "OpenAI moderation result (null where the stage did not run)",
+    "toxic_chat_tag": "toxicity tag (null where the stage did not run)",
+    "toxicity": "toxicity scores (null where the stage did not run)",
+    "dedup_tag": "high_freq: prompt among the most repeated ones; sampled: kept by the leaderboard's sampling",
+    "redacted": "true when personal names were replaced by NAME_1, NAME_2, ...",
+}
+REASON_DOCS = {
+    "held_back_upstream": "drawn, then held back before the release (e.g. its redaction failed)",
+    "pii_not_checked": "the PII stage did not process the row",
+    "moderation_not_checked": "the moderation stage did not process the row",
+    "toxicity_not_checked": "the toxicity stage did not process the row",
+    "bad_format": "empty conversation or a message without text",
+    "too_short": "at most {max_messages} messages and every prompt under {min_prompt_chars} characters",
+    "too_frequent": "every prompt among the {top} most frequent ones",
+    "leftover_marker": "text still holds a redaction marker",
+    "blocked_word": "text holds a blocked word",
+    "blocked_model": "a blocked model answered",
+    "moderation_flagged": "flagged by the moderation stage",
+}
+DISCLAIMERS = (
+    "This dataset contains conversations that may be offensive or unsafe. It is not intended for "
+    "training dialogue agents without appropriate filtering.",
+    "Statements or opinions in this dataset do not reflect the views of the people or institutions "
+    "who collected it.",
+    "Users are responsible for using the data appropriately and within applicable laws; outputs of a "
+    "model remain subject to that model's terms of use.",
+    "Personal information was removed or replaced automatically; automatic redaction is not perfect. "
+    "Please report anything that should not be here.",
+)
+SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                   (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"))  # fmt: skip
+
+
+def header(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The card's YAML header: the Hub's dataset configs, one per table, with a data_files glob."""
+    tables = manifest["tables"]
+    largest = max((t["rows"] for t in tables.values()), default=0)
+    languages = sorted({code for t in tables.values() for code in t["languages"] if code != "unknown"})
+    card = manifest["config"]["card"]
+    return {
+        "pretty_name": card["title"],
+        "license": card["license"],
+        "language": languages,
+        "size_categories": [next((cat for limit, cat in SIZE_CATEGORIES if largest < limit), "n>100M")],
+        "task_categories": ["text-generation", "text-classification"],
+        "tags": ["chatbot-arena", "human-preference", "conversational", "rlhf"],
+        "configs": [
+            {"config_name": name, "data_files": [{"split": "train", "path": f"data/{name}/*.parquet"}],
+             **({"default": True} if i == 0 else {})}
+            for i, name in enumerate(tables)
+        ],
+    }
+
+
+def render_card(
+    manifest: Mapping[str, Any], previous: Mapping[str, Any] | None = None, plots: list[tuple[str, str]] = ()
+) -> str:
+    """README.md text: YAML header, then the sections a reader needs, from the manifest alone."""
+    label = manifest["anonymous_label"]
+    card = manifest["config"]["card"]
+    parts = [
+        "---\n" + yaml.safe_dump(header(manifest), sort_keys=False, allow_unicode=True) + "---",
+        f"# {card['title']}",
+        card["summary"],
+    ]
+    if manifest["kind"] == "provider_export":
+        parts.append(
+            f"> **Early access for {manifest['provider']}; not for redistribution.** Every row is part of "
+            f"the public share that a later public release will contain. Only this provider's models on "
+            f"the leaderboard are named; every other model is `{label}`."
+        )
+    parts += [_release_section(manifest), _tables_section(manifest), _models_section(manifest),
+              _languages_section(manifest), _filters_section(manifest), _stages_section(manifest)]
+    if previous is not None:
+        parts.append(_changelog(manifest, previous))
+    if plots:
+        parts.append("## Plots\n\n" + "\n\n".join(f"![{caption}]({path})\n\n*{caption}*" for path, caption in plots))
+    parts.append("## Disclaimers and terms\n\n" + "\n".join(f"- {line}" for line in DISCLAIMERS))
+    if card.get("contact"):
+        parts.append(f"Contact: {card['contact']}")
+    return "\n\n".join(parts) + "\n"
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _release_section(manifest: Mapping[str, Any]) -> str:
+    window = manifest["log_window"]
+    rows = [
+        ["version", manifest["version"]],
+        ["log window (UTC days)", f"{window['start']} to {window['end']}"],
+        ["public share", f"{manifest['public_fraction']:.0%} of the rows in the window, drawn by a keyed hash "
+                         f"of the id (the same rows stay public in every release), then filtered"],
+        ["label of models never on the leaderboard", f"`{manifest['anonymous_label']}`"],
+        ["config sha256", f"`{manifest['config_hash']}`"],
+        ["content sha256", f"`{manifest['content_sha256']}`"],
+    ]
+    return "## Release\n\n" + _table(["", ""], rows)
+
+
+def _tables_section(manifest: Mapping[str, Any]) -> str:
+    label = manifest["anonymous_label"]
+    out = ["## Tables"]
+    for name, table in manifest["tables"].items():
+        columns = [[f"`{c['name']}`", f"`{c['type']}`", COLUMN_DOCS.get(c["name"], "").replace("{label}", label)]
+                   for c in table["schema"]]
+        out.append(f"### `{name}`: {table['rows']:,} rows\n\n"
+                   f"Load with `load_dataset(REPO, \"{name}\")`. Files: `data/{name}/*.parquet`.\n\n"
+                   + _table(["column", "type", "meaning"], columns))
+    return "\n\n".join(out)
+
+
+def _models_section(manifest: Mapping[str, Any]) -> str:
+    names = manifest["tables"]
+    models = sorted({m for t in names.values() for m in t["models"]},
+                    key=lambda m: (-sum(t["models"].get(m, 0) for t in names.values()), m))
+    rows = [[f"`{m}`", *(t["models"].get(m, 0) for t in names.values())] for m in models]
+    hidden = ("every other model, and this provider's models not on the leaderboard"
+              if manifest["kind"] == "provider_export" else "every model that was never on the leaderboard")
+    return ("## Models\n\nRows per model (a battle counts for both of its models). "
+            f"`{manifest['anonymous_label']}` groups {hidden}.\n\n"
+            + _table(["model", *names], rows))
+
+
+def _languages_section(manifest: Mapping[str, Any]) -> str:
+    names = manifest["tables"]
+    codes = sorted({c for t in names.values() for c in t["languages"]},
+                   key=lambda c: (-sum(t["languages"].get(c, 0) for t in names.values()), c))
+    rows = [[c, *(t["languages"].get(c, 0) for t in names.values())] for c in codes]
+    return "## Languages\n\n" + _table(["language code", *names], rows)
+
+
+def _filters_section(manifest: Mapping[str, Any]) -> str:
+    filters = manifest["config"]["filters"]
+    details = {**(filters.get("too_short") or {}), **(filters.get("too_frequent") or {})}
+    names = manifest["tables"]
+    reasons = list(dict.fromkeys(r for t in names.values() for r in t["counts"]["dropped"]))
+    share = f"drawn into the {manifest['public_fraction']:.0%} public share"
+    rows = [["in the release window", *(t["counts"]["in_window"] for t in names.values())],
+            [share, *(t["counts"]["drawn"] for t in names.values())]]
+    rows += [[f"dropped: {REASON_DOCS.get(r, r).format(**details)} (`{r}`)",
+              *(t["counts"]["dropped"].get(r, 0) for t in names.values())] for r in reasons]
+    rows += [["published", *(t["rows"] for t in names.values())]]
+    blocked = f"{filters['blocked_words']['count']} blocked words, {filters['blocked_models']['count']} blocked models"
+    return ("## Filters applied\n\nRows are drawn into the public share first (a keyed hash of the id, so the "
+            "same rows in every release), then FastChat's release filters run, in this order; a row is counted "
+            f"under the first that applies ({blocked}; the lists are not published).\n\n"
+            + _table(["", *names], rows))
+
+
+def _stages_section(manifest: Mapping[str, Any]) -> str:
+    required = set(manifest["required_stages"])
+    rows = [
+        [stage, table, s["status"] + (" (required)" if stage in required else ""), s.get("model") or "not reported",
+         s.get("version") or "not reported", s.get("reason") or ""]
+        for table, per_stage in manifest["stages"].items()
+        for stage, s in per_stage.items()
+    ]
+    note = ""
+    if any(r[2].startswith("not_run") for r in rows):
+        note = "\n\n**Some classifier stages did not run:** their columns are null in this release."
+    return "## Classifier stages\n\n" + _table(["stage", "table", "status", "model", "version", "why"], rows) + note
+
+
+def _changelog(manifest: Mapping[str, Any], previous: Mapping[str, Any]) -> str:
+    lines = [f"- rows: {name} {previous['tables'].get(name, {}).get('rows', 0):,} -> {t['rows']:,}"
+             for name, t in manifest["tables"].items()]
+    window, before = manifest["log_window"], previous["log_window"]
+    if window != before:
+        lines.append(f"- log window: {before['start']}..{before['end']} -> {window['start']}..{window['end']}")
+    if manifest["public_fraction"] != previous["public_fraction"]:
+        lines.append(f"- public share: {previous['public_fraction']:.0%} -> {manifest['public_fraction']:.0%}")
+    added = sorted(set(manifest["leaderboard_models"]) - set(previous["leaderboard_models"]))
+    if added:
+        lines.append("- now named (joined the leaderboard): " + ", ".join(f"`{m}`" for m in added))
+    for table, per_stage in manifest["stages"].items():
+        for stage, status in per_stage.items():
+            was = previous["stages"].get(table, {}).get(stage)
+            if was and _stage_label(was) != _stage_label(status):
+                lines.append(f"- {table} {stage}: {_stage_label(was)} -> {_stage_label(status)}")
+    if manifest["config_hash"] != previous["config_hash"]:
+        lines.append("- release config changed (see manifest.json)")
+    return f"## Changes since {previous['version']}\n\n" + "\n".join(lines)
+
+
+def _stage_label(status: Mapping[str, Any]) -> str:
+    return " ".join(str(v) for v in (status["status"], status.get("model"), status.get("version")) if v)
+
+
+# ---------------------------------------------------------------------------------------- plots
+
+
+def write_plots(out_dir: Path, tables: Mapping[str, pa.Table]) -> list[tuple[str, str]]:
+    """PNG plots of the public tables under `images/`; returns (relative path, caption) pairs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = Path(out_dir) / IMAGES_DIR
+    images.mkdir(parents=True, exist_ok=True)
+    plots = []
+    battles = tables.get("battles")
+    if battles is not None and len(battles):
+        models, counts, wins = _pair_matrices(battles)
+        plots.append(_heatmap(plt, images / "battle_counts.png", models, counts,
+                              "Battle count of each model pair", "d"))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fraction = wins / (wins + wins.T)
+        plots.append(_heatmap(plt, images / "win_fraction.png", models, fraction,
+                              "Fraction of row-model wins in non-tied battles", ".2f"))
+    language_counts = {}
+    for table in tables.values():
+        if "language_code" in table.column_names and len(table):
+            counts = pc.value_counts(table["language_code"].fill_null("unknown")).to_pylist()
+            for item in counts:
+                language_counts[item["values"]] = language_counts.get(item["values"], 0) + item["counts"]
+    if language_counts:
+        top = sorted(language_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+        fig, ax = plt.subplots(figsize=(8, 4))
+        ax.bar([k for k, _ in top], [v for _, v in top])
+        ax.set_ylabel("rows")
+        ax.set_title("Rows per language (top 20)")
+        plots.append(_save(plt, fig, images / "languages.png", "Rows per language (top 20)"))
+    return [(Path(path).relative_to(out_dir).as_posix(), caption) for path, caption in plots]
+
+
+def _pair_matrices(battles: pa.Table) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Models, battle counts per unordered pair (symmetric) and wins of row over column."""
+    models = sorted(set(battles["model_a"].to_pylist()) | set(battles["model_b"].to_pylist()))
+    index = {m: i for i, m in enumerate(models)}
+    grouped = battles.group_by(["model_a", "model_b", "winner"]).aggregate([([], "count_all")]).to_pylist()
+    counts = np.zeros((len(models), len(models)))
+    wins = np.zeros_like(counts)
+    for row in grouped:
+        a, b, n = index[row["model_a"]], index[row["model_b"]], row["count_all"]
+        counts[a, b] += n
+        if a != b:
+            counts[b, a] += n
+        if row["winner"] == "model_a":
+            wins[a, b] += n
+        elif row["winner"] == "model_b":
+            wins[b, a] += n
+    return models, counts, wins
+
+
+def _heatmap(plt, path: Path, models: list[str], values: np.ndarray, title: str, fmt: str) -> tuple[Path, str]:
+    size = max(4.0, 0.6 * len(models) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(np.nan_to_num(values), cmap="viridis")
+    ax.set_xticks(range(len(models)), models, rotation=60, ha="right")
+    ax.set_yticks(range(len(models)), models)
+    if len(models) <= 20:
+        for (i, j), v in np.ndenumerate(values):
+            if not np.isnan(v):
+                ax.text(j, i, format(v if fmt != "d" else int(v), fmt), ha="center", va="center", color="w", fontsize=7)
+    ax.set_title(title)
+    return _save(plt, fig, path, title)
+
+
+def _save(plt, fig, path: Path, caption: str) -> tuple[Path, str]:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return path, caption
+
+
+def write_card(
+    out_dir: Path,
+    manifest: Mapping[str, Any],
+    public_tables: Mapping[str, pa.Table],
+    previous: Mapping[str, Any] | None = None,
+) -> Path:
+    """Plots and README.md of a release directory."""
+    plots = write_plots(out_dir, public_tables)
+    path = Path(out_dir) / CARD_NAME
+    path.write_text(render_card(manifest, previous, plots), encoding="utf-8")
+    return path
+
+
+def read_card_header(text: str) -> dict[str, Any]:
+    """The YAML header of a card; ValueError when it has none or it is not a mapping."""
+    if not text.startswith("---\n"):
+        raise ValueError("the card has no YAML header")
+    end = text.find("\n---", 4)
+    if end < 0:
+        raise ValueError("the card's YAML header is not closed")
+    data = yaml.safe_load(text[4:end])
+    if not isinstance(data, dict):
+        raise ValueError("the card's YAML header is not a mapping")
+    return data
+

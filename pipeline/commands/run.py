@@ -1,0 +1,132 @@
+"""`arena-release run`: the steward's release job, in-process, with a progress line per stage.
+
+It materializes the same Dagster assets as the UI, on a Dagster instance kept in the work directory
+(`<workdir>/dagster_home`), so `DAGSTER_HOME=<workdir>/dagster_home dagster dev` shows these runs.
+Without `--logs`, sample logs are generated into `<workdir>/logs` (once) for the config's window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from pipeline.errors import UsageError
+from pipeline.ingest import discover_logs
+from pipeline.release_config import load_release_config
+from pipeline.synth import SynthSettings, generate
+
+# Dagster's console logger would print every step event; this command prints its own progress and
+# explains failures itself (the full event log stays in the instance, visible in the UI).
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+SAMPLE_DAYS = 7
+SAMPLE_BATTLES_PER_DAY = 300
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("run", help="run a whole release (ingest to publish) in-process")
+    p.add_argument("--config", type=Path, required=True, help="release config, e.g. release_configs/example.yaml")
+    p.add_argument("--logs", type=Path, help="raw logs directory (default: sample logs in WORKDIR/logs)")
+    p.add_argument("--workdir", type=Path, default=Path(".workdir"), help="intermediate tables, caches, runs")
+    p.add_argument("--stages", type=Path, help="model stage settings (default pipeline/data/stages.yaml)")
+    p.add_argument("--cleaning", type=Path, help="cleaning rules (default pipeline/data/cleaning.yaml)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.set_defaults(func=run)
+
+
+def ensure_logs(args: argparse.Namespace, window_start) -> Path:
+    if args.logs is not None:
+        return args.logs
+    logs = args.workdir / "logs"
+    if not (logs.is_dir() and discover_logs(logs).files):
+        print(f"no --logs given: generating {SAMPLE_DAYS} days of sample logs into {logs}")
+        generate(logs, SynthSettings(days=SAMPLE_DAYS, battles_per_day=SAMPLE_BATTLES_PER_DAY,
+                                     start_date=window_start), workers=args.workers)
+    return logs
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_release_config(args.config)  # a bad config fails here, before any work
+    args.workdir = args.workdir.resolve()
+    logs = ensure_logs(args, config.log_window.start).resolve()
+    days = [d for d in discover_logs(logs).days
+            if config.log_window.start.isoformat() <= d <= config.log_window.end.isoformat()]
+    if not days:
+        raise UsageError(f"no log day under {logs} falls in the config's window "
+                         f"{config.log_window.start}..{config.log_window.end}")
+    home = args.workdir / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+
+    import dagster as dg  # after DAGSTER_HOME is set
+
+    from assets import ingest, release
+    from assets.definitions import defs
+    from assets.resources import ArenaStorage, ReleaseSettings
+
+    resources = {
+        "storage": ArenaStorage(logs_dir=str(logs), workdir=str(args.workdir), workers=args.workers,
+                                cleaning_config=str(args.cleaning.resolve()) if args.cleaning else None),
+        "release": ReleaseSettings(config_file=str(args.config.resolve()),
+                                   stages_file=str(args.stages.resolve()) if args.stages else None),
+    }
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions(ingest.log_days.name, days)
+    all_assets = list(defs.assets)
+    checks = list(defs.asset_checks)
+    steps = [(f"staged_day {day}", ingest.staged_day, day) for day in days] + [
+        (asset.key.to_user_string(), asset, None)
+        for asset in (ingest.cleaned_tables, release.release_candidates, release.classified, release.redacted,
+                      release.leaderboard, release.release_build, release.published_release)
+    ]
+    started = time.perf_counter()
+    print(f"release {config.version}: {len(days)} log days from {logs}, work directory {args.workdir}")
+    for index, (label, asset, partition) in enumerate(steps, start=1):
+        step_started = time.perf_counter()
+        print(f"[{index:>2}/{len(steps)}] {label} ...", end="", flush=True)
+        result = dg.materialize([*all_assets, *checks], selection=[asset.key], partition_key=partition,
+                                instance=instance, resources=resources, raise_on_error=False,
+                                tags={"arena/release": config.version}, run_config=QUIET)
+        failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
+        if not result.success or failed_checks:
+            print(" FAILED")
+            _explain_failure(result, failed_checks)
+            return 1
+        print(f" ok ({time.perf_counter() - step_started:.1f}s)")
+    print(_summary(args.workdir, config.version, time.perf_counter() - started))
+    return 0
+
+
+def _explain_failure(result, failed_checks) -> None:
+    for check in failed_checks:
+        details = "; ".join(f"{k}: {v.value}" for k, v in check.metadata.items())
+        print(f"  check {check.check_name} failed, publishing stopped: {details}", file=sys.stderr)
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            print(f"  {event.step_key}: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
+
+
+def _summary(workdir: Path, version: str, elapsed: float) -> str:
+    root = workdir / "releases" / version
+    lines = [f"release {version} done in {elapsed:.1f}s"]
+    accounting = json.loads((workdir / "cleaned" / "accounting.json").read_text())
+    lines.append(f"  ingest: {accounting['lines_read']:,} lines -> {accounting['kept']['battles']:,} battles, "
+                 f"{accounting['kept']['conversations']:,} conversations, "
+                 f"{accounting['quarantined_total']:,} quarantined (reconciled)")
+    statuses = json.loads((root / "classified" / "statuses.json").read_text())
+    for name, status in statuses.items():
+        flag = "" if status["status"] == "ok" else "   <-- NOT RUN"
+        lines.append(f"  {name}: {status['status']} ({status.get('model') or '-'}) {status.get('reason') or ''}{flag}")
+    manifest = json.loads((root / "public" / "manifest.json").read_text())
+    for name, table in manifest["tables"].items():
+        lines.append(f"  public {name}: {table.get('rows', '?'):,} rows")
+    board = json.loads((root / "leaderboard" / "leaderboard.json").read_text())
+    top = list(board.items())[:5]
+    lines.append("  leaderboard top 5: " + ", ".join(f"{m} {v['rating']:.0f}" for m, v in top))
+    lines.append(f"  release directory: {root / 'public'}")
+    return "\n".join(lines)

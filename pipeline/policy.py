@@ -1,0 +1,423 @@
+"""Public release policy over Arrow tables (REFERENCE §2-§4).
+
+A release takes each cleaned private table through, in order: the log window and the keyed-hash
+draw of the public share (first, so that slow stages only see the drawn rows; the draw does not
+depend on content, so the order does not change what is published); the classifier stages the
+config requires (a stage that did not run blocks the release, a row it did not reach is dropped);
+FastChat's release filters (the first matching reason names the drop, every drop is counted); then,
+for the public, model anonymization and the projection to the lmsys schemas. Provider exports start
+from the same public share, so they are always a subset of what the public gets later, and show
+only the provider's own leaderboard models.
+
+The one filter that looks beyond its row, "most frequent prompts", counts prompts over the rows it
+is given: a prompt that becomes frequent later can withdraw rows, never publish held-back ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline import schemas
+from pipeline.release_config import Filters, FrequentPrompts, LogWindow
+
+
+class ReleaseBlocked(Exception):
+    """The release cannot be built as configured; the message gives every reason."""
+
+
+# A classifier stage is known by the columns it writes; its types are the stage's own and pass through.
+STAGE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "pii": ("redacted",),
+    "moderation": ("openai_moderation",),
+    "toxicity": ("toxic_chat_tag", "toxicity"),
+}
+CLASSIFIER_COLUMNS = ("openai_moderation", "toxic_chat_tag", "toxicity")
+# Public columns that may be missing from the input (the stage did not run): published as nulls.
+OPTIONAL_COLUMNS = frozenset({*CLASSIFIER_COLUMNS, "redacted", "language", "language_code", "dedup_tag"})
+
+DROP_REASONS = (
+    "pii_not_checked",
+    "moderation_not_checked",
+    "toxicity_not_checked",
+    "bad_format",
+    "too_short",
+    "too_frequent",
+    "leftover_marker",
+    "blocked_word",
+    "blocked_model",
+    "moderation_flagged",
+)
+
+
+@dataclass(frozen=True)
+class TableKind:
+    """How the policy reads one table; `public_columns` gives order and fixed types (None: pass-through)."""
+
+    name: str
+    id_column: str
+    conversation_columns: tuple[str, ...]
+    model_columns: tuple[str, ...]
+    public_columns: tuple[tuple[str, pa.DataType | None], ...]
+
+
+def _typed(schema: pa.Schema, *names: str) -> tuple[tuple[str, pa.DataType], ...]:
+    return tuple((name, schema.field(name).type) for name in names)
+
+
+# lmsys/chatbot_arena_conversations, plus toxicity, dedup_tag, language_code and redacted.
+BATTLES = TableKind(
+    name="battles",
+    id_column="question_id",
+    conversation_columns=("conversation_a", "conversation_b"),
+    model_columns=("model_a", "model_b"),
+    public_columns=(
+        *_typed(schemas.BATTLES, "question_id", "model_a", "model_b", "winner", "judge", "conversation_a",
+                "conversation_b", "turn", "anony", "language", "tstamp"),
+        ("openai_moderation", None),
+        ("toxic_chat_tag", None),
+        ("toxicity", None),
+        ("dedup_tag", schemas.DEDUP_TAG),
+        ("language_code", pa.string()),
+        ("redacted", pa.bool_()),
+    ),
+)
+# lmsys/lmsys-chat-1m (no tstamp, no user id), plus language_code and the toxicity columns.
+CONVERSATIONS = TableKind(
+    name="conversations",
+    id_column="conversation_id",
+    conversation_columns=("conversation",),
+    model_columns=("model",),
+    public_columns=(
+        *_typed(schemas.CONVERSATIONS, "conversation_id", "model", "conversation", "turn", "language"),
+        ("openai_moderation", None),
+        ("redacted", pa.bool_()),
+        ("language_code", pa.string()),
+        ("toxic_chat_tag", None),
+        ("toxicity", None),
+    ),
+)
+TABLE_KINDS = {kind.name: kind for kind in (BATTLES, CONVERSATIONS)}
+
+
+# ---------------------------------------------------------------------------------------- stages
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    """What a classifier stage reports: ok, or not_run with why; model and version when known."""
+
+    status: Literal["ok", "not_run"]
+    reason: str | None = None
+    model: str | None = None
+    version: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return asdict(self)
+
+
+def stage_statuses(table: pa.Table, reports: Mapping[str, StageStatus] | None = None) -> dict[str, StageStatus]:
+    """Each stage's status for this table: the stage's own report, checked against the columns.
+
+    A stage that reports ok but left no column (or only nulls) did not run here, whatever it says;
+    one that reports nothing is ok when its column holds values, with model and version unknown.
+    """
+    statuses = {}
+    for stage, columns in STAGE_COLUMNS.items():
+        report = (reports or {}).get(stage)
+        present = [c for c in columns if c in table.column_names]
+        filled = [c for c in present if len(table) == 0 or table[c].null_count < len(table)]
+        if report is not None and report.status == "not_run":
+            statuses[stage] = report
+        elif not filled:
+            why = f"no {' or '.join(columns)} column" if not present else f"{present[0]} is null on every row"
+            prefix = "reported ok but " if report is not None else ""
+            statuses[stage] = StageStatus("not_run", prefix + why)
+        else:
+            statuses[stage] = report or StageStatus("ok")
+    return statuses
+
+
+def require_stages(statuses: Mapping[str, Mapping[str, StageStatus]], required: Iterable[str]) -> None:
+    """Raise ReleaseBlocked naming every (table, stage) the config requires that did not run."""
+    missing = [
+        f"{table}: required stage {stage!r} did not run ({per_stage[stage].reason})"
+        for table, per_stage in statuses.items()
+        for stage in required
+        if per_stage[stage].status != "ok"
+    ]
+    if missing:
+        raise ReleaseBlocked("; ".join(missing))
+
+
+# ---------------------------------------------------------------------------------------- filters
+
+
+def select_window(table: pa.Table, window: LogWindow) -> pa.Table:
+    """Rows whose `day` lies in the window, both ends included (the table itself when all do)."""
+    day = table["day"]
+    inside = pc.and_(pc.greater_equal(day, window.start.isoformat()), pc.less_equal(day, window.end.isoformat()))
+    return table if inside.null_count == 0 and pc.all(inside).as_py() else table.filter(inside)
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """The filtered table as a mask over its input, so that callers copy only what they publish."""
+
+    table: pa.Table
+    keep: pa.BooleanArray
+    dropped: dict[str, int]  # every reason checked, zeros included, in check order
+
+    @property
+    def kept(self) -> pa.Table:
+        return self.table.filter(self.keep)
+
+
+def apply_public_filters(
+    table: pa.Table, kind: TableKind, filters: Filters, required_stages: Iterable[str] = ()
+) -> FilterResult:
+    """Drop what must not be public; each dropped row is counted under its first matching reason."""
+    checks, params = _drop_checks(table, kind, filters, list(required_stages))
+    used = [*kind.conversation_columns, *kind.model_columns, *(c for c in OPTIONAL_COLUMNS if c in table.column_names)]
+    reasons = _first_reasons(_for_duckdb(table, used), checks, params)
+    counts = dict(zip(*(v.to_pylist() for v in pc.value_counts(reasons).flatten()), strict=True))
+    dropped = {reason: counts.get(reason, 0) for reason, _ in checks}
+    return FilterResult(table, pc.is_null(reasons), dropped)
+
+
+def _drop_checks(
+    table: pa.Table, kind: TableKind, filters: Filters, required_stages: list[str]
+) -> tuple[list[tuple[str, str]], dict[str, object]]:
+    """(reason, SQL condition) pairs in check order, and the query parameters they use."""
+    names = set(table.column_names)
+    checks: list[tuple[str, str]] = []
+    params: dict[str, object] = {}
+    for stage in required_stages:
+        columns = [c for c in STAGE_COLUMNS[stage] if c in names] or ["NULL"]
+        checks.append((f"{stage}_not_checked", " AND ".join(f"{c} IS NULL" for c in columns)))
+
+    convs = kind.conversation_columns
+    checks.append(("bad_format", _any(
+        f"({c} IS NULL OR len({c}) = 0 OR list_bool_or([m.content IS NULL OR m.role IS NULL for m in {c}]))"
+        for c in convs
+    )))
+    if filters.too_short is not None:
+        params |= {"max_messages": filters.too_short.max_messages, "min_chars": filters.too_short.min_prompt_chars}
+        checks.append(("too_short", _any(
+            f"(len({c}) <= $max_messages AND list_bool_and([length(p) < $min_chars for p in {_prompts(c)}]))"
+            for c in convs
+        )))
+    if filters.too_frequent is not None:
+        frequent = _frequent_prompts(table, convs, filters.too_frequent)
+        params |= {"frequent": frequent} if frequent else {}
+        checks.append(("too_frequent", _any(
+            f"list_bool_and([list_contains($frequent, p) for p in {_prompts(c)}])" for c in convs
+        ) if frequent else "false"))
+    for reason, words, param in (
+        ("leftover_marker", filters.leftover_markers, "markers"),
+        ("blocked_word", filters.blocked_words, "blocked_words"),
+    ):
+        if words:
+            params[param] = words
+            checks.append((reason, _any(f"list_bool_or([contains({_text(c)}, w) for w in ${param}])" for c in convs)))
+    if filters.blocked_models:
+        params["blocked_models"] = filters.blocked_models
+        checks.append(("blocked_model", _any(f"list_contains($blocked_models, {m})" for m in kind.model_columns)))
+    flagged = _flagged_sql(table.schema)
+    if filters.drop_moderation_flagged and flagged:
+        checks.append(("moderation_flagged", f"coalesce({flagged}, false)"))
+    return checks, params
+
+
+def _any(conditions: Iterable[str]) -> str:
+    return "(" + " OR ".join(conditions) + ")"
+
+
+def _prompts(column: str) -> str:
+    """User prompts as FastChat compares them: lower-cased, surrounding whitespace stripped."""
+    return f"[lower(regexp_replace(m.content, '^\\s+|\\s+$', '', 'g')) for m in {column} if m.role = 'user']"
+
+
+def _text(column: str) -> str:
+    return f"lower(array_to_string([m.content for m in {column}], chr(10)))"
+
+
+def _flagged_sql(schema: pa.Schema) -> str | None:
+    """openai_moderation as a struct (one result) or a list of structs (one per message)."""
+    if "openai_moderation" not in schema.names:
+        return None
+    kind = schema.field("openai_moderation").type
+    if pa.types.is_struct(kind) and kind.get_field_index("flagged") >= 0:
+        return "openai_moderation.flagged"
+    if pa.types.is_list(kind) and pa.types.is_struct(kind.value_type):
+        return "list_bool_or([r.flagged for r in openai_moderation])"
+    return None
+
+
+def _frequent_prompts(table: pa.Table, columns: tuple[str, ...], rule: FrequentPrompts) -> list[str]:
+    """FastChat's most frequent prompts, each row counted once (the two sides of a battle share
+    their prompts); ties are broken by text so the set is deterministic."""
+    if len(table) == 0:
+        return []
+    prompts = " || ".join(_prompts(c) for c in columns)
+    sql = (
+        f"SELECT p FROM (SELECT unnest(list_distinct({prompts})) AS p FROM t) WHERE p IS NOT NULL "
+        f"GROUP BY p HAVING count(*) >= {rule.min_count} ORDER BY count(*) DESC, p LIMIT {rule.top}"
+    )
+    with duckdb.connect() as con:
+        con.register("t", _for_duckdb(table, columns))
+        return [row[0] for row in con.sql(sql).fetchall()]
+
+
+def _for_duckdb(table: pa.Table, columns: Iterable[str]) -> pa.Table:
+    """The columns DuckDB reads, with sliced chunks made whole: DuckDB refuses a struct below an offset."""
+    selected = table.select(list(dict.fromkeys(columns)))
+    whole = [
+        pa.chunked_array([pa.concat_arrays(column.chunks)], column.type)
+        if any(chunk.offset for chunk in column.chunks) else column
+        for column in selected.columns
+    ]
+    return pa.Table.from_arrays(whole, schema=selected.schema)
+
+
+def _first_reasons(table: pa.Table, checks: list[tuple[str, str]], params: dict[str, object]) -> pa.Array:
+    """Per row, the first reason whose condition holds, or null: aligned with the table's rows."""
+    if len(table) == 0:
+        return pa.array([], pa.string())
+    cases = " ".join(f"WHEN {condition} THEN '{reason}'" for reason, condition in checks)
+    sql = f"SELECT CASE {cases} END AS reason FROM t ORDER BY __row"
+    indexed = table.append_column("__row", pa.array(np.arange(len(table), dtype=np.int64)))
+    with duckdb.connect() as con:
+        con.register("t", indexed)
+        return con.sql(sql, params=params).to_arrow_table()["reason"].combine_chunks()
+
+
+# ---------------------------------------------------------------------------------------- sample
+
+
+def public_share_mask(ids: pa.Array | pa.ChunkedArray | Iterable[str], salt: bytes, fraction: float) -> pa.BooleanArray:
+    """True for ids in the public share: HMAC-SHA256(salt, id) read as a number in [0, 1) < fraction.
+
+    Each id's draw depends only on the salt and the id, so the decision is the same in every run
+    and every release, and a larger fraction only ever adds ids (monotone).
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    draws = share_draws(ids, salt)
+    if fraction == 1:
+        return pa.array(np.ones(len(draws), dtype=bool))
+    return pa.array(draws < np.uint64(int(fraction * 2.0**64)))
+
+
+def share_draws(ids: pa.Array | pa.ChunkedArray | Iterable[str], salt: bytes) -> np.ndarray:
+    """The first 8 bytes of HMAC-SHA256(salt, id) per id, as big-endian uint64 (uniform on [0, 2^64))."""
+    values = ids.to_pylist() if isinstance(ids, pa.Array | pa.ChunkedArray) else list(ids)
+    if any(v is None for v in values):
+        raise ValueError("cannot sample a row without an id")
+    digests = b"".join(hmac.digest(salt, v.encode(), hashlib.sha256)[:8] for v in values)
+    return np.frombuffer(digests, dtype=">u8").astype(np.uint64)
+
+
+def conversation_share_ids(conversations: pa.Table, battles: pa.Table) -> pa.ChunkedArray:
+    """The id each conversation is sampled by: for the B side of a battle, the battle's question_id.
+
+    The A side already has the battle's id (question_id is its conv_id), so both sides share their
+    battle's fate: a held-back battle never reaches the public through its conversations.
+    """
+    own = conversations["conversation_id"]
+    battle_index = pc.index_in(own, value_set=battles["conv_id_b"].combine_chunks())
+    via_battle = battles["question_id"].combine_chunks().take(battle_index)
+    return pa.chunked_array([pc.coalesce(via_battle, own.combine_chunks())])
+
+
+def draw_public_share(
+    table: pa.Table, kind: TableKind, window: LogWindow, salt: bytes, fraction: float, battles: pa.Table | None = None
+) -> tuple[pa.Table, dict[str, int]]:
+    """The rows of the window in the public share, and the counts a manifest reports for the draw.
+
+    Drawing comes before the filters and the slow stages (the draw does not depend on content, so the
+    order does not change what is published), and they then run on the drawn rows only. Conversations
+    need every cleaned battle (`battles`) so that a battle's B side is drawn with its battle.
+    """
+    windowed = select_window(table, window)
+    if kind is CONVERSATIONS:
+        if battles is None:
+            raise ValueError("drawing conversations needs the battles table (their sides are drawn with them)")
+        share_ids = conversation_share_ids(windowed, battles)
+    else:
+        share_ids = windowed[kind.id_column]
+    in_share = public_share_mask(share_ids, salt, fraction)
+    drawn = windowed.filter(in_share)
+    counts = {"input": len(table), "in_window": len(windowed), "drawn": len(drawn)}
+    if kind is CONVERSATIONS:
+        keyed_by_battle = pc.not_equal(share_ids, windowed[kind.id_column]).filter(in_share)
+        counts["drawn_via_battle"] = pc.sum(keyed_by_battle).as_py() or 0
+    return drawn, counts
+
+
+# ---------------------------------------------------------------------------------------- models
+
+
+def anonymize_models(table: pa.Table, leaderboard_models: Iterable[str], label: str) -> pa.Table:
+    """Every model column: names not in `leaderboard_models` become `label`."""
+    shown = pa.array(sorted(set(leaderboard_models)), pa.string())
+    for name in _model_columns(table):
+        values = table[name]
+        kept = pc.if_else(pc.is_in(values, value_set=shown), values, pa.scalar(label, pa.string()))
+        table = table.set_column(table.column_names.index(name), name, kept)
+    return table
+
+
+def provider_export(
+    table: pa.Table, provider_models: Iterable[str], leaderboard_models: Iterable[str], label: str
+) -> pa.Table:
+    """Rows of the public share involving the provider's models; only its own leaderboard models named.
+
+    Opponents are always `label`, and so is the provider's own model while it is not on the leaderboard.
+    """
+    own = set(provider_models)
+    own_values = pa.array(sorted(own), pa.string())
+    columns = _model_columns(table)
+    involved = pc.is_in(table[columns[0]], value_set=own_values)
+    for name in columns[1:]:
+        involved = pc.or_(involved, pc.is_in(table[name], value_set=own_values))
+    return anonymize_models(table.filter(involved), own & set(leaderboard_models), label)
+
+
+def _model_columns(table: pa.Table) -> list[str]:
+    columns = [c for c in table.column_names if c in ("model", "model_a", "model_b")]
+    if not columns:
+        raise ValueError("table has no model column (model, model_a, model_b)")
+    return columns
+
+
+# ---------------------------------------------------------------------------------------- schema
+
+
+def to_public(table: pa.Table, kind: TableKind) -> pa.Table:
+    """The public columns in their public order and types, rows sorted by time then id.
+
+    Classifier columns keep the stage's own types; one whose stage did not run is all null.
+    """
+    missing = [n for n, _ in kind.public_columns if n not in table.column_names and n not in OPTIONAL_COLUMNS]
+    if missing:
+        raise ValueError(f"{kind.name}: missing columns {', '.join(missing)}")
+    if len(table):
+        table = table.sort_by([("tstamp", "ascending"), (kind.id_column, "ascending")])
+    arrays, fields = [], []
+    for name, fixed in kind.public_columns:
+        if name in table.column_names:
+            column = table[name] if fixed is None else table[name].cast(fixed)
+        else:
+            column = pa.chunked_array([pa.nulls(len(table), fixed or pa.null())])
+        arrays.append(column)
+        fields.append(pa.field(name, column.type))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

@@ -1,0 +1,173 @@
+"""Build one release directory from the private tables (classified and redacted).
+
+For each table: the log window and the keyed-hash draw of the public share, the required stages,
+the public filters; the public gets anonymized model names in the lmsys schemas, each provider its
+own export of the same share. The release directory holds `data/<table>/*.parquet`, `manifest.json`,
+`README.md` and its plots; provider exports go to a separate private directory, one per provider.
+
+Before anything is written, the release is checked against the previous one: the same salt (a new
+one would reshuffle the share and leak held-back rows), a fraction not lower, a new version.
+Models named in the previous release stay named ("is or has been on the leaderboard").
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import policy
+from pipeline.card import write_card
+from pipeline.manifest import build_manifest, file_entry, read_manifest, table_summary, write_manifest
+from pipeline.policy import ReleaseBlocked, StageStatus
+from pipeline.release_config import ReleaseConfig, Salt, config_hash
+
+ROWS_PER_FILE = 250_000
+
+
+def build_release(
+    config: ReleaseConfig,
+    salt: Salt,
+    out_dir: Path,
+    battles: pa.Table,
+    conversations: pa.Table | None = None,
+    *,
+    drawn_counts: Mapping[str, Mapping[str, int]] | None = None,
+    stage_reports: Mapping[str, StageStatus] | None = None,
+    input_files: Sequence[Path] = (),
+    input_root: Path | None = None,
+    provider_dir: Path | None = None,
+    previous: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the public release to `out_dir` (and provider exports under `provider_dir`); returns the manifest.
+
+    The tables are the cleaned ones, drawn here; or, when `drawn_counts` is given, the rows that
+    `policy.draw_public_share` drew earlier (so that slow stages saw only those), with the counts it
+    returned per table. Rows drawn but missing now (held back upstream) are counted, not lost.
+    `previous` is the previous release's manifest; by default the config's `previous_manifest`.
+    Raises ReleaseBlocked when a required stage did not run or the release breaks continuity.
+    """
+    if previous is None and config.previous_manifest is not None:
+        previous = read_manifest(config.path(config.previous_manifest))
+    check_continuity(config, salt, previous)
+    shown = set(config.leaderboard_models) | set(previous["leaderboard_models"] if previous else ())
+
+    sources = {"battles": battles} | ({"conversations": conversations} if conversations is not None else {})
+    drawn, counts = {}, {}
+    for name, table in sources.items():
+        if drawn_counts is None:
+            drawn[name], counts[name] = policy.draw_public_share(
+                table, policy.TABLE_KINDS[name], config.log_window, salt.key, config.public_fraction, battles
+            )
+        else:
+            drawn[name], counts[name] = table, dict(drawn_counts[name])
+    stages = {name: policy.stage_statuses(table, stage_reports) for name, table in drawn.items()}
+    policy.require_stages(stages, config.required_stages)
+
+    shares: dict[str, pa.Table] = {}
+    for name, table in drawn.items():
+        missing = counts[name]["drawn"] - len(table)
+        if missing < 0:
+            raise ValueError(f"{name}: {len(table)} rows given but only {counts[name]['drawn']} were drawn")
+        filtered = policy.apply_public_filters(table, policy.TABLE_KINDS[name], config.filters, config.required_stages)
+        shares[name] = filtered.kept
+        held_back = {"held_back_upstream": missing} if drawn_counts is not None else {}
+        counts[name] |= {"dropped": held_back | filtered.dropped, "public": len(shares[name])}
+
+    common = {
+        "version": config.version,
+        "config_view": config.public_view(),
+        "config_sha256": config_hash(config),
+        "salt": salt.describe(),
+        "public_fraction": config.public_fraction,
+        "anonymous_label": config.anonymous_label,
+        "log_window": {"start": config.log_window.start.isoformat(), "end": config.log_window.end.isoformat()},
+        "required_stages": list(config.required_stages),
+        "inputs": [file_entry(p, input_root or Path(p).parent) for p in input_files],
+        "stages": {name: {s: st.to_json() for s, st in per.items()} for name, per in stages.items()},
+    }
+    public = {name: policy.to_public(policy.anonymize_models(share, shown, config.anonymous_label),
+                                     policy.TABLE_KINDS[name]) for name, share in shares.items()}
+    manifest = _write_release(Path(out_dir), public, counts, previous,
+                              kind="public", leaderboard_models=shown, **common)
+
+    if provider_dir is not None:
+        for provider, models in config.providers.items():
+            own_shown = set(models) & shown
+            exported = {
+                name: policy.to_public(
+                    policy.provider_export(share, models, shown, config.anonymous_label), policy.TABLE_KINDS[name]
+                )
+                for name, share in shares.items()
+            }
+            export_counts = {name: {**counts[name], "exported": len(t)} for name, t in exported.items()}
+            _write_release(Path(provider_dir) / provider, exported, export_counts, None, kind="provider_export",
+                           leaderboard_models=own_shown, provider=provider, **common)
+    return manifest
+
+
+def check_continuity(config: ReleaseConfig, salt: Salt, previous: Mapping[str, Any] | None) -> None:
+    """Raise ReleaseBlocked if this release would break a promise the previous one made."""
+    if previous is None:
+        return
+    problems = []
+    if previous["salt"]["fingerprint"] != salt.fingerprint:
+        problems.append(
+            f"the sampling salt differs from release {previous['version']}'s (fingerprint "
+            f"{salt.fingerprint} vs {previous['salt']['fingerprint']}): a new salt reshuffles the public "
+            "share and would publish rows that were held back"
+        )
+    if config.public_fraction < previous["public_fraction"]:
+        problems.append(
+            f"public_fraction {config.public_fraction} is lower than release {previous['version']}'s "
+            f"{previous['public_fraction']}: rows already public would disappear"
+        )
+    if config.version == previous["version"]:
+        problems.append(f"version {config.version!r} is the previous release's version")
+    if problems:
+        raise ReleaseBlocked("; ".join(problems))
+
+
+def _write_release(
+    out_dir: Path,
+    public: Mapping[str, pa.Table],
+    counts: Mapping[str, dict[str, Any]],
+    previous: Mapping[str, Any] | None,
+    **manifest_parts: Any,
+) -> dict[str, Any]:
+    """Data files, manifest and card of one release directory (emptied first: no stale files)."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    tables = {}
+    for name, table in public.items():
+        kind = policy.TABLE_KINDS[name]
+        tables[name] = {
+            "rows": len(table),
+            "files": write_table(table, out_dir, name),
+            "schema": [{"name": f.name, "type": str(f.type)} for f in table.schema],
+            "counts": counts[name],
+            **table_summary(table, kind.model_columns),
+        }
+    manifest = build_manifest(tables=tables, **manifest_parts)
+    write_manifest(manifest, out_dir)
+    write_card(out_dir, manifest, public, previous)
+    return manifest
+
+
+def write_table(table: pa.Table, out_dir: Path, name: str, rows_per_file: int = ROWS_PER_FILE) -> list[dict]:
+    """`data/<name>/train-XXXXX-of-YYYYY.parquet` shards (one, possibly empty, at least); their entries."""
+    folder = out_dir / "data" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    shards = max(1, -(-len(table) // rows_per_file))
+    entries = []
+    for i in range(shards):
+        path = folder / f"train-{i:05d}-of-{shards:05d}.parquet"
+        part = table.slice(i * rows_per_file, rows_per_file)
+        pq.write_table(part, path, compression="zstd", row_group_size=50_000)
+        entries.append({**file_entry(path, out_dir), "rows": len(part)})
+    return entries

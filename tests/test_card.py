@@ -1,0 +1,184 @@
+"""Dataset card and manifest of a built release: what they say, and that they say nothing private."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from battle_fixtures import (
+    LEADERBOARD,
+    UNRELEASED,
+    battle,
+    battles_table,
+    make_battles,
+    make_conversations,
+    moderation,
+    release_config,
+)
+
+from pipeline.card import read_card_header, render_card
+from pipeline.manifest import MANIFEST_NAME, read_manifest, sha256_file
+from pipeline.policy import StageStatus, public_share_mask
+from pipeline.release_build import build_release
+from pipeline.release_config import Salt, config_hash
+
+SALT = Salt(b"card-test-salt-0123456789abcdef", "env:ARENA_RELEASE_SALT", "ARENA_RELEASE_SALT")
+REPORTS = {
+    "pii": StageStatus("ok", model="presidio-analyzer+en_core_web_sm", version="2.2.366"),
+    "moderation": StageStatus("not_run", "no OpenAI API key in the environment"),
+}
+
+
+def in_share(prefix: str) -> str:
+    """An id with this prefix that the card tests' salt draws into the 20% public share."""
+    return next(f"{prefix}-{i}" for i in range(1000) if public_share_mask([f"{prefix}-{i}"], SALT.key, 0.2)[0].as_py())
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("card")
+    battles = make_battles(300, seed=21)
+    rows = battles.to_pylist()
+    flagged, short = (in_share(prefix) for prefix in ("flag-me", "too-short"))
+    rows[0] = battle(flagged, openai_moderation=moderation(True), model_b="secret-model-alpha")
+    rows[1] = battle(short, prompt="hey")
+    battles = battles_table(rows)
+    logs = root / "logs"
+    logs.mkdir()
+    (logs / "2024-06-01-conv.json").write_text('{"type": "chat"}\n')
+    config = release_config(filters={"blocked_models": ["internal-preview-0815"], "blocked_words": ["zebra"]})
+    manifest = build_release(
+        config,
+        SALT,
+        root / "release",
+        battles,
+        make_conversations(battles, 50, seed=21),
+        stage_reports=REPORTS,
+        input_files=[logs / "2024-06-01-conv.json"],
+        input_root=logs,
+    )
+    return root / "release", manifest
+
+
+def card_text(release) -> str:
+    return (release[0] / "README.md").read_text()
+
+
+def test_header_has_one_config_per_table_license_languages_and_tags(release):
+    header = read_card_header(card_text(release))
+    assert [c["config_name"] for c in header["configs"]] == ["battles", "conversations"]
+    assert header["configs"][0]["data_files"] == [{"split": "train", "path": "data/battles/*.parquet"}]
+    assert header["license"] == "cc-by-4.0"
+    assert header["language"] == ["de", "en"]
+    assert header["size_categories"] == ["n<1K"]
+    assert "text-generation" in header["task_categories"] and "chatbot-arena" in header["tags"]
+
+
+def test_datasets_loads_each_config_from_the_card(release, tmp_path):
+    import datasets
+
+    for name in ("battles", "conversations"):
+        loaded = datasets.load_dataset(str(release[0]), name, split="train", cache_dir=str(tmp_path))
+        assert len(loaded) == release[1]["tables"][name]["rows"]
+    assert set(loaded.column_names) >= {"conversation_id", "model", "conversation", "redacted"}
+
+
+def test_body_gives_counts_models_filters_stages_and_disclaimers(release):
+    text = card_text(release)
+    manifest = release[1]
+    battles = manifest["tables"]["battles"]
+    assert f"### `battles`: {battles['rows']:,} rows" in text
+    assert "| `anonymous` |" in text and "| `gpt-4-0613` |" in text
+    assert "dropped: flagged by the moderation stage (`moderation_flagged`) | 1 |" in text
+    assert "dropped: at most 2 messages and every prompt under 16 characters (`too_short`) | 1 |" in text
+    assert "1 blocked words, 1 blocked models" in text
+    assert "| pii | battles | ok (required) | presidio-analyzer+en_core_web_sm | 2.2.366 |" in text
+    assert "| moderation | battles | not_run | not reported | not reported | no OpenAI API key" in text
+    assert "**Some classifier stages did not run:**" in text
+    assert "## Disclaimers and terms" in text and "## Changes since" not in text
+    for image in ("battle_counts.png", "win_fraction.png", "languages.png"):
+        assert f"(images/{image})" in text
+        assert (release[0] / "images" / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_card_and_manifest_name_no_unreleased_model_or_private_word(release):
+    for name in ("README.md", MANIFEST_NAME):
+        text = (release[0] / name).read_text()
+        for private in (*UNRELEASED, "zebra", "card-test-salt"):
+            assert private not in text, (name, private)
+
+
+def test_manifest_records_config_inputs_counts_stages_and_code(release):
+    path, manifest = release
+    assert read_manifest(path) == json.loads((path / MANIFEST_NAME).read_text())
+    config = release_config(filters={"blocked_models": ["internal-preview-0815"], "blocked_words": ["zebra"]})
+    assert manifest["config_hash"] == config_hash(config)
+    assert manifest["inputs"] == [
+        {
+            "path": "2024-06-01-conv.json",
+            "sha256": sha256_file(path.parent / "logs" / "2024-06-01-conv.json"),
+            "bytes": 17,
+        }
+    ]
+    counts = manifest["tables"]["battles"]["counts"]
+    assert counts["input"] == counts["in_window"] == 300
+    assert counts["drawn"] == counts["public"] + sum(counts["dropped"].values()) < 300
+    assert counts["dropped"]["moderation_flagged"] == counts["dropped"]["too_short"] == 1
+    assert counts["public"] == manifest["tables"]["battles"]["rows"]
+    assert manifest["stages"]["battles"]["moderation"] == {
+        "status": "not_run",
+        "reason": "no OpenAI API key in the environment",
+        "model": None,
+        "version": None,
+    }
+    assert manifest["salt"] == SALT.describe() and SALT.key.decode() not in json.dumps(manifest)
+    assert set(manifest["code"]) == {"package", "git_commit", "git_dirty"}
+    for entry in manifest["tables"]["battles"]["files"]:
+        assert sha256_file(path / entry["path"]) == entry["sha256"]
+        assert pq.ParquetFile(path / entry["path"]).metadata.num_rows == entry["rows"]
+
+
+def test_the_same_release_built_twice_has_the_same_content_hash(release, tmp_path):
+    battles = make_battles(300, seed=21)
+    first = build_release(release_config(), SALT, tmp_path / "a", battles)
+    second = build_release(release_config(), SALT, tmp_path / "b", battles)
+    assert first["content_sha256"] == second["content_sha256"]
+    other = build_release(release_config(public_fraction=0.3), SALT, tmp_path / "c", battles)
+    assert other["content_sha256"] != first["content_sha256"]
+
+
+def test_changelog_against_the_previous_manifest(release, tmp_path):
+    _, previous = release
+    manifest = json.loads(json.dumps(previous))
+    manifest.update(
+        version="2024.07",
+        public_fraction=0.25,
+        config_hash="0" * 64,
+        leaderboard_models=sorted([*LEADERBOARD, "gemini-1.5-pro"]),
+        log_window={"start": "2024-06-01", "end": "2024-07-31"},
+    )
+    manifest["tables"]["battles"]["rows"] += 40
+    manifest["stages"]["battles"]["moderation"] = {
+        "status": "ok",
+        "model": "omni-moderation-latest",
+        "version": "2024-09-26",
+        "reason": None,
+    }
+    text = render_card(manifest, previous)
+    section = text[text.index("## Changes since 2024.06-example") :]
+    rows = previous["tables"]["battles"]["rows"]
+    assert f"- rows: battles {rows:,} -> {rows + 40:,}" in section
+    assert "- log window: 2024-06-01..2024-06-30 -> 2024-06-01..2024-07-31" in section
+    assert "- public share: 20% -> 25%" in section
+    assert "- now named (joined the leaderboard): `gemini-1.5-pro`" in section
+    assert "- battles moderation: not_run -> ok omni-moderation-latest 2024-09-26" in section
+    assert "- release config changed" in section
+
+
+def test_provider_export_card_says_what_it_is(tmp_path):
+    build_release(release_config(), SALT, tmp_path / "r", make_battles(200, seed=3), provider_dir=tmp_path / "p")
+    text = (tmp_path / "p" / "openai" / "README.md").read_text()
+    assert "Early access for openai; not for redistribution." in text
+    assert "| `gpt-4-0613` |" in text and "`claude-1`" not in text
