@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -25,8 +26,10 @@ FASTCHAT_VENV = OUT / "fastchat-venv"
 FASTCHAT_PACKAGES = ["pandas", "pytz", "tqdm", "plotly", "requests"]
 
 
-def timed_child(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB of the whole process tree (sampled every 0.1 s), stdout."""
+def timed_child(cmd: list[str]) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds and peak RSS in MB of the whole process tree (RSS sampled every 0.1 s),
+    stdout. CPU seconds are the fairer comparison on a shared machine, where wall time waits for cores."""
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak, root = 0, psutil.Process(proc.pid)
@@ -41,7 +44,12 @@ def timed_child(cmd: list[str]) -> tuple[float, float, str]:
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{stderr[-2000:]}")
-    return elapsed, peak / 2**20, stdout
+    return elapsed, _children_cpu() - cpu_before, peak / 2**20, stdout
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def ensure_logs(battles: int, days: int) -> Path:
@@ -50,7 +58,7 @@ def ensure_logs(battles: int, days: int) -> Path:
         per_day = battles // days
         cmd = [str(ROOT / ".venv/bin/arena-release"), "synth", "--out", str(logs), "--days", str(days),
                "--battles-per-day", str(per_day), "--seed", "1"]
-        elapsed, _, _ = timed_child(cmd)
+        elapsed, _, _, _ = timed_child(cmd)
         print(f"synth: {battles:,} battles in {elapsed:.1f}s ({battles / elapsed:,.0f} battles/s)")
     return logs
 
@@ -79,25 +87,26 @@ def main() -> None:
     out = OUT / f"ingested-{args.battles}"
     cmd = [str(ROOT / ".venv/bin/arena-release"), "ingest", str(logs), "--out", str(out),
            "--workers", str(args.workers)]
-    ours_s, ours_mb, stdout = timed_child(cmd)
+    ours_s, ours_cpu, ours_mb, stdout = timed_child(cmd)
     accounting = json.loads((out / "accounting.json").read_text())
     kept = accounting["kept"]["battles"]
     print(stdout)
     print(f"logs: {size_gb:.2f} GB, {accounting['lines_read']:,} lines, {args.workers} workers")
     print(f"arena-release ingest: {ours_s:.1f}s, {accounting['lines_read'] / ours_s:,.0f} lines/s, "
-          f"{kept / ours_s:,.0f} kept battles/s, peak RSS {ours_mb:,.0f} MB "
+          f"{kept / ours_s:,.0f} kept battles/s, {ours_cpu:.1f} CPU s, peak RSS {ours_mb:,.0f} MB "
           f"(targets: 1M battles < 300s, RSS < 2048 MB)")
 
     if args.skip_fastchat:
         return
     python = ensure_fastchat_venv()
     files = ",".join(str(p) for p in sorted(logs.rglob("*-conv.json")))
-    fc_s, fc_mb, fc_out = timed_child([str(python), str(ROOT / "bench" / "fastchat_baseline.py"), files,
+    fc_s, fc_cpu, fc_mb, fc_out = timed_child([str(python), str(ROOT / "bench" / "fastchat_baseline.py"), files,
                                        str(OUT / "fastchat_clean_battle_conv.json")])
     fastchat = json.loads(fc_out.strip().splitlines()[-1])
     print(f"FastChat clean_battle_data (battles only, no conversations table): {fc_s:.1f}s wall "
-          f"({fastchat['seconds']:.1f}s in clean + dump), {fastchat['battles']:,} battles, peak RSS {fc_mb:,.0f} MB")
-    print(f"speedup vs FastChat: {fc_s / ours_s:.1f}x (target >= 10x)")
+          f"({fastchat['seconds']:.1f}s in clean + dump), {fc_cpu:.1f} CPU s, {fastchat['battles']:,} battles, "
+          f"peak RSS {fc_mb:,.0f} MB")
+    print(f"speedup vs FastChat: {fc_s / ours_s:.1f}x wall (target >= 10x), {fc_cpu / ours_cpu:.1f}x CPU time")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Two steps, so a day can be (re)processed on its own:
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
@@ -18,29 +19,43 @@ import re
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import dedup, schemas
-from pipeline.cleaning import Cleaner
+from pipeline.cleaning import WINNER_BY_VOTE, Battle, Chat, Cleaner, conv_metadata
 from pipeline.cleaning_config import CleaningConfig, JudgeHasher
 from pipeline.logrecords import (
     BATTLE_VOTE_TYPES,
-    FEEDBACK_TYPES,
     RecordError,
+    State,
     parse_line,
     record_type,
 )
 
 LOG_NAME = re.compile(r"^(?P<day>\d{4}-\d{2}-\d{2})-conv\.json(?:\.gz)?$")
 ROWS_PER_FLUSH = 2000
+# Rows per batch (and Parquet row group) when finalize streams a query into an output table.
+OUTPUT_BATCH_ROWS = 16384
+# Battles wait for their batch's identity-word pass, and conversation states to be written as columns:
+# at most this many, or this many bytes of log lines, whichever comes first (bounded memory).
+BATCH_ROWS = 2048
+BATCH_BYTES = 32 << 20
+# Staged files are read once by finalize: cheap compression beats small files there, and mostly
+# unique texts gain nothing from dictionaries or statistics.
+STAGED_COMPRESSION = "lz4"
+READ_BUFFER = 1 << 20  # log lines average kilobytes; battles reach tens
+# DuckDB spills to disk beyond this, so finalize stays within the memory target at any window size.
+FINALIZE_MEMORY_LIMIT = "1GB"
 
 STAGED_BATTLES = pa.schema([f for f in schemas.BATTLES if f.name != "dedup_tag"])
 STAGED_STATES = schemas.CONVERSATIONS.append(pa.field("n_messages", pa.int64())).append(
@@ -107,47 +122,45 @@ class FileStats:
         return {
             "source": self.source,
             "lines": self.lines,
-            "staged": dict(self.staged),
+            "staged": {table: rows for table, rows in self.staged.items() if rows},
             "quarantined": dict(self.quarantined),
         }
 
 
 class _StagedWriter:
-    """Buffers rows per table and appends them to Parquet in chunks (bounded memory)."""
+    """Appends Arrow tables per staged table to Parquet; small tables are buffered as rows first."""
 
     def __init__(self, prefix: Path):
         self.prefix = prefix
-        self.rows: dict[str, list[dict]] = {name: [] for name in STAGED_TABLES}
+        self.rows: dict[str, list[dict]] = {"feedback": [], "quarantine": []}
         self.writers: dict[str, pq.ParquetWriter] = {}
 
-    def add(self, table: str, row: dict) -> None:
+    def add_row(self, table: str, row: dict) -> None:
         buffer = self.rows[table]
         buffer.append(row)
         if len(buffer) >= ROWS_PER_FLUSH:
-            self._flush(table)
+            self._flush_rows(table)
 
-    def _flush(self, table: str) -> None:
-        rows = self.rows[table]
-        if not rows:
+    def write(self, table: str, data: pa.Table) -> None:
+        if not data.num_rows:
             return
         if table not in self.writers:
             self.writers[table] = pq.ParquetWriter(
-                f"{self.prefix}.{table}.parquet", STAGED_TABLES[table], compression="zstd"
+                f"{self.prefix}.{table}.parquet", STAGED_TABLES[table], compression=STAGED_COMPRESSION,
+                use_dictionary=False, write_statistics=False,
             )
-        self.writers[table].write_table(pa.Table.from_pylist(rows, schema=STAGED_TABLES[table]))
+        self.writers[table].write_table(data)
+
+    def _flush_rows(self, table: str) -> None:
+        rows = self.rows[table]
+        self.write(table, pa.Table.from_pylist(rows, schema=STAGED_TABLES[table]))
         rows.clear()
 
     def close(self) -> None:
-        for table in STAGED_TABLES:
-            self._flush(table)
+        for table in self.rows:
+            self._flush_rows(table)
         for writer in self.writers.values():
             writer.close()
-
-
-def _open_lines(path: Path) -> Iterator[bytes]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        yield from handle
 
 
 class _Worker:
@@ -165,43 +178,149 @@ class _Worker:
 def _stage_file(log: LogFile, out_prefix: str) -> FileStats:
     cleaner = _Worker.cleaner
     assert cleaner is not None, "worker not initialised"
-    stats = FileStats(source=log.source)
-    writer = _StagedWriter(Path(out_prefix))
-    where = {"source_file": log.source, "day": log.day}
-    max_bytes = cleaner.config.max_line_bytes
+    stager = _FileStager(cleaner, log, Path(out_prefix))
     try:
-        for line_no, line in enumerate(_open_lines(log.path), start=1):
-            stats.lines += 1
-            kind = None
-            record: dict[str, Any] = {}
-            try:
-                record = parse_line(line, max_bytes)
-                kind = record_type(record)
-                if kind == "chat":
-                    row, reject = cleaner.clean_chat(record)
-                    table, row = "states", {**row, "reject_reason": reject}
-                elif kind in BATTLE_VOTE_TYPES:
-                    table, row = "battles", cleaner.clean_battle(record, kind)
-                else:
-                    assert kind in FEEDBACK_TYPES
-                    table, row = "feedback", cleaner.clean_feedback(record, kind)
-                writer.add(table, {**row, **where, "source_line": line_no})
-                stats.staged[table] += 1
-            except RecordError as err:
-                writer.add("quarantine", _quarantine_row(where, line_no, kind, err, record))
-                stats.quarantined[err.reason] += 1
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
-        # A truncated or corrupt gzip stream: the lines already read are kept; the rest is counted
-        # as one quarantined unreadable tail, with the error, so nothing disappears silently.
-        stats.lines += 1
-        writer.add(
-            "quarantine",
-            _quarantine_row(where, stats.lines, None, RecordError("unreadable_file", str(err)[:200]), {}),
-        )
-        stats.quarantined["unreadable_file"] += 1
+        stager.read()
     finally:
-        writer.close()
-    return stats
+        stager.close()
+    return stager.stats
+
+
+class _FileStager:
+    """Stages one log file: each line is checked as it is read; battles wait in a bounded batch for the
+    identity words, and battles and conversation states go to Parquet as whole Arrow columns."""
+
+    def __init__(self, cleaner: Cleaner, log: LogFile, prefix: Path):
+        self.cleaner = cleaner
+        self.log = log
+        self.stats = FileStats(source=log.source)
+        self.writer = _StagedWriter(prefix)
+        self.where = {"source_file": log.source, "day": log.day}
+        self.battles: list[tuple[int, Battle]] = []
+        self.chats: list[tuple[int, Chat]] = []
+        self.batch_bytes = 0
+
+    def read(self) -> None:
+        cleaner, stats = self.cleaner, self.stats
+        max_bytes = cleaner.config.max_line_bytes
+        opener = gzip.open if self.log.path.suffix == ".gz" else functools.partial(open, buffering=READ_BUFFER)
+        line_no = 0
+        try:
+            with opener(self.log.path, "rb") as lines:
+                for line_no, line in enumerate(lines, start=1):
+                    kind = None
+                    record: dict[str, Any] = {}
+                    try:
+                        record = parse_line(line, max_bytes)
+                        kind = record_type(record)
+                        if kind == "chat":
+                            self.chats.append((line_no, cleaner.chat(record)))
+                        elif kind in BATTLE_VOTE_TYPES:
+                            self.battles.append((line_no, cleaner.battle(record, kind)))
+                        else:
+                            row = cleaner.feedback(record, kind)
+                            self.writer.add_row("feedback", {**row, **self.where, "source_line": line_no})
+                            stats.staged["feedback"] += 1
+                            continue
+                        self.batch_bytes += len(line)
+                        if self.batch_bytes >= BATCH_BYTES or len(self.battles) + len(self.chats) >= BATCH_ROWS:
+                            self._flush_batch()
+                    except RecordError as err:
+                        self._quarantine(line_no, kind, err, record)
+        except (OSError, EOFError, gzip.BadGzipFile) as err:
+            # A truncated or corrupt gzip stream: the lines already read are kept; the rest is counted
+            # as one quarantined unreadable tail, with the error, so nothing disappears silently.
+            line_no += 1
+            self._quarantine(line_no, None, RecordError("unreadable_file", str(err)[:200]), {})
+        stats.lines = line_no
+
+    def _quarantine(self, line_no: int, kind: str | None, err: RecordError, record: dict) -> None:
+        self.writer.add_row("quarantine", _quarantine_row(self.where, line_no, kind, err, record))
+        self.stats.quarantined[err.reason] += 1
+
+    def _flush_batch(self) -> None:
+        """Decide the batch's identity words, then write its battles and states as Arrow columns."""
+        self.cleaner.decide([b for _, b in self.battles])
+        kept = []
+        for line_no, b in self.battles:
+            if b.rejected is None:
+                kept.append((line_no, b))
+                continue
+            reason, detail = b.rejected
+            kept_fields = {"tstamp": b.tstamp, "states": [{"conv_id": b.states[0].conv_id}]}
+            self._quarantine(line_no, b.record_kind, RecordError(reason, detail), kept_fields)
+        self.writer.write("battles", _battles_table(kept, self.where))
+        self.writer.write("states", _states_table(self.chats, self.where))
+        self.stats.staged["battles"] += len(kept)
+        self.stats.staged["states"] += len(self.chats)
+        self.battles, self.chats, self.batch_bytes = [], [], 0
+
+    def close(self) -> None:
+        if self.battles or self.chats:
+            self._flush_batch()
+        self.writer.close()
+
+
+def _battles_table(battles: list[tuple[int, Battle]], where: dict[str, str]) -> pa.Table:
+    count = len(battles)
+    states_a = [b.states[0] for _, b in battles]
+    states_b = [b.states[1] for _, b in battles]
+    metadata = [conv_metadata(b.states[0], b.states[1]) for _, b in battles]
+    columns = {
+        "question_id": pa.array([s.conv_id for s in states_a], pa.string()),
+        "conv_id_b": pa.array([s.conv_id for s in states_b], pa.string()),
+        "model_a": pa.array([b.models[0] for _, b in battles], pa.string()),
+        "model_b": pa.array([b.models[1] for _, b in battles], pa.string()),
+        "winner": pa.array([WINNER_BY_VOTE[b.record_kind] for _, b in battles], pa.string()),
+        "judge": pa.array([b.judge for _, b in battles], pa.string()),
+        "conversation_a": _conversations(states_a),
+        "conversation_b": _conversations(states_b),
+        "turn": pa.array([(len(s.texts) + 1) // 2 for s in states_a], pa.int64()),
+        "anony": pa.array([b.anonymous for _, b in battles], pa.bool_()),
+        "language": pa.nulls(count, pa.string()),
+        "tstamp": pa.array([b.tstamp for _, b in battles], pa.float64()),
+        "day": pa.array([where["day"]] * count, pa.string()),
+        "conv_metadata": pa.StructArray.from_arrays(
+            [pa.array([m[f.name] for m in metadata], f.type) for f in schemas.CONV_METADATA],
+            fields=list(schemas.CONV_METADATA)),
+        "source_file": pa.array([where["source_file"]] * count, pa.string()),
+        "source_line": pa.array([line_no for line_no, _ in battles], pa.int64()),
+    }
+    return pa.Table.from_arrays([columns[f.name] for f in STAGED_BATTLES], schema=STAGED_BATTLES)
+
+
+def _states_table(chats: list[tuple[int, Chat]], where: dict[str, str]) -> pa.Table:
+    count = len(chats)
+    states = [c.state for _, c in chats]
+    columns = {
+        "conversation_id": pa.array([s.conv_id for s in states], pa.string()),
+        "model": pa.array([c.model for _, c in chats], pa.string()),
+        "conversation": _conversations(states),
+        "turn": pa.array([(len(s.texts) + 1) // 2 for s in states], pa.int64()),
+        "language": pa.nulls(count, pa.string()),
+        "tstamp": pa.array([c.tstamp for _, c in chats], pa.float64()),
+        "day": pa.array([where["day"]] * count, pa.string()),
+        "judge": pa.array([c.judge for _, c in chats], pa.string()),
+        "source_file": pa.array([where["source_file"]] * count, pa.string()),
+        "source_line": pa.array([line_no for line_no, _ in chats], pa.int64()),
+        "n_messages": pa.array([s.n_messages for s in states], pa.int64()),
+        "reject_reason": pa.array([c.reject for _, c in chats], pa.string()),
+    }
+    return pa.Table.from_arrays([columns[f.name] for f in STAGED_STATES], schema=STAGED_STATES)
+
+
+_ROLES = pa.array(["user", "assistant"], pa.string())
+
+
+def _conversations(states: list[State]) -> pa.Array:
+    """States' texts as CONVERSATION lists, built as flat Arrow arrays: roles alternate by position."""
+    lengths = np.fromiter((len(s.texts) for s in states), dtype=np.int32, count=len(states))
+    offsets = np.zeros(len(states) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    position = np.arange(offsets[-1], dtype=np.int32) - np.repeat(offsets[:-1], lengths)
+    content = pa.array(list(chain.from_iterable(s.texts for s in states)), pa.string())
+    messages = pa.StructArray.from_arrays([content, _ROLES.take(position % 2)], fields=list(schemas.MESSAGE))
+    return pa.ListArray.from_arrays(pa.array(offsets), messages, type=schemas.CONVERSATION)
 
 
 def _quarantine_row(where: dict, line_no: int, kind: str | None, err: RecordError, record: dict) -> dict:
@@ -285,6 +404,7 @@ def finalize(stage_root: Path, days: list[str], out_dir: Path, config: CleaningC
     con = duckdb.connect()
     con.execute(f"SET temp_directory = '{out_dir / '.duckdb_tmp'}'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET memory_limit = '{FINALIZE_MEMORY_LIMIT}'")
     for table, schema in STAGED_TABLES.items():
         _register_staged(con, table, schema, day_dirs)
 
@@ -355,7 +475,7 @@ def _register_staged(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Sche
 def _write(con: duckdb.DuckDBPyConnection, path: Path, schema: pa.Schema, sql: str) -> None:
     """Stream a query into Parquet with exactly `schema` (atomic: temp file, then rename)."""
     tmp = path.with_suffix(".parquet.tmp")
-    reader = con.sql(sql).to_arrow_reader(batch_size=ROWS_PER_FLUSH)
+    reader = con.sql(sql).to_arrow_reader(batch_size=OUTPUT_BATCH_ROWS)
     with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for batch in reader:
             writer.write_batch(_conform(batch, schema))

@@ -31,8 +31,7 @@ class State:
 
     conv_id: str
     model_name: str | None
-    messages: list[tuple[str, str | None]]
-    offset: int
+    n_messages: int  # all logged messages, few-shot turns included (a later state has more)
     texts: list[str | None]  # texts after the template's few-shot turns; even positions are the user's
 
 
@@ -40,11 +39,12 @@ def parse_line(line: bytes, max_line_bytes: int) -> dict[str, Any]:
     """Bytes of one line to a JSON object, or a RecordError saying why not."""
     if len(line) > max_line_bytes:
         raise RecordError("oversized_line", f"{len(line)} bytes > {max_line_bytes}")
-    if not line.strip():
-        raise RecordError("blank_line")
     try:
         record = orjson.loads(line)
     except orjson.JSONDecodeError as err:
+        # Only now look closer: no valid JSON is blank, and the checks copy or decode the whole line.
+        if not line.strip():
+            raise RecordError("blank_line") from None
         try:
             line.decode("utf-8")
         except UnicodeDecodeError:
@@ -94,30 +94,35 @@ def ip_of(record: dict[str, Any]) -> str:
 
 
 def parse_state(raw: Any, where: str = "state") -> State:
-    """Validate a logged state's shape: messages are [role, text] pairs, offset within range."""
-    if not isinstance(raw, dict):
+    """Validate a logged state's shape: messages are [role, text] pairs, offset within range.
+
+    Values come from orjson, so exact type tests (`type(x) is str`) equal isinstance and are cheaper
+    in this loop, which runs for every message of every logged line.
+    """
+    if type(raw) is not dict:
         raise RecordError("wrong_type" if raw is not None else "missing_field", where)
     conv_id = raw.get("conv_id")
-    if not isinstance(conv_id, str) or not conv_id:
+    if type(conv_id) is not str or not conv_id:
         raise RecordError("invalid_state", f"{where}.conv_id missing or not a string")
     messages = raw.get("messages")
-    if not isinstance(messages, list):
+    if type(messages) is not list:
         raise RecordError("invalid_state", f"{where}.messages is not a list")
-    pairs: list[tuple[str, str | None]] = []
+    last = len(messages) - 1
     for index, message in enumerate(messages):
-        if not (isinstance(message, list) and len(message) == 2 and isinstance(message[0], str)):
+        if type(message) is not list or len(message) != 2 or type(message[0]) is not str:
             raise RecordError("invalid_state", f"{where}.messages[{index}] is not a [role, text] pair")
         text = message[1]
-        if text is not None and not isinstance(text, str):
-            raise RecordError("invalid_state", f"{where}.messages[{index}] text is {type(text).__name__}")
-        if text is None and index != len(messages) - 1:
-            raise RecordError("invalid_state", f"{where}.messages[{index}] is null before the last message")
-        pairs.append((message[0], text))
+        if type(text) is not str:
+            if text is not None:
+                raise RecordError("invalid_state", f"{where}.messages[{index}] text is {type(text).__name__}")
+            if index != last:
+                raise RecordError("invalid_state", f"{where}.messages[{index}] is null before the last message")
     offset = raw.get("offset", 0)
-    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= len(pairs):
+    if type(offset) is not int or not 0 <= offset <= len(messages):
         raise RecordError("invalid_state", f"{where}.offset {offset!r} out of range")
     model_name = raw.get("model_name")
-    if model_name is not None and not isinstance(model_name, str):
+    if model_name is not None and type(model_name) is not str:
         raise RecordError("invalid_state", f"{where}.model_name is {type(model_name).__name__}")
-    texts = [text for _, text in pairs[offset:]]
-    return State(conv_id=conv_id, model_name=model_name, messages=pairs, offset=offset, texts=texts)
+    texts = [message[1] for message in messages[offset:]]
+    return State(conv_id=conv_id, model_name=model_name, n_messages=len(messages), texts=texts)
+
