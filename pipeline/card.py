@@ -9,6 +9,8 @@ Everything shown comes from the manifest or the public tables, so nothing privat
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -92,7 +94,8 @@ def header(manifest: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def render_card(
-    manifest: Mapping[str, Any], previous: Mapping[str, Any] | None = None, plots: list[tuple[str, str]] = ()
+    manifest: Mapping[str, Any], previous: Mapping[str, Any] | None = None, plots: list[tuple[str, str]] = (),
+    leaderboard: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """README.md text: YAML header, then the sections a reader needs, from the manifest alone."""
     label = manifest["anonymous_label"]
@@ -110,6 +113,8 @@ def render_card(
         )
     parts += [_release_section(manifest), _tables_section(manifest), _models_section(manifest),
               _languages_section(manifest), _filters_section(manifest), _stages_section(manifest)]
+    if leaderboard:
+        parts.append(_leaderboard_section(leaderboard))
     if previous is not None:
         parts.append(_changelog(manifest, previous))
     if plots:
@@ -318,12 +323,31 @@ def write_card(
     manifest: Mapping[str, Any],
     public_tables: Mapping[str, pa.Table],
     previous: Mapping[str, Any] | None = None,
+    leaderboard_dir: Path | None = None,
 ) -> Path:
-    """Plots and README.md of a release directory."""
+    """Plots and README.md of a release directory; with `leaderboard_dir` (leaderboard.json and its
+    PNGs from the ratings stage), the leaderboard table and plots too."""
     plots = write_plots(out_dir, public_tables)
+    board = None
+    if leaderboard_dir is not None:
+        board = json.loads((Path(leaderboard_dir) / "leaderboard.json").read_text())
+        images = Path(out_dir) / IMAGES_DIR
+        images.mkdir(parents=True, exist_ok=True)
+        for png in sorted(Path(leaderboard_dir).glob("*.png")):
+            shutil.copyfile(png, images / f"leaderboard_{png.name}")
+            plots.insert(0, (f"{IMAGES_DIR}/leaderboard_{png.name}", f"Leaderboard: {png.stem.replace('_', ' ')}"))
     path = Path(out_dir) / CARD_NAME
-    path.write_text(render_card(manifest, previous, plots), encoding="utf-8")
+    path.write_text(render_card(manifest, previous, plots, board), encoding="utf-8")
     return path
+
+
+def _leaderboard_section(board: Mapping[str, Mapping[str, Any]]) -> str:
+    rows = [[v["rank"], model, f"{v['rating']:.1f}", f"{v['lower']:.1f} to {v['upper']:.1f}", v["battles"]]
+            for model, v in board.items()]
+    return ("## Leaderboard\n\nBradley–Terry ratings over every kept battle of the window (95% bootstrap "
+            "intervals; rank = 1 + models whose lower bound is above this model's upper bound). Only "
+            "leaderboard models are listed; others count in the fit but are never named.\n\n"
+            + _table(["rank", "model", "rating", "95% CI", "battles"], rows))
 
 
 def read_card_header(text: str) -> dict[str, Any]:

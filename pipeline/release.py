@@ -165,7 +165,7 @@ def build(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace, logs_dir: Pat
     return build_release(
         config, salt, ws.public_dir, ws.read("redacted", "battles"), ws.read("redacted", "conversations"),
         drawn_counts=ws.read_json("candidates", "counts"), stage_reports=reports, input_files=inputs,
-        input_root=Path(logs_dir), provider_dir=ws.provider_dir,
+        input_root=Path(logs_dir), provider_dir=ws.provider_dir, leaderboard_dir=ws.leaderboard_dir,
     )
 
 

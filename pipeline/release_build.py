@@ -42,6 +42,7 @@ def build_release(
     input_root: Path | None = None,
     provider_dir: Path | None = None,
     previous: Mapping[str, Any] | None = None,
+    leaderboard_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Write the public release to `out_dir` (and provider exports under `provider_dir`); returns the manifest.
 
@@ -92,7 +93,7 @@ def build_release(
     }
     public = {name: policy.to_public(policy.anonymize_models(share, shown, config.anonymous_label),
                                      policy.TABLE_KINDS[name]) for name, share in shares.items()}
-    manifest = _write_release(Path(out_dir), public, counts, previous,
+    manifest = _write_release(Path(out_dir), public, counts, previous, leaderboard_dir=leaderboard_dir,
                               kind="public", leaderboard_models=shown, **common)
 
     if provider_dir is not None:
@@ -137,6 +138,7 @@ def _write_release(
     public: Mapping[str, pa.Table],
     counts: Mapping[str, dict[str, Any]],
     previous: Mapping[str, Any] | None,
+    leaderboard_dir: Path | None = None,
     **manifest_parts: Any,
 ) -> dict[str, Any]:
     """Data files, manifest and card of one release directory (emptied first: no stale files)."""
@@ -155,7 +157,7 @@ def _write_release(
         }
     manifest = build_manifest(tables=tables, **manifest_parts)
     write_manifest(manifest, out_dir)
-    write_card(out_dir, manifest, public, previous)
+    write_card(out_dir, manifest, public, previous, leaderboard_dir)
     return manifest
 
 

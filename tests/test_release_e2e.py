@@ -44,6 +44,9 @@ def test_release_runs_end_to_end_and_publishes(release_setup, capsys):
     assert "published_release ... ok" in out and "moderation: not_run" in out and "NOT RUN" in out
     repo = tmp / "hub" / config["targets"][0]["repo_id"]
     manifest = json.loads((repo / "manifest.json").read_text())
+    card = (repo / "README.md").read_text()
+    assert "## Leaderboard" in card and "images/leaderboard_ratings.png" in card
+    assert (repo / "images" / "leaderboard_ratings.png").read_bytes().startswith(b"\x89PNG")
     assert manifest["version"] == config["version"]
     battles = pq.read_table(repo / "data" / "battles")
     leaderboard = set(config["leaderboard"]["models"]) | {config["anonymous_label"]}
