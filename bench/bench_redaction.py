@@ -45,16 +45,7 @@ from redaction import RedactionSettings, Redactor  # noqa: E402
 from redaction.placeholders import occurrences, redact_with_placeholders  # noqa: E402
 from redaction.table import TableRedactor  # noqa: E402
 
-STRUCTURED = (
-    "EMAIL_ADDRESS",
-    "PHONE_NUMBER",
-    "IP_ADDRESS",
-    "CREDIT_CARD",
-    "IBAN_CODE",
-    "US_SSN",
-    "API_KEY",
-    "PRIVATE_KEY",
-)
+STRUCTURED = tuple(entity for entity in ENTITY_TYPES if entity != "PERSON")
 
 
 @dataclass(frozen=True)

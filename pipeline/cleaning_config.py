@@ -95,16 +95,17 @@ class CleaningConfig(_Strict):
 
 def load_cleaning_config(path: Path | None = None) -> CleaningConfig:
     """Defaults, overlaid key by key with `path` when given."""
-    data = _read_yaml(DEFAULTS_PATH)
+    data = read_yaml_mapping(DEFAULTS_PATH)
     if path is not None:
-        data.update(_read_yaml(path))
+        data.update(read_yaml_mapping(path))
     try:
         return CleaningConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(f"{path or DEFAULTS_PATH}: {_describe(err)}") from None
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml_mapping(path: Path) -> dict:
+    """A YAML file whose top level is a mapping, or a ConfigError saying what is wrong."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:

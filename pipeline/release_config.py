@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -37,7 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.cleaning_config import ConfigError
+from pipeline.cleaning_config import ConfigError, read_yaml_mapping
 
 STAGES = ("pii", "moderation", "toxicity")
 Stage = Literal["pii", "moderation", "toxicity"]
@@ -309,14 +308,7 @@ def _read_model_list(path: Path) -> list[str]:
 def load_release_config(path: Path) -> ReleaseConfig:
     """Read and validate one release config; raises ConfigError saying where and what is wrong."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+    data = read_yaml_mapping(path)
     base_dir = path.resolve().parent
     try:
         config = ReleaseConfig.model_validate(data, context={"base_dir": base_dir})

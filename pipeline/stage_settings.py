@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from classifiers.language import LanguageSettings
 from classifiers.moderation import ModerationSettings
 from classifiers.toxicity import ToxicitySettings
-from pipeline.cleaning_config import ConfigError
+from pipeline.cleaning_config import ConfigError, read_yaml_mapping
 from redaction.settings import RedactionSettings, SettingsError
 
 DEFAULT_STAGES_PATH = Path(__file__).parent / "data" / "stages.yaml"
@@ -41,12 +40,7 @@ class StageSettings(BaseModel):
 
 def load_stage_settings(path: Path | None = None) -> StageSettings:
     path = Path(path or os.environ.get("ARENA_STAGES_FILE") or DEFAULT_STAGES_PATH)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    data = read_yaml_mapping(path)
     if isinstance(data.get("redaction_file"), str):
         data["redaction_file"] = (path.parent / data["redaction_file"]).resolve()
     try:
