@@ -11,7 +11,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from assets.ingest import cleaned_tables
-from assets.markdown import markdown_table
+from assets.markdown import markdown_image, markdown_table
 from assets.resources import ArenaStorage, ReleaseSettings
 from pipeline import release as stages
 
@@ -68,12 +68,11 @@ def leaderboard(storage: ArenaStorage, release: ReleaseSettings) -> dg.Materiali
     rows = [{"rank": v["rank"], "model": m, "rating": round(v["rating"], 1),
              "95% CI": f"{v['lower']:.1f} to {v['upper']:.1f}", "battles": v["battles"]}
             for m, v in result["leaderboard"].items()]
-    plot = Path(result["plots"]["ratings"])
     return dg.MaterializeResult(metadata={
         "leaderboard": dg.MetadataValue.md(markdown_table(rows)),
         "battles rated": result["battles_used"],
-        "ratings plot": dg.MetadataValue.path(str(plot)),
-        **{f"plot: {name}": dg.MetadataValue.path(path) for name, path in result["plots"].items()},
+        **{f"plot: {name}": dg.MetadataValue.md(markdown_image(Path(path), name))
+           for name, path in result["plots"].items()},
     })
 
 
