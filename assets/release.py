@@ -115,8 +115,8 @@ def _blocking_check(name: str, names: tuple[str, ...], description: str) -> dg.A
 
 
 RELEASE_CHECKS = [
-    _blocking_check("pii_leak_scan", ("pii", "canaries"),
-                    "no planted ground-truth PII and no canary value in any public string"),
+    _blocking_check("pii_leak_scan", ("pii", "canaries", "pii_patterns"),
+                    "no planted ground-truth PII, canary value or structured-PII pattern in any public string"),
     _blocking_check("anonymization_leak_scan", ("models", "raw_ips", "names"),
                     "no non-leaderboard model name and no raw IP anywhere public"),
     _blocking_check("schema", ("manifest", "files", "schema", "card"), "lmsys-compatible schemas, files as listed"),

@@ -489,7 +489,7 @@ class _Scanner:
         self.canary_count = len(canaries)
         names = sorted(options.private_model_names)
         self.names = "(?i)" + "|".join(r"\Q" + n + r"\E" for n in names) if names else None
-        self.found: dict[str, list[str]] = {"raw_ips": [], "canaries": [], "pii": [], "names": []}
+        self.found: dict[str, list[str]] = {"raw_ips": [], "pii_patterns": [], "canaries": [], "pii": [], "names": []}
         self.strings = 0
         self.watched_rows = 0
 
@@ -512,6 +512,9 @@ class _Scanner:
         for i in _matching(strings, _IP_PREFILTER):
             for address in _ip_hits(strings[int(i)].as_py(), self.options.allowed_ip_networks):
                 self.found["raw_ips"].append(f"{where(i)}: {_mask(address)}")
+        for i in _matching(strings, _PII_PREFILTER):
+            for hit in _pii_pattern_hits(strings[int(i)].as_py()):
+                self.found["pii_patterns"].append(f"{where(i)}: {hit}")
         for i, value, kind in self.literals.find(strings):
             self.found[kind].append(f"{where(i)}: {_mask(value)}")
         if self.names:
@@ -529,6 +532,8 @@ class _Scanner:
     def report(self, report: VerifyReport) -> None:
         options = self.options
         report.add("raw_ips", self.found["raw_ips"], f"no IP address in {self.strings:,} strings")
+        report.add("pii_patterns", self.found["pii_patterns"],
+                   "no email, card number, SSN, API key or private key pattern in any string")
         if options.canary_file is None:
             report.checks.append(Check("canaries", "skip", "no canary values file given"))
         else:
@@ -546,6 +551,44 @@ class _Scanner:
         else:
             report.add("names", self.found["names"],
                        f"none of {len(options.private_model_names)} unreleased model names in any text")
+
+
+# Structured PII that redaction replaces; any left in a public string means redaction missed it or was
+# misconfigured. Each pattern is an RE2 prefilter; `_pii_pattern_hits` validates candidates.
+_PII_PATTERNS = {
+    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+    "card": r"\b(?:\d[ -]?){12,18}\d\b",
+    "ssn": r"\b\d{3}-\d{2}-\d{4}\b",
+    "api_key": r"\b(?:sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36}|hf_[A-Za-z0-9]{30,}"
+               r"|xox[abpr]-[A-Za-z0-9-]{10,})",
+    "private_key": r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
+}
+_PII_PREFILTER = "|".join(f"(?:{p})" for p in _PII_PATTERNS.values())
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def _pii_pattern_hits(text: str) -> list[str]:
+    """Structured PII values in `text`: emails, Luhn-valid card numbers, valid SSNs, API keys, PEM keys."""
+    found = []
+    for kind, pattern in _PII_PATTERNS.items():
+        for match in re.finditer(pattern, text):
+            value = match.group()
+            if kind == "card":
+                digits = re.sub(r"\D", "", value)
+                if not (13 <= len(digits) <= 19 and _luhn_valid(digits)):
+                    continue
+            if kind == "ssn" and (value[:3] in ("000", "666") or value[0] == "9" or value[4:6] == "00"
+                                  or value[7:] == "0000"):
+                continue
+            found.append(f"{kind} {_mask(value)}")
+    return found
 
 
 def _matching(strings: pa.Array, pattern: str) -> np.ndarray:

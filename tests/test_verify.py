@@ -196,7 +196,7 @@ def test_a_canary_value_anywhere_fails(release, tmp_path):
 def test_planted_pii_fails_anywhere_and_single_names_in_their_own_conversation(release, truth):
     rewrite(release, "battles", set_prompt(10, f"mail me at {EMAIL} tomorrow"))
     report = verify_release(release, full_options(truth))
-    assert failed(report) == {"pii"} and EMAIL not in report.format()
+    assert failed(report) == {"pii", "pii_patterns"} and EMAIL not in report.format()
 
 
 def test_a_planted_first_name_fails_only_in_its_own_conversation(release, truth):
@@ -397,7 +397,7 @@ def test_without_redaction_verify_finds_the_planted_pii_of_every_published_row(i
     build_release(config, SALT, tmp_path / "r", battles, conversations)
     truth = synth_logs / "pii_ground_truth.jsonl"
     report = verify_release(tmp_path / "r", VerifyOptions(pii_ground_truth=truth, salt=SALT.key))
-    assert failed(report) == {"raw_ips", "pii"}
+    assert failed(report) == {"raw_ips", "pii", "pii_patterns"}
 
     planted = [json.loads(line) for line in truth.read_text().splitlines()]
     published = set()
