@@ -8,7 +8,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from assets.markdown import markdown_table
-from assets.resources import ArenaStorage
+from assets.resources import ArenaStorage, ReleaseSettings
 from pipeline.ingest import discover_logs, finalize, judge_key_for, stage_days
 
 log_days = dg.DynamicPartitionsDefinition(name="log_days")
@@ -38,10 +38,17 @@ def staged_day(context: dg.AssetExecutionContext, storage: ArenaStorage) -> dg.M
 
 
 @dg.asset(deps=[staged_day], group_name="ingest", kinds={"duckdb", "parquet"})
-def cleaned_tables(context: dg.AssetExecutionContext, storage: ArenaStorage) -> dg.MaterializeResult:
-    """Battles, conversations, feedback and quarantine over every staged day, dedup-tagged, reconciled."""
+def cleaned_tables(
+    context: dg.AssetExecutionContext, storage: ArenaStorage, release: ReleaseSettings
+) -> dg.MaterializeResult:
+    """Battles, conversations, feedback and quarantine over the staged days of the release's log window,
+    dedup-tagged, reconciled."""
+    window = release.load()[0].log_window
     days = sorted(context.instance.get_dynamic_partitions(log_days.name))
-    staged = [d for d in days if (storage.stage_root / f"day={d}" / "stats.json").exists()]
+    staged = [d for d in days if window.start.isoformat() <= d <= window.end.isoformat()
+              and (storage.stage_root / f"day={d}" / "stats.json").exists()]
+    if not staged:
+        raise dg.Failure(f"no staged log day in the window {window.start}..{window.end}: stage them first")
     accounting = finalize(storage.stage_root, staged, storage.cleaned_dir, storage.cleaning())
     reasons = "\n".join(f"| {reason} | {count:,} |" for reason, count in accounting["quarantined"].items())
     preview = pq.read_table(storage.cleaned_dir / "battles.parquet",

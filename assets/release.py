@@ -5,6 +5,7 @@ launchpad. Blocking checks on `release_build` (PII leaks, anonymization leaks, s
 accounting) stop `published_release` from running when any of them fails.
 """
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -85,13 +86,23 @@ def release_build(storage: ArenaStorage, release: ReleaseSettings) -> dg.Materia
     report = stages.verify(config, ws)
     ws.write_json("verify", "report", [c.__dict__ for c in report.checks])
     tables = manifest["tables"]
+    battles = tables.get("battles", {})
     return dg.MaterializeResult(metadata={
         "version": config.version,
         "rows": dg.MetadataValue.json({name: t.get("rows") for name, t in tables.items()}),
-        "drop reasons": dg.MetadataValue.json(manifest.get("counts", {})),
+        "counts and drop reasons": dg.MetadataValue.md(markdown_table(
+            [{"table": name, **{k: json.dumps(v) if isinstance(v, dict) else v for k, v in t["counts"].items()}}
+             for name, t in tables.items()])),
+        "models (public battles)": dg.MetadataValue.md(_histogram(battles.get("models", {}), "model")),
+        "languages (public battles)": dg.MetadataValue.md(_histogram(battles.get("languages", {}), "language")),
         "release dir": dg.MetadataValue.path(str(ws.public_dir)),
         "card": dg.MetadataValue.md((ws.public_dir / "README.md").read_text()[:20000]),
     })
+
+
+def _histogram(counts: dict[str, int], label: str) -> str:
+    rows = sorted(counts.items(), key=lambda kv: -kv[1])[:25]
+    return markdown_table([{label: key, "rows": value} for key, value in rows])
 
 
 def _report_checks(storage: ArenaStorage, release: ReleaseSettings, names: tuple[str, ...]) -> dg.AssetCheckResult:

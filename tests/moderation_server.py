@@ -149,12 +149,20 @@ class ModerationServer:
                     self._send(400, {"error": {"message": "invalid request body", "type": "invalid_request"}})
                     return
                 fault, held = server._record(inputs)
+                self._counted = True
                 try:
                     if held:
                         server._open.wait()
                     time.sleep(server.latency_s)
                     self._reply(request, inputs, fault)
                 finally:
+                    self._leave()
+
+            def _leave(self) -> None:
+                """Stop counting this request as in flight: once, and before the client can have the
+                whole response (else the client's next request could overlap it in `peak_in_flight`)."""
+                if getattr(self, "_counted", False):
+                    self._counted = False
                     server._done()
 
             def _reply(self, request: dict[str, Any], inputs: list[str], fault: Fault | None) -> None:
@@ -196,6 +204,7 @@ class ModerationServer:
                     for name, value in (headers or {}).items():
                         self.send_header(name, value)
                     self.end_headers()
+                    self._leave()
                     self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
                     pass

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 
 from assets import ingest
 from assets.definitions import defs
-from assets.resources import ArenaStorage
+from assets.resources import ArenaStorage, ReleaseSettings
+
+EXAMPLE = str(Path(__file__).resolve().parent.parent / "release_configs" / "example.yaml")
 
 
 def test_definitions_load_and_validate():
@@ -29,7 +32,8 @@ def test_ingest_assets_materialize_per_day(synth_logs, tmp_path):
                                 resources={"storage": storage})
         assert result.success
     result = dg.materialize([ingest.staged_day, ingest.cleaned_tables, ingest.rows_reconcile],
-                            selection=[ingest.cleaned_tables], instance=instance, resources={"storage": storage})
+                            selection=[ingest.cleaned_tables], instance=instance,
+                            resources={"storage": storage, "release": ReleaseSettings(config_file=EXAMPLE)})
     assert result.success
     [check] = result.get_asset_check_evaluations()
     assert check.passed
