@@ -12,7 +12,6 @@ re-run of the same release has the same content hash: the publish transport comp
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import importlib.metadata
 import json
@@ -142,8 +141,7 @@ def build_manifest(
         "stages": stages,
         "tables": tables,
         "content_sha256": content_hash(tables),
-        "code": code_version(),
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "code": code_version(),  # no wall-clock time: re-running the same build must give the same bytes
     }
     if provider is not None:
         manifest["provider"] = provider

@@ -56,6 +56,13 @@ def test_release_runs_end_to_end_and_publishes(release_setup, capsys):
     assert {c["name"]: c["status"] for c in report}["canaries"] == "pass"
     assert any(p.is_dir() for p in (tmp / "hub").glob("*/*-openai"))  # provider export, private repo
 
+    # The same release again: every stage re-runs from its caches and publishing changes nothing.
+    commits = sorted((tmp / "hub" / ".revisions").rglob("commits/*.json"))
+    assert len(commits) == 5  # the public repo and four provider repos, one commit each
+    assert run_release(tmp, logs, "good") == 0, capsys.readouterr().err
+    assert "published_release ... ok" in capsys.readouterr().out
+    assert sorted((tmp / "hub" / ".revisions").rglob("commits/*.json")) == commits
+
 
 def test_planted_leak_fails_the_check_and_blocks_publishing(release_setup, capsys):
     tmp, logs, config = release_setup
