@@ -1,4 +1,5 @@
-"""Release assets: candidates -> classified -> redacted -> leaderboard -> release build -> published.
+"""Release assets: candidates -> language -> moderation -> toxicity -> redacted -> leaderboard ->
+release build -> published.
 
 The release config file is a resource (`release.config_file`), so a steward picks it in the
 launchpad. Blocking checks on `release_build` (PII leaks, anonymization leaks, schema, fraction,
@@ -30,27 +31,47 @@ def release_candidates(storage: ArenaStorage, release: ReleaseSettings) -> dg.Ma
     })
 
 
+def _classifier_result(stage: str, status: dict) -> dict:
+    """Status metadata, loud when the stage did not run."""
+    metadata = {"status": status["status"].upper(), "model": status.get("model") or "-",
+                "counts": dg.MetadataValue.json(status.get("counts", {}))}
+    if status["status"] != "ok":
+        metadata[f"{stage.upper()} NOT RUN"] = status.get("reason") or "no reason given"
+    return metadata
+
+
 @dg.asset(deps=[release_candidates], group_name=GROUP, kinds={"python"})
-def classified(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
-    """Language (fastText), moderation (OpenAI) and toxicity tags, cached by content hash."""
+def language(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
+    """fastText lid.176 on the user turns: language name, ISO code, confidence ("unknown" below threshold)."""
     config, _ = release.load()
     ws = release.workspace(storage, config)
-    statuses = stages.classify(ws, release.stage_settings(), config.required_stages)
-    languages = pq.read_table(ws.table("classified", "battles"), columns=["language"])["language"]
-    histogram = languages.value_counts().to_pylist()
-    rows = sorted(({"language": h["values"], "battles": h["counts"]} for h in histogram),
+    status = stages.classify(ws, release.stage_settings(), config.required_stages, "language")
+    languages = pq.read_table(ws.table("language", "battles"), columns=["language"])["language"]
+    rows = sorted(({"language": h["values"], "battles": h["counts"]} for h in languages.value_counts().to_pylist()),
                   key=lambda r: -r["battles"])
-    not_run = {name: s.get("reason") for name, s in statuses.items() if s["status"] != "ok"}
-    return dg.MaterializeResult(metadata={
-        "stages": dg.MetadataValue.md(markdown_table(
-            [{"stage": n, "status": s["status"], "model": s.get("model"), "reason": s.get("reason") or ""}
-             for n, s in statuses.items()])),
-        "NOT RUN": dg.MetadataValue.json(not_run) if not_run else "none",
-        "languages": dg.MetadataValue.md(markdown_table(rows[:20])),
-    })
+    return dg.MaterializeResult(metadata={**_classifier_result("language", status),
+                                          "languages": dg.MetadataValue.md(markdown_table(rows[:20]))})
 
 
-@dg.asset(deps=[classified], group_name=GROUP, kinds={"python"})
+@dg.asset(deps=[language], group_name=GROUP, kinds={"openai"})
+def moderation(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
+    """OpenAI moderation (any compatible endpoint), cached; "not run" without an API key."""
+    config, _ = release.load()
+    status = stages.classify(release.workspace(storage, config), release.stage_settings(), config.required_stages,
+                             "moderation")
+    return dg.MaterializeResult(metadata=_classifier_result("moderation", status))
+
+
+@dg.asset(deps=[moderation], group_name=GROUP, kinds={"pytorch"})
+def toxicity(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
+    """Per-turn toxicity scores and a conversation flag (Detoxify, or the offline trained model)."""
+    config, _ = release.load()
+    status = stages.classify(release.workspace(storage, config), release.stage_settings(), config.required_stages,
+                             "toxicity")
+    return dg.MaterializeResult(metadata=_classifier_result("toxicity", status))
+
+
+@dg.asset(deps=[toxicity], group_name=GROUP, kinds={"python"})
 def redacted(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """PII replaced by NAME_1, EMAIL_1, ... consistently within each conversation; failures held back."""
     config, _ = release.load()
@@ -149,7 +170,8 @@ def published_release(storage: ArenaStorage, release: ReleaseSettings) -> dg.Mat
 
 release_job = dg.define_asset_job(
     "arena_release",
-    selection=dg.AssetSelection.assets(release_candidates, classified, redacted, leaderboard, release_build,
+    selection=dg.AssetSelection.assets(release_candidates, language, moderation, toxicity, redacted, leaderboard,
+                                       release_build,
                                        published_release, cleaned_tables),
     description="Finalize the staged days, then build, check and publish the release of the chosen config.",
     # One process: the stages run in order and each would otherwise re-import the model libraries.

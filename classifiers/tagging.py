@@ -39,13 +39,16 @@ ModerationLayout = Literal["per_message", "combined"]
 
 @dataclass
 class Classifiers:
-    language: LanguageDetector
-    moderation: ModerationTagger
-    toxicity: ToxicityScorer
+    """The stages to run; a stage left as None is skipped (its columns are not added), so each stage
+    can run as its own step over the previous step's output."""
+
+    language: LanguageDetector | None = None
+    moderation: ModerationTagger | None = None
+    toxicity: ToxicityScorer | None = None
 
     def statuses(self) -> list[StageStatus]:
-        """What each stage did, for the release manifest."""
-        return [self.language.status, self.moderation.status, self.toxicity.status]
+        """What each stage that ran did, for the release manifest."""
+        return [stage.status for stage in (self.language, self.moderation, self.toxicity) if stage is not None]
 
 
 @dataclass(frozen=True)
@@ -125,9 +128,12 @@ def tag_batches(
             raise KeyError(f"conversation columns {missing} are not in the table ({batch.schema.names})")
         messages = [_Messages.of(batch.column(name)) for name in conversation_columns]
         columns = dict(zip(batch.schema.names, batch.columns, strict=True))
-        columns.update(_language_columns(messages[0], classifiers.language))
-        columns.update(_moderation_columns(messages, classifiers.moderation, moderation_layout))
-        columns.update(_toxicity_columns(messages, conversation_columns, classifiers.toxicity))
+        if classifiers.language is not None:
+            columns.update(_language_columns(messages[0], classifiers.language))
+        if classifiers.moderation is not None:
+            columns.update(_moderation_columns(messages, classifiers.moderation, moderation_layout))
+        if classifiers.toxicity is not None:
+            columns.update(_toxicity_columns(messages, conversation_columns, classifiers.toxicity))
         yield pa.RecordBatch.from_arrays(list(columns.values()), names=list(columns))
 
 

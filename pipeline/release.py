@@ -1,8 +1,8 @@
 """A release, stage by stage. Each stage reads the previous stage's Parquet and writes its own, so
 Dagster can show and re-run them one at a time and the CLI runs the same functions in order.
 
-    cleaned tables -> candidates (log window, public share) -> classified (language, moderation,
-    toxicity) -> redacted (PII) -> leaderboard (all kept battles) -> public release + provider
+    cleaned tables -> candidates (log window, public share) -> language -> moderation -> toxicity
+    -> redacted (PII) -> leaderboard (all kept battles) -> public release + provider
     exports (filters, anonymous models, card, manifest) -> verified -> published
 
 The public share is drawn before the model stages, so the slow and paid stages only see rows that
@@ -108,20 +108,30 @@ def select_candidates(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace) -
     return counts
 
 
-def classify(ws: ReleaseWorkspace, settings: StageSettings, required: list[str]) -> dict[str, dict]:
-    """Language, moderation and toxicity tags; results cached by content hash and model identity."""
-    cache = ResultCache(ws.cache_dir / "classifiers.duckdb")
-    moderation = settings.moderation.model_copy(update={"required": "moderation" in required})
-    classifiers = Classifiers(
-        language=LanguageDetector(settings.language),
-        moderation=ModerationTagger(moderation, cache=cache),
-        toxicity=ToxicityScorer(settings.toxicity, cache=cache),
-    )
-    ws.write("classified", "battles", tag_battles(ws.read("candidates", "battles"), classifiers))
-    ws.write("classified", "conversations", tag_conversations(ws.read("candidates", "conversations"), classifiers))
-    statuses = {status.name: status.to_dict() for status in classifiers.statuses()}
-    ws.write_json("classified", "statuses", statuses)
-    return statuses
+CLASSIFIER_STAGES = ("language", "moderation", "toxicity")  # in order; each reads the previous one's output
+
+
+def classify(ws: ReleaseWorkspace, settings: StageSettings, required: list[str], stage: str) -> dict[str, Any]:
+    """One classifier stage over both tables; results cached by content hash and model identity."""
+    source = "candidates" if stage == CLASSIFIER_STAGES[0] else CLASSIFIER_STAGES[CLASSIFIER_STAGES.index(stage) - 1]
+    if stage == "language":
+        classifiers = Classifiers(language=LanguageDetector(settings.language))
+    else:
+        cache = ResultCache(ws.cache_dir / f"{stage}.duckdb")
+        if stage == "moderation":
+            moderation = settings.moderation.model_copy(update={"required": "moderation" in required})
+            classifiers = Classifiers(moderation=ModerationTagger(moderation, cache=cache))
+        else:
+            classifiers = Classifiers(toxicity=ToxicityScorer(settings.toxicity, cache=cache))
+    ws.write(stage, "battles", tag_battles(ws.read(source, "battles"), classifiers))
+    ws.write(stage, "conversations", tag_conversations(ws.read(source, "conversations"), classifiers))
+    [status] = classifiers.statuses()
+    ws.write_json(stage, "status", status.to_dict())
+    return status.to_dict()
+
+
+def stage_statuses(ws: ReleaseWorkspace) -> dict[str, dict[str, Any]]:
+    return {stage: ws.read_json(stage, "status") for stage in CLASSIFIER_STAGES}
 
 
 def redact(ws: ReleaseWorkspace, settings: StageSettings) -> dict[str, dict[str, int]]:
@@ -130,7 +140,7 @@ def redact(ws: ReleaseWorkspace, settings: StageSettings) -> dict[str, dict[str,
     with TableRedactor(settings.redaction(), workers=settings.workers,
                        cache_path=ws.cache_dir / "redaction.duckdb") as redactor:
         for name, (columns, id_column) in TABLES.items():
-            output = redactor.redact(ws.read("classified", name), list(columns), id_column)
+            output = redactor.redact(ws.read(CLASSIFIER_STAGES[-1], name), list(columns), id_column)
             ws.write("redacted", name, output.table)
             ws.write("redacted", f"{name}_audit", output.audit)
             ws.write("redacted", f"{name}_failures", output.failures)
@@ -155,7 +165,7 @@ def rate(config: ReleaseConfig, ws: ReleaseWorkspace, bootstrap_rounds: int = 10
 
 def build(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace, logs_dir: Path) -> dict[str, Any]:
     """The public release directory and one private export per provider."""
-    statuses = ws.read_json("classified", "statuses")
+    statuses = stage_statuses(ws)
     reports = {name: policy.StageStatus(status=s["status"] if s["status"] == "ok" else "not_run",
                                         reason=s.get("reason"), model=s.get("model"),
                                         version=s.get("model_version"))

@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     checks = list(defs.asset_checks)
     steps = [(f"staged_day {day}", ingest.staged_day, day) for day in days] + [
         (asset.key.to_user_string(), asset, None)
-        for asset in (ingest.cleaned_tables, release.release_candidates, release.classified, release.redacted,
+        for asset in (ingest.cleaned_tables, release.release_candidates, release.language, release.moderation,
+                      release.toxicity, release.redacted,
                       release.leaderboard, release.release_build, release.published_release)
     ]
     started = time.perf_counter()
@@ -108,7 +109,10 @@ def _explain_failure(result, failed_checks) -> None:
         print(f"  check {check.check_name} failed, publishing stopped: {details}", file=sys.stderr)
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            print(f"  {event.step_key}: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
+            error = event.step_failure_data.error
+            while error.cause is not None:  # Dagster wraps the stage's own exception: show that one
+                error = error.cause
+            print(f"  {event.step_key}: {error.message.strip()}", file=sys.stderr)
 
 
 def _summary(workdir: Path, version: str, elapsed: float) -> str:
@@ -118,7 +122,8 @@ def _summary(workdir: Path, version: str, elapsed: float) -> str:
     lines.append(f"  ingest: {accounting['lines_read']:,} lines -> {accounting['kept']['battles']:,} battles, "
                  f"{accounting['kept']['conversations']:,} conversations, "
                  f"{accounting['quarantined_total']:,} quarantined (reconciled)")
-    statuses = json.loads((root / "classified" / "statuses.json").read_text())
+    statuses = {stage: json.loads((root / stage / "status.json").read_text())
+                for stage in ("language", "moderation", "toxicity")}
     for name, status in statuses.items():
         flag = "" if status["status"] == "ok" else "   <-- NOT RUN"
         lines.append(f"  {name}: {status['status']} ({status.get('model') or '-'}) {status.get('reason') or ''}{flag}")
