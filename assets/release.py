@@ -53,22 +53,21 @@ def language(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeR
                                           "languages": dg.MetadataValue.md(markdown_table(rows[:20]))})
 
 
-@dg.asset(deps=[language], group_name=GROUP, kinds={"openai"})
-def moderation(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
-    """OpenAI moderation (any compatible endpoint), cached; "not run" without an API key."""
-    config, _ = release.load()
-    status = stages.classify(release.workspace(storage, config), release.stage_settings(), config.required_stages,
-                             "moderation")
-    return dg.MaterializeResult(metadata=_classifier_result("moderation", status))
+def _classifier_asset(stage: str, upstream: dg.AssetsDefinition, kind: str, description: str) -> dg.AssetsDefinition:
+    @dg.asset(name=stage, deps=[upstream], group_name=GROUP, kinds={kind}, description=description)
+    def _asset(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
+        config, _ = release.load()
+        status = stages.classify(release.workspace(storage, config), release.stage_settings(),
+                                 config.required_stages, stage)
+        return dg.MaterializeResult(metadata=_classifier_result(stage, status))
+
+    return _asset
 
 
-@dg.asset(deps=[moderation], group_name=GROUP, kinds={"pytorch"})
-def toxicity(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
-    """Per-turn toxicity scores and a conversation flag (Detoxify, or the offline trained model)."""
-    config, _ = release.load()
-    status = stages.classify(release.workspace(storage, config), release.stage_settings(), config.required_stages,
-                             "toxicity")
-    return dg.MaterializeResult(metadata=_classifier_result("toxicity", status))
+moderation = _classifier_asset("moderation", language, "openai",
+                               'OpenAI moderation (any compatible endpoint), cached; "not run" without an API key.')
+toxicity = _classifier_asset("toxicity", moderation, "pytorch",
+                             "Per-turn toxicity scores and a conversation flag (Detoxify, or the offline model).")
 
 
 @dg.asset(deps=[toxicity], group_name=GROUP, kinds={"python"})
