@@ -51,8 +51,10 @@ def cleaned_tables(
         raise dg.Failure(f"no staged log day in the window {window.start}..{window.end}: stage them first")
     accounting = finalize(storage.stage_root, staged, storage.cleaned_dir, storage.cleaning())
     reasons = "\n".join(f"| {reason} | {count:,} |" for reason, count in accounting["quarantined"].items())
-    preview = pq.read_table(storage.cleaned_dir / "battles.parquet",
-                            columns=["question_id", "model_a", "model_b", "winner", "turn", "anony", "tstamp"])
+    preview_columns = ["question_id", "model_a", "model_b", "winner", "turn", "anony", "tstamp"]
+    # Only the first rows: a preview must not read the whole table.
+    preview = next(pq.ParquetFile(storage.cleaned_dir / "battles.parquet").iter_batches(10, columns=preview_columns),
+                   None)
     return dg.MaterializeResult(metadata={
         "days": len(staged),
         "lines read": accounting["lines_read"],
@@ -60,7 +62,7 @@ def cleaned_tables(
         "conversations": accounting["kept"]["conversations"],
         "quarantined": accounting["quarantined_total"],
         "drop reasons": dg.MetadataValue.md("| reason | lines |\n| --- | --- |\n" + reasons),
-        "battles preview": dg.MetadataValue.md(markdown_table(preview.slice(0, 10).to_pylist())),
+        "battles preview": dg.MetadataValue.md(markdown_table(preview.to_pylist() if preview else [])),
         "accounting": dg.MetadataValue.json(accounting),
     })
 

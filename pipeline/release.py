@@ -189,8 +189,7 @@ def publish(config: ReleaseConfig, ws: ReleaseWorkspace) -> list[PublishResult]:
     for spec in config.targets:
         target = (LocalTarget(config.path(spec.path)) if spec.kind == "local"
                   else HubTarget(endpoint=spec.endpoint, token_env=spec.token_env))
-        public_private = getattr(spec, "private", False)
-        results.append(publish_release(ws.public_dir, spec.repo_id, config.version, target, public_private))
+        results.append(publish_release(ws.public_dir, spec.repo_id, config.version, target, spec.private))
         for provider_dir in sorted(p for p in ws.provider_dir.glob("*") if p.is_dir()):
             repo_id = f"{spec.repo_id}-{provider_dir.name}"
             results.append(publish_release(provider_dir, repo_id, config.version, target, private=True))
