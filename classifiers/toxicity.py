@@ -1,7 +1,11 @@
 """Per-text toxicity scores from Detoxify (production) or alt-profanity-check (offline).
 
-Detoxify takes an official model name (weights fetched from its GitHub release, so only where that
-is reachable) or a local checkpoint with its Hugging Face config directory. alt-profanity-check
+Detoxify takes an official model name (weights fetched from its GitHub release, or torch's hub cache)
+or a local checkpoint (an official .ckpt or one trained here). Either way the transformers config and
+tokenizer come from the Hugging Face Hub unless `huggingface_config_path` names a local directory
+with them (e.g. bert-base-uncased's config.json and vocab.txt for "original"), which keeps the stage
+offline (HF_HUB_OFFLINE=1). A model that cannot be loaded leaves the stage "not_run" with the reason
+and every text unscored, never default scores. alt-profanity-check
 ships a trained linear model inside its wheel, so a machine that can download nothing still gets
 real scores; its single score is reported under the label "toxicity". The stage status names the
 model that scored the data. Results are cached by text and model identity; each batch is committed
@@ -11,7 +15,9 @@ as soon as it is scored.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
+import pickle
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -25,6 +31,7 @@ from classifiers.status import StageStatus
 log = logging.getLogger(__name__)
 
 Scores = dict[str, float]
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model")
 
 
 class ToxicitySettings(BaseModel):
@@ -45,11 +52,6 @@ class ToxicitySettings(BaseModel):
     def _check_backend_options(self) -> ToxicitySettings:
         if self.backend != "detoxify" and (self.checkpoint or self.huggingface_config_path):
             raise ValueError("checkpoint and huggingface_config_path only apply to the detoxify backend")
-        if self.huggingface_config_path and not self.checkpoint:
-            raise ValueError("huggingface_config_path needs a checkpoint")
-        for path in (self.checkpoint, self.huggingface_config_path):
-            if path is not None and not path.exists():
-                raise ValueError(f"{path} does not exist")
         return self
 
 
@@ -79,20 +81,20 @@ class _DetoxifyBackend:
                 raise ValueError(f"unknown Detoxify model {settings.model_type!r}; known: {sorted(MODEL_URLS)}")
             self.version = Path(MODEL_URLS[settings.model_type]).name
         else:
+            if not settings.checkpoint.is_file():
+                raise ToxicityModelUnavailable(f"Detoxify checkpoint {settings.checkpoint} does not exist")
             self.version = f"checkpoint sha256:{_file_sha256(settings.checkpoint)}"
+        checkpoint: str | io.BytesIO | None = str(settings.checkpoint) if settings.checkpoint else None
+        if settings.huggingface_config_path is not None:
+            checkpoint = _with_local_config(settings, MODEL_URLS)
         try:
-            self._detoxify = Detoxify(
-                settings.model_type,
-                checkpoint=str(settings.checkpoint) if settings.checkpoint else None,
-                device=device,
-                huggingface_config_path=(
-                    str(settings.huggingface_config_path) if settings.huggingface_config_path else None
-                ),
-            )
-        except OSError as error:  # URLError, Hub errors and missing files are all OSErrors
+            self._detoxify = Detoxify(settings.model_type, checkpoint=checkpoint, device=device)
+        except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as error:
+            # URLError, Hub errors and missing files are OSErrors; a file that is no Detoxify checkpoint
+            # fails in torch.load (RuntimeError, UnpicklingError) or Detoxify's own check (ValueError).
             raise ToxicityModelUnavailable(
-                f"cannot load Detoxify {settings.model_type!r} ({error}); give a local checkpoint with its "
-                "huggingface_config_path, or use the profanity-check backend"
+                f"cannot load Detoxify {settings.checkpoint or settings.model_type} ({error}); give a local "
+                "checkpoint and huggingface_config_path, or use the profanity-check backend"
             ) from error
         self.labels = list(self._detoxify.class_names)
         self.model = f"detoxify {settings.model_type} (detoxify {metadata.version('detoxify')}, {device})"
@@ -102,6 +104,45 @@ class _DetoxifyBackend:
         if len(texts) == 1:  # Detoxify squeezes a batch of one to scalars
             by_label = {label: [value] for label, value in by_label.items()}
         return [list(row) for row in zip(*(by_label[label] for label in self.labels), strict=True)]
+
+
+def _with_local_config(settings: ToxicitySettings, model_urls: dict[str, str]) -> io.BytesIO:
+    """The checkpoint (or official weights), its transformers config and tokenizer pointed at the local
+    `huggingface_config_path`, for Detoxify to load as it loads any checkpoint.
+
+    Detoxify 0.5.x reads the config class from the checkpoint's own `model_type` (a Hub name such as
+    "bert-base-uncased" in the official ones) even when given `huggingface_config_path`, and then
+    takes the label count from that directory's config; naming the directory as the model type keeps
+    everything local and lets Detoxify set the label count from the checkpoint as usual.
+    """
+    import torch
+
+    config_dir = settings.huggingface_config_path
+    assert config_dir is not None
+    missing = [name for name in ("config.json",) if not (config_dir / name).is_file()]
+    if not any((config_dir / name).is_file() for name in TOKENIZER_FILES):
+        missing.append(f"a tokenizer file ({', '.join(TOKENIZER_FILES)})")
+    if missing:
+        raise ToxicityModelUnavailable(f"huggingface_config_path {config_dir} lacks {' and '.join(missing)}")
+    try:
+        if settings.checkpoint is not None:
+            loaded = torch.load(settings.checkpoint, map_location="cpu", weights_only=False)
+        else:
+            url = model_urls[settings.model_type]
+            loaded = torch.hub.load_state_dict_from_url(url, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, pickle.UnpicklingError) as error:
+        source = settings.checkpoint or settings.model_type
+        raise ToxicityModelUnavailable(f"cannot read Detoxify weights {source} ({error})") from error
+    try:
+        loaded["config"]["arch"]["args"]["model_type"] = str(config_dir)
+    except (KeyError, TypeError) as error:
+        raise ToxicityModelUnavailable(
+            f"{settings.checkpoint or settings.model_type} is not a Detoxify checkpoint (no config.arch.args)"
+        ) from error
+    buffer = io.BytesIO()
+    torch.save(loaded, buffer)
+    buffer.seek(0)
+    return buffer
 
 
 class _ProfanityCheckBackend:
@@ -119,14 +160,24 @@ class _ProfanityCheckBackend:
 
 
 class ToxicityScorer:
+    """Scores texts with the configured model; a model that cannot be loaded makes the stage "not_run"
+    (with the reason, logged as an error) and leaves every text unscored."""
+
     def __init__(self, settings: ToxicitySettings | None = None, cache: ResultCache | None = None) -> None:
         self.settings = settings or ToxicitySettings()
-        self._backend: _Backend = (
-            _DetoxifyBackend(self.settings) if self.settings.backend == "detoxify" else _ProfanityCheckBackend()
-        )
+        self._cache = cache or ResultCache()
+        self._backend: _Backend | None = None
+        try:
+            self._backend = (
+                _DetoxifyBackend(self.settings) if self.settings.backend == "detoxify" else _ProfanityCheckBackend()
+            )
+        except ToxicityModelUnavailable as error:
+            log.error("toxicity stage not run: %s", error)
+            self.model_identity = ""
+            self.status = StageStatus(name="toxicity", status="not_run", reason=str(error), model=self._wanted_model())
+            return
         if self.settings.flag_label not in self._backend.labels:
             raise ValueError(f"flag_label {self.settings.flag_label!r} is not one of {self._backend.labels}")
-        self._cache = cache or ResultCache()
         self.model_identity = f"toxicity/{self._backend.version}/max_chars={self.settings.max_chars}"
         self.status = StageStatus(
             name="toxicity", status="ok", model=self._backend.model, model_version=self._backend.version
@@ -134,10 +185,15 @@ class ToxicityScorer:
 
     @property
     def labels(self) -> list[str]:
-        return self._backend.labels
+        return self._backend.labels if self._backend is not None else [self.settings.flag_label]
 
     def score(self, texts: Sequence[str | None]) -> list[Scores | None]:
-        """Scores per text (None for a null text), from the cache or the model."""
+        """Scores per text (None for a null text, or for every text when the model is not loaded), from
+        the cache or the model."""
+        self.status.count("texts", len(texts))
+        if self._backend is None:
+            self.status.count("not_scored", sum(1 for text in texts if text is not None))
+            return [None] * len(texts)
         unique = [text for text in dict.fromkeys(texts) if text is not None]
         found: dict[str, Scores] = self._cache.lookup(self.model_identity, unique)
         # Similar lengths in a batch keep Detoxify's padding short.
@@ -149,11 +205,16 @@ class ToxicityScorer:
             self._cache.store(self.model_identity, scored)
             found.update(scored)
         results = [found[text] if text is not None else None for text in texts]
-        self.status.count("texts", len(texts))
         self.status.count("cached", len(unique) - len(missing))
         self.status.count("scored", len(missing))
         self.status.count("toxic", sum(1 for scores in results if scores is not None and self.is_toxic(scores)))
         return results
+
+    def _wanted_model(self) -> str:
+        if self.settings.backend != "detoxify":
+            return self.settings.backend
+        where = f" ({self.settings.checkpoint})" if self.settings.checkpoint else ""
+        return f"detoxify {self.settings.model_type}{where}"
 
     def is_toxic(self, scores: Scores) -> bool:
         return scores[self.settings.flag_label] >= self.settings.threshold

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
+from classifiers import language
 from classifiers.language import LanguageDetector, LanguageSettings, language_names, shipped_model_path
 from classifiers.moderation import ModerationTagger
 from classifiers.tagging import Classifiers, tag_conversations
@@ -118,3 +119,32 @@ def test_language_comes_from_user_turns_only(detector: LanguageDetector) -> None
     assert tagged.schema.field("language").type == pa.string()  # filled in place, public schema name
     assert tagged.column("language").to_pylist() == ["French", "unknown", "unknown"]
     assert tagged.column("language_code").to_pylist() == ["fr", "und", "und"]
+
+
+def test_identical_texts_are_read_once_and_remembered_across_calls() -> None:
+    detector = LanguageDetector(LanguageSettings(remembered_texts=3))
+    turns = ["Bonjour, comment allez-vous ?", "Hello, how are you today?"]
+
+    first = detector.detect(turns * 3 + [None, ""])
+    again = detector.detect(turns)
+
+    assert [r.code for r in first] == ["fr", "en"] * 3 + ["und", "und"]
+    assert again == first[:2]
+    assert detector.status.counts["read"] == 3  # two turns and the empty text, each once
+    assert detector.status.counts["texts"] == 10
+    detector.detect(["Guten Morgen, wie geht es dir?"])  # a third text pushes the oldest out
+    detector.detect(turns[:1])
+    assert detector.status.counts["read"] == 5
+
+
+def test_worker_processes_give_the_same_answers() -> None:
+    languages = ["Wie spät ist es heute Abend in Berlin", "What time is it tonight in London", "Quelle heure est-il"]
+    texts = [f"{languages[index % 3]}, question {index}?" for index in range(language.PARALLEL_MIN_TEXTS)]
+    alone = LanguageDetector().detect(texts)
+    parallel = LanguageDetector(LanguageSettings(workers=2))
+    try:
+        assert parallel.detect(texts) == alone
+    finally:
+        parallel.close()
+    assert {result.code for result in alone} == {"de", "en", "fr"}
+    assert parallel.status.counts["read"] == len(texts)

@@ -3,6 +3,8 @@ real alt-profanity-check model."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,7 +17,7 @@ from classifiers.cache import ResultCache
 from classifiers.language import LanguageDetector
 from classifiers.moderation import ModerationTagger
 from classifiers.tagging import Classifiers, tag_battles, tag_conversations
-from classifiers.toxicity import ToxicityModelUnavailable, ToxicityScorer, ToxicitySettings
+from classifiers.toxicity import ToxicityScorer, ToxicitySettings
 from pipeline.schemas import BATTLES, CONVERSATIONS
 
 DETOXIFY_LABELS = ["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"]
@@ -115,10 +117,84 @@ def test_interrupted_run_resumes_after_its_last_finished_batch(checkpoint: Detox
     assert resumed.status.counts["cached"] == 6 and resumed.status.counts["scored"] == 4
 
 
-def test_official_model_without_network_fails_loudly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no cached official weights
-    with pytest.raises(ToxicityModelUnavailable, match="profanity-check"):
-        ToxicityScorer(ToxicitySettings(backend="detoxify", model_type="original"))
+@pytest.fixture
+def hub_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """HF_HUB_OFFLINE=1 (huggingface_hub reads it once, at import) and an empty Hub cache."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+
+
+@pytest.fixture(scope="module")
+def official_layout(tmp_path_factory: pytest.TempPathFactory) -> DetoxifyCheckpoint:
+    """The tiny checkpoint as the official ones are laid out: a Hub name as its model type, and a config
+    directory without a label count (bert-base-uncased's own config.json has none)."""
+    built = build_checkpoint(tmp_path_factory.mktemp("official"), hub_model_type="bert-base-uncased")
+    config_file = built.config_dir / "config.json"
+    config = json.loads(config_file.read_text())
+    for key in ("id2label", "label2id", "num_labels"):
+        config.pop(key, None)
+    config_file.write_text(json.dumps(config))
+    return built
+
+
+def test_official_checkpoint_with_local_config_runs_offline(
+    official_layout: DetoxifyCheckpoint, hub_offline: None
+) -> None:
+    scorer = ToxicityScorer(detoxify_settings(official_layout))
+
+    toxic, clean = scorer.score(["you are a stupid idiot", "thank you for the helpful answer"])
+
+    assert scorer.status.status == "ok" and scorer.labels == DETOXIFY_LABELS
+    assert toxic is not None and clean is not None
+    assert toxic["toxicity"] > 0.5 > clean["toxicity"]
+
+
+def test_official_checkpoint_without_local_config_is_not_run(
+    official_layout: DetoxifyCheckpoint, hub_offline: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    scorer = ToxicityScorer(ToxicitySettings(backend="detoxify", checkpoint=official_layout.checkpoint))
+
+    assert scorer.score(["you are a stupid idiot", None]) == [None, None]
+    assert scorer.status.status == "not_run" and "huggingface_config_path" in scorer.status.reason
+    assert scorer.status.counts["not_scored"] == 1
+    assert "toxicity stage not run" in caplog.text
+
+
+@pytest.mark.parametrize("missing", ["config.json", "tokenizer.json"])
+def test_config_directory_without_config_or_tokenizer_is_not_run(
+    official_layout: DetoxifyCheckpoint, tmp_path: Path, missing: str
+) -> None:
+    config_dir = tmp_path / "incomplete"
+    shutil.copytree(official_layout.config_dir, config_dir)
+    (config_dir / missing).unlink()
+    settings = ToxicitySettings(
+        backend="detoxify", checkpoint=official_layout.checkpoint, huggingface_config_path=config_dir
+    )
+
+    status = ToxicityScorer(settings).status
+
+    assert status.status == "not_run" and str(config_dir) in status.reason
+    assert ("config.json" if missing == "config.json" else "a tokenizer file") in status.reason
+
+
+def test_missing_or_broken_weights_are_not_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no cached official weights, and no network
+    official = ToxicityScorer(ToxicitySettings(backend="detoxify", model_type="original"))
+    missing = ToxicityScorer(ToxicitySettings(backend="detoxify", checkpoint=tmp_path / "missing.ckpt"))
+    broken_file = tmp_path / "broken.ckpt"
+    broken_file.write_bytes(b"not a checkpoint")
+    broken = ToxicityScorer(ToxicitySettings(backend="detoxify", checkpoint=broken_file))
+
+    assert official.status.status == "not_run" and "profanity-check" in official.status.reason
+    assert missing.status.status == "not_run" and "does not exist" in missing.status.reason
+    assert broken.status.status == "not_run" and "broken.ckpt" in broken.status.reason
+    rows = [{name: None for name in CONVERSATIONS.names} | {"conversation": CONVERSATION}]
+    tagged = tag_conversations(pa.Table.from_pylist(rows, schema=CONVERSATIONS), Classifiers(toxicity=missing))
+    [toxicity] = tagged.column("toxicity").to_pylist()
+    assert toxicity["flagged"] is None and toxicity["conversation_scores"] == [None, None]  # no default scores
 
 
 def test_profanity_check_is_a_real_offline_model() -> None:
@@ -136,8 +212,6 @@ def test_profanity_check_is_a_real_offline_model() -> None:
 def test_settings_are_validated(tmp_path: Path, checkpoint: DetoxifyCheckpoint) -> None:
     with pytest.raises(ValidationError, match="only apply to the detoxify backend"):
         ToxicitySettings(backend="profanity-check", checkpoint=checkpoint.checkpoint)
-    with pytest.raises(ValidationError, match="does not exist"):
-        ToxicitySettings(backend="detoxify", checkpoint=tmp_path / "missing.ckpt")
     with pytest.raises(ValidationError):
         ToxicitySettings(threshold=2)
     with pytest.raises(ValueError, match="flag_label"):

@@ -77,8 +77,14 @@ def build_checkpoint(
     vocabulary: list[str] | None = None,
     shape: BertShape = TINY,
     train_steps: int = 40,
+    hub_model_type: str | None = None,
 ) -> DetoxifyCheckpoint:
-    """Write a Detoxify checkpoint and its Hugging Face config directory under `directory`."""
+    """Write a Detoxify checkpoint and its Hugging Face config directory under `directory`.
+
+    By default the checkpoint names its config directory as its `model_type`, so Detoxify needs nothing
+    else. With `hub_model_type` (e.g. "bert-base-uncased") it is laid out as the official checkpoints
+    are: the Hub name there, the config directory to be given separately as huggingface_config_path.
+    """
     vocabulary = vocabulary if vocabulary is not None else tiny_vocabulary()
     config_dir = directory / "hf_config"
     config_dir.mkdir(parents=True, exist_ok=True)
@@ -109,7 +115,7 @@ def build_checkpoint(
                 # Detoxify reads the config class from `model_type`: a local directory keeps it offline.
                 "arch": {
                     "args": {
-                        "model_type": str(config_dir),
+                        "model_type": hub_model_type or str(config_dir),
                         "model_name": "BertForSequenceClassification",
                         "tokenizer_name": "BertTokenizer",
                         "num_classes": len(JIGSAW_CLASSES),
