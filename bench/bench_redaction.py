@@ -12,7 +12,8 @@ A gold span counts as found when detections cover it entirely (any type: what ma
 leaks); "partial" counts gold spans left partly visible. A detection counts as correct when it overlaps
 a gold span. Each set is run with NER on and pattern-only.
 
-Speed: distinct chat turns (the real prompts plus generated ones, no repeats) in two-turn conversations
+Speed (wall and CPU seconds; on a shared machine CPU seconds are the steadier figure): distinct chat turns
+(the real prompts plus generated ones, no repeats) in two-turn conversations
 through TableRedactor with worker processes and no cache, timed once the workers have loaded their
 models (start-up printed apart); then the same table again with every text already in the cache.
 
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -204,24 +206,39 @@ def conversations_table(turns: list[str]) -> pa.Table:
     )
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished children (worker processes count once reaped)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def measure_speed(settings: RedactionSettings, label: str, table: pa.Table, workers: int, chars: int) -> None:
     turns = 2 * table.num_rows
     texts = [message["content"] for row in table.column("conversation").to_pylist() for message in row]
     analyzer = Redactor(settings).analyzer
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     analyzer.analyze(texts)
-    single = time.perf_counter() - started
-    print(f"  {label:<13} analysis alone in this one process: {turns / single:,.0f} turns/s")
+    single, single_cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(
+        f"  {label:<13} analysis alone in this one process: {turns / single:,.0f} turns/s wall, "
+        f"{turns / single_cpu:,.0f} turns per CPU-second ({single_cpu / turns * 1000:.2f} ms CPU a turn)"
+    )
+    cpu = _cpu_seconds()
     started = time.perf_counter()
     with TableRedactor(settings, workers=workers) as redactor:
         startup = time.perf_counter() - started
         started = time.perf_counter()
         output = redactor.redact(table, ["conversation"], "id")
         steady = time.perf_counter() - started
+    total_cpu = _cpu_seconds() - cpu
     print(
         f"  {label:<13} {turns} turns in {steady:.1f}s = {turns / steady:,.0f} turns/s ({chars / steady:,.0f} chars/s) "
         f"once the workers are up ({startup:.1f}s to start them; {turns / (startup + steady):,.0f} turns/s counting "
         f"that); {output.table['redacted'].to_pylist().count(True)} rows redacted, {output.failures.num_rows} failed"
+    )
+    print(
+        f"  {label:<13} CPU, all processes, worker start-up included: {total_cpu:.1f}s "
+        f"({turns / total_cpu:,.0f} turns per CPU-second)"
     )
     with (
         tempfile.TemporaryDirectory() as scratch,

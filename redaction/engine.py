@@ -1,6 +1,6 @@
 """Finding PII in chat texts and redacting a group of texts with shared placeholders.
 
-`TextAnalyzer` runs Presidio (the project's recognizers over the prose-NER engine) on batches of texts
+`TextAnalyzer` runs Presidio's recognizers (the project's, over the prose-NER engine) on batches of texts
 and cleans the raw hits: allow-listed spans go, PERSON hits that are not name-shaped go, overlaps are
 merged so no fragment of a value survives. `Redactor` turns one group's detections into placeholder
 text (see placeholders.py).
@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import regex
-from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_anonymizer import AnonymizerEngine
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from redaction.names import NAME_PARTICLES, load_name_lists
 from redaction.nlp import LANGUAGE, ProseNerNlpEngine
 from redaction.placeholders import redact_with_placeholders
 from redaction.recognizers import build_recognizers
@@ -27,9 +29,18 @@ class TextAnalyzer:
 
     def __init__(self, settings: RedactionSettings) -> None:
         self.settings = settings
-        self.nlp_engine = ProseNerNlpEngine(settings.ner)
+        gazetteer = settings.name_gazetteer
+        confirming = (
+            load_name_lists(gazetteer.given_names, gazetteer.surnames, gazetteer.english_words)
+            if gazetteer.enabled and gazetteer.confirm_ner
+            else None
+        )
+        self.nlp_engine = ProseNerNlpEngine(settings.ner, confirming)
         self.nlp_engine.load()
-        registry = RecognizerRegistry(recognizers=build_recognizers(settings), supported_languages=[LANGUAGE])
+        # In build order (the registry's own lookup order varies between processes, and so would which of
+        # two equal-scored duplicate spans Presidio keeps).
+        self.recognizers = build_recognizers(settings)
+        registry = RecognizerRegistry(recognizers=self.recognizers, supported_languages=[LANGUAGE])
         self.analyzer = AnalyzerEngine(
             registry=registry,
             nlp_engine=self.nlp_engine,
@@ -39,24 +50,31 @@ class TextAnalyzer:
         self.cleaner = SpanCleaner(settings)
 
     def analyze(self, texts: Sequence[str]) -> list[list[Detection]]:
+        return [
+            self.cleaner.clean(text, self._recognize(text, artifacts))
+            for text, artifacts in self.nlp_engine.process_batch(texts, LANGUAGE)
+        ]
+
+    def _recognize(self, text: str, artifacts: NlpArtifacts) -> list[RecognizerResult]:
+        """What AnalyzerEngine.analyze does, without its per-call set-up: every recognizer over the text,
+        Presidio's context enhancer only where a weak match could be raised over the threshold by context
+        words, then the threshold and Presidio's de-duplication."""
         entities = list(self.settings.entities)
-        detections = []
-        for text, artifacts in self.nlp_engine.process_batch(texts, LANGUAGE):
-            results = self.analyzer.analyze(
-                text,
-                LANGUAGE,
-                entities=entities,
-                nlp_artifacts=artifacts,
-                score_threshold=self.settings.score_threshold,
+        threshold = self.settings.score_threshold
+        results: list[RecognizerResult] = []
+        for recognizer in self.recognizers:
+            for result in recognizer.analyze(text, entities, artifacts) or ():
+                metadata = result.recognition_metadata = result.recognition_metadata or {}
+                metadata.setdefault(RecognizerResult.RECOGNIZER_NAME_KEY, recognizer.name)
+                metadata.setdefault(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY, recognizer.id)
+                results.append(result)
+        if any(result.score < threshold for result in results):
+            results = self.analyzer.context_aware_enhancer.enhance_using_context(
+                text, results, artifacts, self.recognizers
             )
-            detections.append(self.cleaner.clean(text, results))
-        return detections
+        return EntityRecognizer.remove_duplicates([result for result in results if result.score >= threshold])
 
 
-_NAME_PARTICLES = frozenset(
-    {"van", "von", "de", "da", "del", "della", "der", "den", "di", "du", "la", "le", "bin", "binti", "ibn",
-     "al", "el", "dos", "das", "ter", "ten", "y", "st."}
-)  # fmt: skip
 # A capitalised word, a Mc/Mac/O'/D' surname, or initials ("J.", "J.R.R."), with hyphenated parts.
 _NAME_WORD = regex.compile(
     r"(?:(?:\p{Lu}\.)+|\p{Lu}\p{Ll}*\.?|(?:Mc|Mac|O'|O’|D'|D’)\p{Lu}\p{Ll}+)(?:[-'’]\p{Lu}?\p{Ll}+)*"
@@ -99,7 +117,7 @@ class SpanCleaner:
         words = text[start:end].split()
         if not words or any(word.casefold() in self.non_name_words for word in words):
             return None
-        if not all(_NAME_WORD.fullmatch(word) or word.casefold() in _NAME_PARTICLES for word in words):
+        if not all(_NAME_WORD.fullmatch(word) or word.casefold() in NAME_PARTICLES for word in words):
             return None
         if not any(len(word.rstrip(".")) > 1 for word in words):
             return None

@@ -22,6 +22,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from redaction.names import NameLists
 from redaction.settings import NerSettings
 
 LANGUAGE = "en"
@@ -238,11 +239,13 @@ class ProseNerNlpEngine(NlpEngine):
     removes the small model's favourite mistakes, imperative verbs and common nouns at line starts
     ("Identify ...", "Combine the DataFrames", "sorting by Matches"). A hit whose every word is an
     English verb, adjective or adverb ("Deep Learning", "Optional", "Bold") is dropped too. Models
-    without a tagger or lemmatizer tables skip the check they lack.
+    without a tagger or lemmatizer tables skip the check they lack. Given name lists, a hit must also
+    hold a known given name or end in a known surname (products, places and code words rarely do).
     """
 
-    def __init__(self, ner: NerSettings) -> None:
+    def __init__(self, ner: NerSettings, confirming_names: NameLists | None = None) -> None:
         self.settings = ner
+        self.confirming_names = confirming_names
         self.nlp: Language | None = None
         self.ner_steps: list[str] = []
         self.tag_steps: list[str] = []
@@ -302,9 +305,16 @@ class ProseNerNlpEngine(NlpEngine):
             if narrowed is None:
                 continue
             words = views[index].text[view_start + narrowed[0] : view_start + narrowed[1]].split()
-            if not all(_is_lexicon_word(word, self.common_words) for word in words):
+            if not all(_is_lexicon_word(word, self.common_words) for word in words) and self._confirmed(words):
                 persons.setdefault(index, []).append((original_start + narrowed[0], original_start + narrowed[1]))
         return persons
+
+    def _confirmed(self, words: list[str]) -> bool:
+        names = self.confirming_names
+        if names is None:
+            return True
+        words = [word.strip(".,;:!?()\"'’") for word in words]
+        return any(names.is_given(word) for word in words) or (len(words) > 1 and names.is_surname(words[-1]))
 
     def tokenize(self, text: str) -> Doc:
         if self.nlp is None:

@@ -25,6 +25,7 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
+from redaction.names import GazetteerNameRecognizer, load_name_lists
 from redaction.settings import RecognizerSpec, RedactionSettings
 
 # The public suffix list snapshot shipped inside tldextract: no download at run time, no cache writes.
@@ -58,8 +59,8 @@ class ChatPhoneRecognizer(PhoneRecognizer):
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         results = []
-        for window_start, window_end in _phone_windows(text):
-            for result in super().analyze(text[window_start:window_end], entities, None):
+        for window_start, window_end, international in _phone_windows(text):
+            for result in self._analyze_window(text[window_start:window_end], entities, international):
                 result.start += window_start
                 result.end += window_start
                 prefix = _PHONE_PREFIX_BEFORE.search(text, max(0, result.start - 8), result.start)
@@ -75,23 +76,37 @@ class ChatPhoneRecognizer(PhoneRecognizer):
         return EntityRecognizer.remove_duplicates(results)
 
 
+    def _analyze_window(self, window: str, entities: list[str], international: bool) -> list[RecognizerResult]:
+        """Presidio's matcher over one window; a window whose numbers all start with "+" is matched for one
+        region only, since every region reads an international number the same way."""
+        regions = self.supported_regions
+        if international:
+            self.supported_regions = regions[:1]
+        try:
+            return super().analyze(window, entities, None)
+        finally:
+            self.supported_regions = regions
+
+
 # A run of digits and phone separators holding at least seven digits, with a little room around it.
 _PHONE_RUN = re.compile(r"\+?\(?\d[\d \t().\-/]{5,}\d")
 _WINDOW_MARGIN = 8
 
 
-def _phone_windows(text: str) -> list[tuple[int, int]]:
-    """Merged stretches of text around digit runs that could be phone numbers: libphonenumber's
-    matcher runs only there, not over whole texts full of code and numbers."""
-    windows: list[tuple[int, int]] = []
+def _phone_windows(text: str) -> list[tuple[int, int, bool]]:
+    """Merged stretches of text around digit runs that could be phone numbers, and whether every run in a
+    stretch starts with "+": libphonenumber's matcher runs only there, not over whole texts full of code
+    and numbers."""
+    windows: list[tuple[int, int, bool]] = []
     for run in _PHONE_RUN.finditer(text):
         if sum(ch.isdigit() for ch in run.group()) < 7:
             continue
         start, end = max(0, run.start() - _WINDOW_MARGIN), min(len(text), run.end() + _WINDOW_MARGIN)
+        international = run.group().startswith("+")
         if windows and start <= windows[-1][1]:
-            windows[-1] = (windows[-1][0], end)
+            windows[-1] = (windows[-1][0], end, windows[-1][2] and international)
         else:
-            windows.append((start, end))
+            windows.append((start, end, international))
     return windows
 
 
@@ -263,6 +278,10 @@ def build_recognizers(settings: RedactionSettings) -> list[EntityRecognizer]:
         UsSsnRecognizer(),
     ]
     recognizers.append(EmailDisplayNameRecognizer())
+    gazetteer = settings.name_gazetteer
+    if gazetteer.enabled:
+        lists = load_name_lists(gazetteer.given_names, gazetteer.surnames, gazetteer.english_words)
+        recognizers.append(GazetteerNameRecognizer(lists, gazetteer.score))
     if settings.ner.enabled:
         recognizers.append(SpacyRecognizer(supported_entities=["PERSON"], ner_strength=settings.ner.score))
     recognizers += [ConfiguredPatternRecognizer(spec) for spec in settings.pattern_recognizers]

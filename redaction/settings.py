@@ -18,7 +18,8 @@ import regex
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-DEFAULT_SETTINGS_PATH = Path(__file__).with_name("default_settings.yaml")
+PACKAGE_DIR = Path(__file__).parent
+DEFAULT_SETTINGS_PATH = PACKAGE_DIR / "default_settings.yaml"
 
 # Entities Presidio's own recognizers (or NER) provide; the rest must come from pattern_recognizers.
 BUILT_IN_ENTITIES = frozenset(
@@ -69,11 +70,34 @@ class NerSettings(_Strict):
     skip_code: bool = True
 
 
+class NameGazetteerSettings(_Strict):
+    """Given-name and surname lists (one per line; relative paths are inside the redaction package)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    enabled: bool = True
+    given_names: Path = Path("data/given_names.txt")
+    surnames: Path = Path("data/surnames.txt")
+    english_words: Path = Path("data/english_words.txt")
+    score: float = Field(default=0.7, ge=0, le=1)
+    # NER PERSON hits are kept only where a word is a known given name or the last word a known surname.
+    confirm_ner: bool = True
+
+    @field_validator("given_names", "surnames", "english_words")
+    @classmethod
+    def _exists(cls, path: Path) -> Path:
+        resolved = path if path.is_absolute() else PACKAGE_DIR / path
+        if not resolved.is_file():
+            raise ValueError(f"name list {resolved} does not exist")
+        return resolved
+
+
 class RedactionSettings(_Strict):
     entities: tuple[str, ...] = Field(min_length=1)
     placeholders: dict[str, str]
     score_threshold: float = Field(ge=0, le=1)
     ner: NerSettings = NerSettings()
+    name_gazetteer: NameGazetteerSettings = NameGazetteerSettings()
     phone_regions: tuple[str, ...] = ("US",)
     propagate_values: bool = True
     allow_list: tuple[str, ...] = ()
@@ -130,4 +154,7 @@ class RedactionSettings(_Strict):
     def fingerprint(self) -> str:
         """Hash of every setting that changes detection (placeholder stems do not)."""
         relevant = self.model_dump(mode="json", exclude={"placeholders"})
+        gazetteer = relevant["name_gazetteer"]
+        for key in ("given_names", "surnames", "english_words"):  # the lists' contents count, not where they are
+            gazetteer[key] = hashlib.sha256(Path(gazetteer[key]).read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]

@@ -354,7 +354,7 @@ class _WorkerPoolAnalysis:
 # --- content-hash cache -------------------------------------------------------------------------
 
 # Bump when detection code changes in a way settings do not capture, so stale cached analyses are not reused.
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2
 
 
 def analysis_fingerprint(settings: RedactionSettings) -> str:

@@ -61,7 +61,7 @@ def test_planted_pii_is_redacted_completely(redactor):
             elif covered < p.end - p.start:
                 structured_missed.append((p.entity_type, p.value))
     assert structured_missed == []
-    assert names_missed / names <= 0.12
+    assert names_missed / names <= 0.03
 
 
 def test_hand_labelled_cases(redactor):
@@ -246,7 +246,7 @@ def test_worker_processes_give_the_same_result_as_one_process():
     with TableRedactor(PATTERN_ONLY, workers=2, batch_rows=8) as redactor:
         across_workers = redactor.redact(table, ["conversation"], "id")
     assert across_workers.table.equals(in_process.table)
-    assert across_workers.audit.equals(in_process.audit)
+    assert across_workers.audit.to_pylist() == in_process.audit.to_pylist()
 
 
 def test_bad_tables_are_refused_with_a_clear_error():

@@ -1,0 +1,86 @@
+"""The name gazetteer: public name lists as a recognizer (pattern-only, so no NER hides what it does)
+and as a check on NER's PERSON hits. Phrasings differ from the synthetic-log templates on purpose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from redaction import RedactionSettings, Redactor, SettingsError
+from redaction.names import load_name_lists
+from redaction.table import analysis_fingerprint
+
+GAZETTEER_ONLY = RedactionSettings.default(ner={"enabled": False})
+
+
+@pytest.fixture(scope="module")
+def redactor() -> Redactor:
+    return Redactor(GAZETTEER_ONLY)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Could you forward the slides to Kwabena before noon?", "Could you forward the slides to NAME_1 before noon?"),
+        ("Siobhan asked whether the venue has parking.", "NAME_1 asked whether the venue has parking."),
+        ("Reviewers: Thandiwe Okonkwo, Haruto Nakamura.", "Reviewers: NAME_1, NAME_2."),
+        ("The minutes were taken by Wanjiru van der Berg.", "The minutes were taken by NAME_1."),
+        ("Ask Kwabena Mensah whether Kwabena can join.", "Ask NAME_1 whether NAME_1 can join."),
+    ],
+)
+def test_names_from_the_lists_are_redacted(redactor, text, expected):
+    assert redactor.redact_group([text]).texts == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The grace period ends on Jan 5; Will you remind me?",  # given names that are English words
+        "Write An Essay About The Rose Garden And Summer Nights",  # a title-case heading
+        "Deploy the app with Apache Kafka and Docker Compose.",  # English words before surnames
+        "Use pandas.DataFrame and call Smith() from the helpers module.",  # code
+        "We met on Monday, and again in May.",
+    ],
+)
+def test_english_words_titles_and_code_are_not_names(redactor, text):
+    assert redactor.redact_group([text]).texts == [text]
+
+
+def test_ner_hits_without_a_known_name_word_are_dropped():
+    confirming, trusting = (
+        Redactor(RedactionSettings.default(name_gazetteer={"confirm_ner": flag})).analyzer for flag in (True, False)
+    )
+    text = "Benchmark the Samsung Galaxy against the Pixel for battery life, then ask Kwabena Mensah."
+
+    def persons(analyzer) -> list[str]:
+        return [text[d.start : d.end] for d in analyzer.analyze([text])[0] if d.entity_type == "PERSON"]
+
+    assert persons(confirming) == ["Kwabena Mensah"]
+    assert set(persons(trusting)) > {"Kwabena Mensah"}
+
+
+def test_the_gazetteer_can_be_switched_off():
+    settings = RedactionSettings.default(ner={"enabled": False}, name_gazetteer={"enabled": False})
+    text = "Could you forward the slides to Kwabena before noon?"
+    assert Redactor(settings).redact_group([text]).texts == [text]
+
+
+def test_list_contents_are_part_of_the_cache_fingerprint(tmp_path):
+    given, surnames = tmp_path / "given.txt", tmp_path / "surnames.txt"
+    given.write_text("# test list\nKwabena\nGrace\tword\n", encoding="utf-8")
+    surnames.write_text("Mensah\n", encoding="utf-8")
+    settings = RedactionSettings.default(name_gazetteer={"given_names": str(given), "surnames": str(surnames)})
+    before = analysis_fingerprint(settings)
+    given.write_text("Kwabena\nAma\n", encoding="utf-8")
+    assert analysis_fingerprint(settings) != before
+
+
+def test_bad_lists_are_refused_with_the_reason(tmp_path):
+    with pytest.raises(SettingsError, match="does not exist"):
+        RedactionSettings.default(name_gazetteer={"given_names": str(tmp_path / "missing.txt")})
+    bad = tmp_path / "given.txt"
+    bad.write_text("Kwabena\tverb\n", encoding="utf-8")
+    english = Path(GAZETTEER_ONLY.name_gazetteer.english_words)
+    with pytest.raises(ValueError, match="unknown name class"):
+        load_name_lists(bad, GAZETTEER_ONLY.name_gazetteer.surnames, english)
