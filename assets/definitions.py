@@ -6,9 +6,7 @@ from assets import ingest, release
 from assets.resources import ArenaStorage, ReleaseSettings
 
 defs = dg.Definitions(
-    assets=[ingest.staged_day, ingest.cleaned_tables, release.release_candidates, release.language,
-            release.moderation, release.toxicity,
-            release.redacted, release.leaderboard, release.release_build, release.published_release],
+    assets=[ingest.staged_day, ingest.cleaned_tables, ingest.dedup_tags, *release.RELEASE_ASSETS],
     asset_checks=[ingest.rows_reconcile, *release.RELEASE_CHECKS],
     jobs=[ingest.stage_log_day, release.release_job],
     sensors=[ingest.new_log_days],

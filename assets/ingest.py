@@ -1,14 +1,17 @@
-"""Ingest assets: one staged partition per log day, then the cleaned tables of all staged days."""
+"""Ingest assets: one staged partition per log day, then the cleaned tables of the window's staged days,
+then their dedup tags."""
 
 
 import hashlib
 import json
+from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
 
 from assets.markdown import markdown_table
 from assets.resources import ArenaStorage, ReleaseSettings
+from pipeline.dedup import UNTAGGED_BATTLES, tag_battles
 from pipeline.ingest import discover_logs, finalize, judge_key_for, stage_days
 
 log_days = dg.DynamicPartitionsDefinition(name="log_days")
@@ -30,40 +33,73 @@ def staged_day(context: dg.AssetExecutionContext, storage: ArenaStorage) -> dg.M
         for reason, count in f["quarantined"].items():
             quarantined[reason] = quarantined.get(reason, 0) + count
     return dg.MaterializeResult(metadata={
-        "files": len(files),
+        "files": dg.MetadataValue.md(markdown_table(
+            [{"file": f["source"], "lines": f["lines"], "quarantined": sum(f["quarantined"].values())}
+             for f in summary["files"]])),
         "lines": lines,
         "quarantined": sum(quarantined.values()),
-        "quarantine reasons": dg.MetadataValue.json(quarantined),
+        "quarantine reasons": dg.MetadataValue.md(_reasons_table(quarantined)),
     })
+
+
+def _reasons_table(counts: dict[str, int]) -> str:
+    rows = sorted(counts.items(), key=lambda kv: -kv[1])
+    return markdown_table([{"reason": reason, "lines": f"{count:,}"} for reason, count in rows])
 
 
 @dg.asset(deps=[staged_day], group_name="ingest", kinds={"duckdb", "parquet"})
 def cleaned_tables(
     context: dg.AssetExecutionContext, storage: ArenaStorage, release: ReleaseSettings
 ) -> dg.MaterializeResult:
-    """Battles, conversations, feedback and quarantine over the staged days of the release's log window,
-    dedup-tagged, reconciled."""
+    """Battles (not yet dedup-tagged), conversations, feedback and quarantine over the staged days of the
+    release's log window, reconciled."""
     window = release.load()[0].log_window
     days = sorted(context.instance.get_dynamic_partitions(log_days.name))
     staged = [d for d in days if window.start.isoformat() <= d <= window.end.isoformat()
               and (storage.stage_root / f"day={d}" / "stats.json").exists()]
     if not staged:
         raise dg.Failure(f"no staged log day in the window {window.start}..{window.end}: stage them first")
-    accounting = finalize(storage.stage_root, staged, storage.cleaned_dir, storage.cleaning())
-    reasons = "\n".join(f"| {reason} | {count:,} |" for reason, count in accounting["quarantined"].items())
-    preview_columns = ["question_id", "model_a", "model_b", "winner", "turn", "anony", "tstamp"]
-    # Only the first rows: a preview must not read the whole table.
-    preview = next(pq.ParquetFile(storage.cleaned_dir / "battles.parquet").iter_batches(10, columns=preview_columns),
-                   None)
+    accounting = finalize(storage.stage_root, staged, storage.cleaned_dir)
     return dg.MaterializeResult(metadata={
-        "days": len(staged),
+        "dagster/row_count": accounting["kept"]["battles"],
+        "days": dg.MetadataValue.md(", ".join(staged)),
         "lines read": accounting["lines_read"],
         "battles": accounting["kept"]["battles"],
         "conversations": accounting["kept"]["conversations"],
+        "feedback": accounting["kept"]["feedback"],
         "quarantined": accounting["quarantined_total"],
-        "drop reasons": dg.MetadataValue.md("| reason | lines |\n| --- | --- |\n" + reasons),
-        "battles preview": dg.MetadataValue.md(markdown_table(preview.to_pylist() if preview else [])),
+        "drop reasons": dg.MetadataValue.md(_reasons_table(accounting["quarantined"])),
+        "battles preview": dg.MetadataValue.md(
+            _preview(storage.cleaned_dir / UNTAGGED_BATTLES, ["question_id", "model_a", "model_b", "winner",
+                                                                 "turn", "anony", "day"])),
+        "conversations preview": dg.MetadataValue.md(
+            _preview(storage.cleaned_dir / "conversations.parquet", ["conversation_id", "model", "turn", "day"])),
         "accounting": dg.MetadataValue.json(accounting),
+    })
+
+
+def _preview(path: Path, columns: list[str], rows: int = 10) -> str:
+    """The first rows only: a preview must not read the whole table (and shows no conversation text)."""
+    batch = next(pq.ParquetFile(path).iter_batches(rows, columns=columns), None)
+    return markdown_table(batch.to_pylist()[:rows] if batch is not None else [])
+
+
+@dg.asset(deps=[cleaned_tables], group_name="ingest", kinds={"duckdb", "parquet"})
+def dedup_tags(storage: ArenaStorage) -> dg.MaterializeResult:
+    """The cleaned battles with FastChat's high-frequency prompt tags (`dedup_tag`): the prompt counts and
+    their cutoff span the whole window, so this runs after the staged days are merged. Nothing is dropped."""
+    summary = tag_battles(storage.cleaned_dir, storage.cleaning().dedup)
+    high, not_sampled = summary["high_freq_battles"], summary["not_sampled_battles"]
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": summary["battles"],
+        "battles": summary["battles"],
+        "high-frequency battles": high,
+        "not sampled (rated out, kept)": not_sampled,
+        "tags": dg.MetadataValue.md(markdown_table([
+            {"dedup_tag": "ordinary prompt", "battles": f"{summary['battles'] - high:,}"},
+            {"dedup_tag": "high_freq, sampled", "battles": f"{high - not_sampled:,}"},
+            {"dedup_tag": "high_freq, not sampled", "battles": f"{not_sampled:,}"},
+        ])),
     })
 
 

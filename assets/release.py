@@ -1,18 +1,23 @@
-"""Release assets: candidates -> language -> moderation -> toxicity -> redacted -> leaderboard ->
-release build -> published.
+"""Release assets, in order:
+
+    dedup_tags -> release_candidates -> language -> redacted -> moderation -> toxicity -> public_share
+    -> anonymized -> release_build (+ leaderboard) -> published_release;  public_share -> provider_exports
 
 The release config file is a resource (`release.config_file`), so a steward picks it in the
 launchpad. Blocking checks on `release_build` (PII leaks, anonymization leaks, schema, fraction,
-accounting) stop `published_release` from running when any of them fails.
+accounting) stop `published_release` from running when any of them fails. Each asset calls one stage
+function of `pipeline.release`, the same ones `arena-release run` materializes.
 """
 
 import json
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from assets.ingest import cleaned_tables
+from assets.ingest import cleaned_tables, dedup_tags
 from assets.markdown import markdown_image, markdown_table
 from assets.resources import ArenaStorage, ReleaseSettings
 from pipeline import release as stages
@@ -20,7 +25,7 @@ from pipeline import release as stages
 GROUP = "release"
 
 
-@dg.asset(deps=[cleaned_tables], group_name=GROUP, kinds={"parquet"})
+@dg.asset(deps=[dedup_tags], group_name=GROUP, kinds={"parquet"})
 def release_candidates(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """Battles and conversations of the log window that the keyed-hash draw puts in the public share."""
     config, salt = release.load()
@@ -33,8 +38,10 @@ def release_candidates(storage: ArenaStorage, release: ReleaseSettings) -> dg.Ma
 
 def _classifier_result(stage: str, status: dict) -> dict:
     """Status metadata, loud when the stage did not run."""
+    counts = sorted((status.get("counts") or {}).items())
     metadata = {"status": status["status"].upper(), "model": status.get("model") or "-",
-                "counts": dg.MetadataValue.json(status.get("counts", {}))}
+                "model version": status.get("model_version") or "-",
+                "counts": dg.MetadataValue.md(markdown_table([{"count": k, "value": f"{v:,}"} for k, v in counts]))}
     if status["status"] != "ok":
         metadata[f"{stage.upper()} NOT RUN"] = status.get("reason") or "no reason given"
     return metadata
@@ -64,24 +71,30 @@ def _classifier_asset(stage: str, upstream: dg.AssetsDefinition, kind: str, desc
     return _asset
 
 
-moderation = _classifier_asset("moderation", language, "openai",
-                               'OpenAI moderation (any compatible endpoint), cached; "not run" without an API key.')
+@dg.asset(deps=[language], group_name=GROUP, kinds={"python"})
+def redacted(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
+    """PII replaced by NAME_1, EMAIL_1, ... consistently within each conversation; failures held back.
+    Before moderation, so no third-party API sees unredacted text."""
+    config, _ = release.load()
+    ws = release.workspace(storage, config)
+    counts = stages.redact(ws, release.stage_settings())
+    entities = pa.concat_tables([pq.read_table(ws.table("redacted", f"{name}_audit"), columns=["entity_type"])
+                                 for name in counts])["entity_type"]
+    return dg.MaterializeResult(metadata={
+        "counts": dg.MetadataValue.md(markdown_table([{"table": k, **v} for k, v in counts.items()])),
+        "rows held back (redaction failed)": sum(c["failed"] for c in counts.values()),
+        "placeholders by entity type": dg.MetadataValue.md(_histogram(_value_counts(entities), "entity type")),
+    })
+
+
+moderation = _classifier_asset("moderation", redacted, "openai",
+                               'OpenAI moderation (any compatible endpoint) on redacted text, cached; '
+                               '"not run" without an API key.')
 toxicity = _classifier_asset("toxicity", moderation, "pytorch",
                              "Per-turn toxicity scores and a conversation flag (Detoxify, or the offline model).")
 
 
-@dg.asset(deps=[toxicity], group_name=GROUP, kinds={"python"})
-def redacted(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
-    """PII replaced by NAME_1, EMAIL_1, ... consistently within each conversation; failures held back."""
-    config, _ = release.load()
-    counts = stages.redact(release.workspace(storage, config), release.stage_settings())
-    return dg.MaterializeResult(metadata={
-        "counts": dg.MetadataValue.md(markdown_table([{"table": k, **v} for k, v in counts.items()])),
-        "rows held back (redaction failed)": sum(c["failed"] for c in counts.values()),
-    })
-
-
-@dg.asset(deps=[cleaned_tables], group_name=GROUP, kinds={"python"})
+@dg.asset(deps=[dedup_tags], group_name=GROUP, kinds={"python"})
 def leaderboard(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """Bradley-Terry ratings with bootstrap intervals over all kept battles; leaderboard models shown."""
     config, _ = release.load()
@@ -97,27 +110,93 @@ def leaderboard(storage: ArenaStorage, release: ReleaseSettings) -> dg.Materiali
     })
 
 
-@dg.asset(deps=[redacted, leaderboard], group_name=GROUP, kinds={"parquet"})
-def release_build(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
-    """The public release directory (lmsys schemas, anonymous models, card, manifest) and provider exports."""
+@dg.asset(deps=[toxicity], group_name=GROUP, kinds={"parquet"})
+def public_share(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
+    """The drawn rows that pass every release filter, each drop counted under its reason. Real model
+    names (private): the public release and the provider exports are both made from it."""
     config, salt = release.load()
     ws = release.workspace(storage, config)
-    manifest = stages.build(config, salt, ws, storage.logs)
+    share = stages.share(config, salt, ws, storage.logs)
+    drops = [{"table": name, "reason": reason, "rows": f"{count:,}"}
+             for name, counts in share.counts.items() for reason, count in counts["dropped"].items() if count]
+    stage_rows = [{"table": name, "stage": stage, "status": s.status, "model": s.model or "-", "why": s.reason}
+                  for name, per in share.stages.items() for stage, s in per.items()]
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": sum(len(t) for t in share.tables.values()),
+        "rows": dg.MetadataValue.md(markdown_table(
+            [{"table": name, **{k: v for k, v in counts.items() if k != "dropped"}}
+             for name, counts in share.counts.items()])),
+        "drop reasons": dg.MetadataValue.md(markdown_table(drops) if drops else "_nothing dropped_"),
+        "stages": dg.MetadataValue.md(markdown_table(stage_rows)),
+    })
+
+
+@dg.asset(deps=[public_share], group_name=GROUP, kinds={"parquet"})
+def anonymized(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
+    """The public tables: the share in the lmsys schemas, models that never were on the leaderboard
+    labelled anonymous."""
+    config, _ = release.load()
+    public = stages.anonymize(config, release.workspace(storage, config))
+    metadata: dict[str, object] = {"dagster/row_count": sum(len(t) for t in public.values())}
+    for name, table in public.items():
+        models = [table[c] for c in ("model", "model_a", "model_b") if c in table.column_names]
+        metadata[f"{name}: rows"] = len(table)
+        metadata[f"{name}: models"] = dg.MetadataValue.md(
+            _histogram(_value_counts(pa.chunked_array([c for m in models for c in m.chunks], pa.string())), "model"))
+        metadata[f"{name}: languages"] = dg.MetadataValue.md(_histogram(_value_counts(table["language"]), "language"))
+        preview = [c for c in ("question_id", "conversation_id", "model_a", "model_b", "model", "winner", "turn",
+                               "language") if c in table.column_names]
+        first_rows = table.select(preview).slice(0, 10).to_pylist()
+        metadata[f"{name}: preview"] = dg.MetadataValue.md(markdown_table(first_rows))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(deps=[public_share], group_name=GROUP, kinds={"parquet"})
+def provider_exports(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
+    """One private release per provider: its models' rows of the public share, opponents anonymous, and
+    its own model named only while on the leaderboard."""
+    config, _ = release.load()
+    manifests = stages.export_providers(config, release.workspace(storage, config))
+    rows = [{"provider": provider, **{f"{name} rows": t["rows"] for name, t in manifest["tables"].items()},
+             "models named": ", ".join(manifest["leaderboard_models"]) or "none"}
+            for provider, manifest in manifests.items()]
+    return dg.MaterializeResult(metadata={
+        "providers": len(manifests),
+        "exports": dg.MetadataValue.md(markdown_table(rows)),
+    })
+
+
+@dg.asset(deps=[anonymized, leaderboard], group_name=GROUP, kinds={"parquet"})
+def release_build(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
+    """The public release directory: the anonymized tables as Parquet shards, the manifest and the
+    dataset card (with the leaderboard); then verified, for the blocking checks below."""
+    config, _ = release.load()
+    ws = release.workspace(storage, config)
+    manifest = stages.build(config, ws)
     report = stages.verify(config, ws)
     ws.write_json("verify", "report", [c.__dict__ for c in report.checks])
     tables = manifest["tables"]
     battles = tables.get("battles", {})
     return dg.MaterializeResult(metadata={
         "version": config.version,
-        "rows": dg.MetadataValue.json({name: t.get("rows") for name, t in tables.items()}),
+        "dagster/row_count": sum(t["rows"] for t in tables.values()),
+        "rows": dg.MetadataValue.md(markdown_table([{"table": name, "rows": t["rows"], "files": len(t["files"])}
+                                                    for name, t in tables.items()])),
         "counts and drop reasons": dg.MetadataValue.md(markdown_table(
             [{"table": name, **{k: json.dumps(v) if isinstance(v, dict) else v for k, v in t["counts"].items()}}
              for name, t in tables.items()])),
         "models (public battles)": dg.MetadataValue.md(_histogram(battles.get("models", {}), "model")),
         "languages (public battles)": dg.MetadataValue.md(_histogram(battles.get("languages", {}), "language")),
+        "verify": dg.MetadataValue.md(markdown_table(
+            [{"check": c.name, "status": c.status, "detail": c.detail} for c in report.checks], max_cell=120)),
         "release dir": dg.MetadataValue.path(str(ws.public_dir)),
+        "content sha256": manifest["content_sha256"],
         "card": dg.MetadataValue.md((ws.public_dir / "README.md").read_text()[:20000]),
     })
+
+
+def _value_counts(values: pa.ChunkedArray) -> dict[str, int]:
+    return {str(h["values"]): h["counts"] for h in pc.value_counts(values).to_pylist()}
 
 
 def _histogram(counts: dict[str, int], label: str) -> str:
@@ -156,7 +235,7 @@ RELEASE_CHECKS = [
 ]
 
 
-@dg.asset(deps=[release_build], group_name=GROUP, kinds={"huggingface"})
+@dg.asset(deps=[release_build, provider_exports], group_name=GROUP, kinds={"huggingface"})
 def published_release(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """One commit and a version tag per repo and target (Hub or local Hub-shaped directory)."""
     config, _ = release.load()
@@ -167,11 +246,13 @@ def published_release(storage: ArenaStorage, release: ReleaseSettings) -> dg.Mat
     })
 
 
+# In materialization order (the order `arena-release run` shows them).
+RELEASE_ASSETS = [release_candidates, language, redacted, moderation, toxicity, public_share, anonymized,
+                  provider_exports, leaderboard, release_build, published_release]
+
 release_job = dg.define_asset_job(
     "arena_release",
-    selection=dg.AssetSelection.assets(release_candidates, language, moderation, toxicity, redacted, leaderboard,
-                                       release_build,
-                                       published_release, cleaned_tables),
+    selection=dg.AssetSelection.assets(cleaned_tables, dedup_tags, *RELEASE_ASSETS),
     description="Finalize the staged days, then build, check and publish the release of the chosen config.",
     # One process: the stages run in order and each would otherwise re-import the model libraries.
     executor_def=dg.in_process_executor,

@@ -1,4 +1,4 @@
-"""What each classifier stage did, in the shape the release manifest records.
+"""What a pipeline stage did: the classifiers report it, the release policy checks it, the manifest records it.
 
 A stage that could not run says so here ("not_run" with a reason) instead of writing default values,
 and a stage where some rows failed says "partial" with the error count.
@@ -42,3 +42,15 @@ class StageStatus:
             "model_version": self.model_version,
             "counts": dict(self.counts),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageStatus:
+        """The inverse of `to_dict` (a status written by one step, read by a later one)."""
+        return cls(name=data["name"], status=data["status"], reason=data.get("reason") or "",
+                   model=data.get("model"), model_version=data.get("model_version"),
+                   counts=Counter(data.get("counts") or {}))
+
+    def to_manifest(self) -> dict[str, str | None]:
+        """The release manifest's entry for this stage (per table, so no counts)."""
+        return {"status": self.status, "reason": self.reason or None, "model": self.model,
+                "version": self.model_version}

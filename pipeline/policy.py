@@ -18,14 +18,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
-from typing import Literal
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from classifiers.status import StageStatus
 from pipeline import schemas
 from pipeline.release_config import Filters, FrequentPrompts, LogWindow
 
@@ -111,19 +111,6 @@ TABLE_KINDS = {kind.name: kind for kind in (BATTLES, CONVERSATIONS)}
 # ---------------------------------------------------------------------------------------- stages
 
 
-@dataclass(frozen=True)
-class StageStatus:
-    """What a classifier stage reports: ok, or not_run with why; model and version when known."""
-
-    status: Literal["ok", "not_run"]
-    reason: str | None = None
-    model: str | None = None
-    version: str | None = None
-
-    def to_json(self) -> dict[str, str | None]:
-        return asdict(self)
-
-
 def stage_statuses(table: pa.Table, reports: Mapping[str, StageStatus] | None = None) -> dict[str, StageStatus]:
     """Each stage's status for this table: the stage's own report, checked against the columns.
 
@@ -140,22 +127,26 @@ def stage_statuses(table: pa.Table, reports: Mapping[str, StageStatus] | None = 
         elif not filled:
             why = f"no {' or '.join(columns)} column" if not present else f"{present[0]} is null on every row"
             prefix = "reported ok but " if report is not None else ""
-            statuses[stage] = StageStatus("not_run", prefix + why)
+            statuses[stage] = StageStatus(stage, "not_run", prefix + why)
         else:
-            statuses[stage] = report or StageStatus("ok")
+            statuses[stage] = report or StageStatus(stage, "ok")
     return statuses
 
 
 def require_stages(statuses: Mapping[str, Mapping[str, StageStatus]], required: Iterable[str]) -> None:
     """Raise ReleaseBlocked naming every (table, stage) the config requires that did not run."""
     missing = [
-        f"{table}: required stage {stage!r} did not run ({per_stage[stage].reason})"
+        f"{table}: required stage {stage!r} {_verdict(per_stage[stage])} ({per_stage[stage].reason})"
         for table, per_stage in statuses.items()
         for stage in required
         if per_stage[stage].status != "ok"
     ]
     if missing:
         raise ReleaseBlocked("; ".join(missing))
+
+
+def _verdict(status: StageStatus) -> str:
+    return "did not run" if status.status == "not_run" else f"is {status.status}"
 
 
 # ---------------------------------------------------------------------------------------- filters

@@ -1,9 +1,10 @@
 """A release, stage by stage. Each stage reads the previous stage's Parquet and writes its own, so
 Dagster can show and re-run them one at a time and the CLI runs the same functions in order.
 
-    cleaned tables -> candidates (log window, public share) -> language -> moderation -> toxicity
-    -> redacted (PII) -> leaderboard (all kept battles) -> public release + provider
-    exports (filters, anonymous models, card, manifest) -> verified -> published
+    cleaned tables (dedup-tagged) -> candidates (log window, keyed-hash draw) -> language
+    -> redacted (PII) -> moderation -> toxicity -> share (release filters, drop reasons)
+    -> anonymized (lmsys schemas, anonymous models) -> public release (card, manifest, with the
+    leaderboard of all kept battles) -> verified -> published; share -> provider exports -> published
 
 The public share is drawn before the model stages, so the slow and paid stages only see rows that
 can be published; the draw depends on each id and the salt alone, so drawing early changes nothing.
@@ -12,7 +13,9 @@ can be published; the draw depends on each id and the salt alone, so drawing ear
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +26,23 @@ import pyarrow.parquet as pq
 from classifiers.cache import ResultCache
 from classifiers.language import LanguageDetector
 from classifiers.moderation import ModerationTagger
+from classifiers.status import StageStatus
 from classifiers.tagging import Classifiers, tag_battles, tag_conversations
 from classifiers.toxicity import ToxicityScorer
 from pipeline import policy
 from pipeline.publish import HubTarget, LocalTarget, PublishResult, publish_release
 from pipeline.rating_plots import write_plots
 from pipeline.ratings import LeaderboardOptions, compute_leaderboard
-from pipeline.release_build import build_release
+from pipeline.release_build import (
+    ReleaseShare,
+    anonymize_share,
+    manifest_parts,
+    named_models,
+    previous_manifest,
+    select_share,
+    write_provider_exports,
+    write_public_release,
+)
 from pipeline.release_config import ReleaseConfig, Salt
 from pipeline.stage_settings import StageSettings
 from pipeline.verify import VerifyReport, options_from_config, verify_release
@@ -108,12 +121,18 @@ def select_candidates(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace) -
     return counts
 
 
-CLASSIFIER_STAGES = ("language", "moderation", "toxicity")  # in order; each reads the previous one's output
+# The private stages in order, each reading the previous one's tables. PII redaction comes before
+# moderation and toxicity, so no third-party API ever sees unredacted text.
+PRIVATE_STAGES = ("candidates", "language", "redacted", "moderation", "toxicity")
+CLASSIFIER_STAGES = ("language", "moderation", "toxicity")
+
+
+def _input_of(stage: str) -> str:
+    return PRIVATE_STAGES[PRIVATE_STAGES.index(stage) - 1]
 
 
 def classify(ws: ReleaseWorkspace, settings: StageSettings, required: list[str], stage: str) -> dict[str, Any]:
     """One classifier stage over both tables; results cached by content hash and model identity."""
-    source = "candidates" if stage == CLASSIFIER_STAGES[0] else CLASSIFIER_STAGES[CLASSIFIER_STAGES.index(stage) - 1]
     if stage == "language":
         classifiers = Classifiers(language=LanguageDetector(settings.language))
     else:
@@ -123,31 +142,77 @@ def classify(ws: ReleaseWorkspace, settings: StageSettings, required: list[str],
             classifiers = Classifiers(moderation=ModerationTagger(moderation, cache=cache))
         else:
             classifiers = Classifiers(toxicity=ToxicityScorer(settings.toxicity, cache=cache))
-    ws.write(stage, "battles", tag_battles(ws.read(source, "battles"), classifiers))
-    ws.write(stage, "conversations", tag_conversations(ws.read(source, "conversations"), classifiers))
+    ws.write(stage, "battles", tag_battles(ws.read(_input_of(stage), "battles"), classifiers))
+    ws.write(stage, "conversations", tag_conversations(ws.read(_input_of(stage), "conversations"), classifiers))
     [status] = classifiers.statuses()
     ws.write_json(stage, "status", status.to_dict())
     return status.to_dict()
 
 
-def stage_statuses(ws: ReleaseWorkspace) -> dict[str, dict[str, Any]]:
-    return {stage: ws.read_json(stage, "status") for stage in CLASSIFIER_STAGES}
+def stage_reports(ws: ReleaseWorkspace) -> dict[str, StageStatus]:
+    """What each stage reported, by the name the release policy knows it by (pii, moderation, ...)."""
+    reports = [StageStatus.from_dict(ws.read_json(stage, "status")) for stage in (*CLASSIFIER_STAGES, "redacted")]
+    return {report.name: report for report in reports}
 
 
 def redact(ws: ReleaseWorkspace, settings: StageSettings) -> dict[str, dict[str, int]]:
     """PII replaced by consistent placeholders; rows whose redaction failed are held back, with why."""
     counts = {}
+    status = StageStatus("pii", "ok", model="presidio-analyzer", model_version=package_version("presidio-analyzer"))
     with TableRedactor(settings.redaction(), workers=settings.workers,
                        cache_path=ws.cache_dir / "redaction.duckdb") as redactor:
         for name, (columns, id_column) in TABLES.items():
-            output = redactor.redact(ws.read(CLASSIFIER_STAGES[-1], name), list(columns), id_column)
+            output = redactor.redact(ws.read(_input_of("redacted"), name), list(columns), id_column)
             ws.write("redacted", name, output.table)
             ws.write("redacted", f"{name}_audit", output.audit)
             ws.write("redacted", f"{name}_failures", output.failures)
             counts[name] = {"rows": len(output.table), "redacted": pc.sum(output.table["redacted"]).as_py() or 0,
                             "failed": len(output.failures), "spans": len(output.audit)}
+            status.count(f"{name} held back", len(output.failures))
     ws.write_json("redacted", "counts", counts)
+    ws.write_json("redacted", "status", status.to_dict())
     return counts
+
+
+def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace, logs_dir: Path) -> ReleaseShare:
+    """The drawn, classified, redacted rows that pass the release filters (real model names: private)."""
+    tables = {name: ws.read(PRIVATE_STAGES[-1], name) for name in TABLES}
+    result = select_share(config, salt, tables, previous_manifest(config),
+                          drawn_counts=ws.read_json("candidates", "counts"), stage_reports=stage_reports(ws))
+    for name, table in result.tables.items():
+        ws.write("share", name, table)
+    inputs = sorted(p for p in Path(logs_dir).rglob("*-conv.json*") if p.is_file())
+    ws.write_json("share", "counts", result.counts)
+    ws.write_json("share", "stages", {name: {stage: status.to_dict() for stage, status in per.items()}
+                                      for name, per in result.stages.items()})
+    ws.write_json("share", "manifest_parts", manifest_parts(config, salt, result, inputs, Path(logs_dir)))
+    return result
+
+
+def read_share(ws: ReleaseWorkspace) -> ReleaseShare:
+    stages = ws.read_json("share", "stages")
+    return ReleaseShare(
+        tables={name: ws.read("share", name) for name in stages},
+        counts=ws.read_json("share", "counts"),
+        stages={name: {stage: StageStatus.from_dict(s) for stage, s in per.items()} for name, per in stages.items()},
+    )
+
+
+def anonymize(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, pa.Table]:
+    """The public tables: the share in the lmsys schemas, models never on the leaderboard anonymous."""
+    shown = named_models(config, previous_manifest(config))
+    public = anonymize_share(read_share(ws), shown, config.anonymous_label)
+    for name, table in public.items():
+        ws.write("anonymized", name, table)
+    return public
+
+
+def export_providers(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, dict[str, Any]]:
+    """One private release directory per provider (its models' rows of the share, opponents anonymous)."""
+    shutil.rmtree(ws.provider_dir, ignore_errors=True)  # a provider dropped from the config gets nothing
+    shown = named_models(config, previous_manifest(config))
+    return write_provider_exports(ws.provider_dir, read_share(ws), config, shown,
+                                  ws.read_json("share", "manifest_parts"))
 
 
 def rate(config: ReleaseConfig, ws: ReleaseWorkspace, bootstrap_rounds: int = 1000) -> dict[str, Any]:
@@ -163,20 +228,13 @@ def rate(config: ReleaseConfig, ws: ReleaseWorkspace, bootstrap_rounds: int = 10
             "battles_used": published.battles_used}
 
 
-def build(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace, logs_dir: Path) -> dict[str, Any]:
-    """The public release directory and one private export per provider."""
-    statuses = stage_statuses(ws)
-    reports = {name: policy.StageStatus(status=s["status"] if s["status"] == "ok" else "not_run",
-                                        reason=s.get("reason"), model=s.get("model"),
-                                        version=s.get("model_version"))
-               for name, s in statuses.items() if name in ("moderation", "toxicity")}
-    reports["pii"] = policy.StageStatus("ok", model="presidio")
-    inputs = sorted(p for p in Path(logs_dir).rglob("*-conv.json*") if p.is_file())
-    return build_release(
-        config, salt, ws.public_dir, ws.read("redacted", "battles"), ws.read("redacted", "conversations"),
-        drawn_counts=ws.read_json("candidates", "counts"), stage_reports=reports, input_files=inputs,
-        input_root=Path(logs_dir), provider_dir=ws.provider_dir, leaderboard_dir=ws.leaderboard_dir,
-    )
+def build(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, Any]:
+    """The public release directory: the anonymized tables, the manifest and the card (with the leaderboard)."""
+    previous = previous_manifest(config)
+    public = {name: ws.read("anonymized", name) for name in ws.read_json("share", "counts")}
+    return write_public_release(ws.public_dir, public, ws.read_json("share", "counts"),
+                                ws.read_json("share", "manifest_parts"), previous,
+                                named_models(config, previous), ws.leaderboard_dir)
 
 
 def verify(config: ReleaseConfig, ws: ReleaseWorkspace) -> VerifyReport:

@@ -1,4 +1,5 @@
-"""Build one release directory from the private tables (classified and redacted).
+"""Build one release directory from the private tables (classified and redacted), in steps that the
+release assets run one at a time and `build_release` runs in a row.
 
 For each table: the log window and the keyed-hash draw of the public share, the required stages,
 the public filters; the public gets anonymized model names in the lmsys schemas, each provider its
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,16 @@ from pipeline.policy import ReleaseBlocked, StageStatus
 from pipeline.release_config import ReleaseConfig, Salt, config_hash
 
 ROWS_PER_FILE = 250_000
+
+
+@dataclass(frozen=True)
+class ReleaseShare:
+    """The drawn rows that pass every release filter, with real model names (private): the public
+    release and each provider's export are made from these, so an export is always a subset of it."""
+
+    tables: dict[str, pa.Table]
+    counts: dict[str, dict[str, Any]]  # per table: input, in_window, drawn, dropped (per reason), public
+    stages: dict[str, dict[str, StageStatus]]  # per table: each classifier stage's status
 
 
 def build_release(
@@ -46,23 +58,57 @@ def build_release(
 ) -> dict[str, Any]:
     """Write the public release to `out_dir` (and provider exports under `provider_dir`); returns the manifest.
 
+    The same steps the release assets run one at a time: share, anonymize, public release, provider exports.
     The tables are the cleaned ones, drawn here; or, when `drawn_counts` is given, the rows that
     `policy.draw_public_share` drew earlier (so that slow stages saw only those), with the counts it
     returned per table. Rows drawn but missing now (held back upstream) are counted, not lost.
     `previous` is the previous release's manifest; by default the config's `previous_manifest`.
     Raises ReleaseBlocked when a required stage did not run or the release breaks continuity.
     """
-    if previous is None and config.previous_manifest is not None:
-        previous = read_manifest(config.path(config.previous_manifest))
-    check_continuity(config, salt, previous)
-    shown = set(config.leaderboard_models) | set(previous["leaderboard_models"] if previous else ())
+    previous = previous_manifest(config, previous)
+    tables = {"battles": battles} | ({"conversations": conversations} if conversations is not None else {})
+    share = select_share(config, salt, tables, previous, drawn_counts=drawn_counts, stage_reports=stage_reports)
+    parts = manifest_parts(config, salt, share, input_files, input_root)
+    shown = named_models(config, previous)
+    public = anonymize_share(share, shown, config.anonymous_label)
+    manifest = write_public_release(Path(out_dir), public, share.counts, parts, previous, shown, leaderboard_dir)
+    if provider_dir is not None:
+        write_provider_exports(Path(provider_dir), share, config, shown, parts)
+    return manifest
 
-    sources = {"battles": battles} | ({"conversations": conversations} if conversations is not None else {})
+
+def previous_manifest(config: ReleaseConfig, previous: Mapping[str, Any] | None = None) -> Mapping[str, Any] | None:
+    """The previous release's manifest: the one given, else the config's `previous_manifest`, else none."""
+    if previous is None and config.previous_manifest is not None:
+        return read_manifest(config.path(config.previous_manifest))
+    return previous
+
+
+def named_models(config: ReleaseConfig, previous: Mapping[str, Any] | None) -> set[str]:
+    """Models shown by name: on the leaderboard now, or in the previous release ("is or has been")."""
+    return set(config.leaderboard_models) | set(previous["leaderboard_models"] if previous else ())
+
+
+def select_share(
+    config: ReleaseConfig,
+    salt: Salt,
+    tables: Mapping[str, pa.Table],
+    previous: Mapping[str, Any] | None,
+    *,
+    drawn_counts: Mapping[str, Mapping[str, int]] | None = None,
+    stage_reports: Mapping[str, StageStatus] | None = None,
+) -> ReleaseShare:
+    """Continuity, the draw (unless done upstream), the required stages, then the release filters.
+
+    Raises ReleaseBlocked when a required stage did not run or the release breaks continuity.
+    """
+    check_continuity(config, salt, previous)
     drawn, counts = {}, {}
-    for name, table in sources.items():
+    for name, table in tables.items():
         if drawn_counts is None:
             drawn[name], counts[name] = policy.draw_public_share(
-                table, policy.TABLE_KINDS[name], config.log_window, salt.key, config.public_fraction, battles
+                table, policy.TABLE_KINDS[name], config.log_window, salt.key, config.public_fraction,
+                tables["battles"],
             )
         else:
             drawn[name], counts[name] = table, dict(drawn_counts[name])
@@ -78,8 +124,15 @@ def build_release(
         shares[name] = filtered.kept
         held_back = {"held_back_upstream": missing} if drawn_counts is not None else {}
         counts[name] |= {"dropped": held_back | filtered.dropped, "public": len(shares[name])}
+    return ReleaseShare(shares, counts, stages)
 
-    common = {
+
+def manifest_parts(
+    config: ReleaseConfig, salt: Salt, share: ReleaseShare, input_files: Sequence[Path] = (),
+    input_root: Path | None = None,
+) -> dict[str, Any]:
+    """What the public manifest and every provider's share: config, salt, window, inputs, stages."""
+    return {
         "version": config.version,
         "config_view": config.public_view(),
         "config_sha256": config_hash(config),
@@ -89,26 +142,48 @@ def build_release(
         "log_window": {"start": config.log_window.start.isoformat(), "end": config.log_window.end.isoformat()},
         "required_stages": list(config.required_stages),
         "inputs": [file_entry(p, input_root or Path(p).parent) for p in input_files],
-        "stages": {name: {s: st.to_json() for s, st in per.items()} for name, per in stages.items()},
+        "stages": {name: {s: st.to_manifest() for s, st in per.items()} for name, per in share.stages.items()},
     }
-    public = {name: policy.to_public(policy.anonymize_models(share, shown, config.anonymous_label),
-                                     policy.TABLE_KINDS[name]) for name, share in shares.items()}
-    manifest = _write_release(Path(out_dir), public, counts, previous, leaderboard_dir=leaderboard_dir,
-                              kind="public", leaderboard_models=shown, **common)
 
-    if provider_dir is not None:
-        for provider, models in config.providers.items():
-            own_shown = set(models) & shown
-            exported = {
-                name: policy.to_public(
-                    policy.provider_export(share, models, shown, config.anonymous_label), policy.TABLE_KINDS[name]
-                )
-                for name, share in shares.items()
-            }
-            export_counts = {name: {**counts[name], "exported": len(t)} for name, t in exported.items()}
-            _write_release(Path(provider_dir) / provider, exported, export_counts, None, kind="provider_export",
-                           leaderboard_models=own_shown, provider=provider, **common)
-    return manifest
+
+def anonymize_share(share: ReleaseShare, shown: set[str], label: str) -> dict[str, pa.Table]:
+    """The public tables: models not shown become `label`, columns as the lmsys schemas."""
+    return {name: policy.to_public(policy.anonymize_models(table, shown, label), policy.TABLE_KINDS[name])
+            for name, table in share.tables.items()}
+
+
+def write_public_release(
+    out_dir: Path,
+    public: Mapping[str, pa.Table],
+    counts: Mapping[str, dict[str, Any]],
+    parts: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    shown: set[str],
+    leaderboard_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The public release directory (data, manifest, card with the leaderboard); returns the manifest."""
+    return _write_release(out_dir, public, counts, previous, leaderboard_dir=leaderboard_dir, kind="public",
+                          leaderboard_models=shown, **parts)
+
+
+def write_provider_exports(
+    provider_dir: Path, share: ReleaseShare, config: ReleaseConfig, shown: set[str], parts: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """One private release directory per provider: its models' rows of the share, opponents anonymous."""
+    manifests = {}
+    for provider, models in config.providers.items():
+        exported = {
+            name: policy.to_public(
+                policy.provider_export(table, models, shown, config.anonymous_label), policy.TABLE_KINDS[name]
+            )
+            for name, table in share.tables.items()
+        }
+        export_counts = {name: {**share.counts[name], "exported": len(t)} for name, t in exported.items()}
+        manifests[provider] = _write_release(
+            provider_dir / provider, exported, export_counts, None, kind="provider_export",
+            leaderboard_models=set(models) & shown, provider=provider, **parts,
+        )
+    return manifests
 
 
 def check_continuity(config: ReleaseConfig, salt: Salt, previous: Mapping[str, Any] | None) -> None:

@@ -26,8 +26,8 @@ from pipeline.release_config import Salt, config_hash
 
 SALT = Salt(b"card-test-salt-0123456789abcdef", "env:ARENA_RELEASE_SALT", "ARENA_RELEASE_SALT")
 REPORTS = {
-    "pii": StageStatus("ok", model="presidio-analyzer+en_core_web_sm", version="2.2.366"),
-    "moderation": StageStatus("not_run", "no OpenAI API key in the environment"),
+    "pii": StageStatus("pii", "ok", model="presidio-analyzer+en_core_web_sm", model_version="2.2.366"),
+    "moderation": StageStatus("moderation", "not_run", "no OpenAI API key in the environment"),
 }
 
 

@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from assets import ingest
 from assets.definitions import defs
 from assets.resources import ArenaStorage, ReleaseSettings
+from pipeline import schemas
 
 EXAMPLE = str(Path(__file__).resolve().parent.parent / "release_configs" / "example.yaml")
 
@@ -31,12 +34,37 @@ def test_ingest_assets_materialize_per_day(synth_logs, tmp_path):
         result = dg.materialize([ingest.staged_day], partition_key=day, instance=instance,
                                 resources={"storage": storage})
         assert result.success
-    result = dg.materialize([ingest.staged_day, ingest.cleaned_tables, ingest.rows_reconcile],
-                            selection=[ingest.cleaned_tables], instance=instance,
+    result = dg.materialize([ingest.staged_day, ingest.cleaned_tables, ingest.rows_reconcile, ingest.dedup_tags],
+                            selection=[ingest.cleaned_tables, ingest.dedup_tags], instance=instance,
                             resources={"storage": storage, "release": ReleaseSettings(config_file=EXAMPLE)})
     assert result.success
     [check] = result.get_asset_check_evaluations()
     assert check.passed
-    [materialization] = result.asset_materializations_for_node("cleaned_tables")
-    assert materialization.metadata["battles"].value > 500
-    assert (tmp_path / "cleaned" / "battles.parquet").exists()
+    [cleaned] = result.asset_materializations_for_node("cleaned_tables")
+    assert cleaned.metadata["battles"].value > 500
+    assert "| reason | lines |" in cleaned.metadata["drop reasons"].value
+    [tagged] = result.asset_materializations_for_node("dedup_tags")
+    assert tagged.metadata["battles"].value == cleaned.metadata["battles"].value
+    battles = pq.read_table(tmp_path / "cleaned" / "battles.parquet")
+    assert battles.schema == schemas.BATTLES and battles["dedup_tag"].null_count == 0
+    assert pc.sum(pc.struct_field(battles["dedup_tag"], "high_freq")).as_py() == \
+        tagged.metadata["high-frequency battles"].value
+
+
+def test_release_graph_runs_every_stage_as_its_own_asset():
+    """The issue's order: dedup tags before the release; PII redaction before moderation (no third-party
+    API sees unredacted text); anonymization and provider exports after the share; checks block publishing."""
+    graph = defs.resolve_asset_graph()
+
+    def upstream(name: str) -> set[str]:
+        return {k.to_user_string() for k in graph.get(dg.AssetKey(name)).parent_keys}
+
+    assert upstream("dedup_tags") == {"cleaned_tables"}
+    assert upstream("release_candidates") == {"dedup_tags"}
+    assert upstream("redacted") == {"language"} and upstream("moderation") == {"redacted"}
+    assert upstream("public_share") == {"toxicity"}
+    assert upstream("anonymized") == upstream("provider_exports") == {"public_share"}
+    assert upstream("release_build") == {"anonymized", "leaderboard"}
+    assert upstream("published_release") == {"release_build", "provider_exports"}
+    blocking = {c.name for c in defs.asset_checks for c in c.check_specs if c.blocking}
+    assert {"pii_leak_scan", "anonymization_leak_scan", "schema", "public_fraction", "row_accounting"} <= blocking

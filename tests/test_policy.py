@@ -146,15 +146,15 @@ def test_stage_status_follows_the_columns_and_the_reports():
     rows = [battle("q1"), battle("q2")]
     statuses = policy.stage_statuses(battles_table(rows, drop=("openai_moderation",)))
     assert statuses["pii"].status == "ok" and statuses["toxicity"].status == "ok"
-    assert statuses["moderation"] == policy.StageStatus("not_run", "no openai_moderation column")
+    assert statuses["moderation"] == policy.StageStatus("moderation", "not_run", "no openai_moderation column")
 
     all_null = battles_table([battle("q1", redacted=None)])
     assert policy.stage_statuses(all_null)["pii"].reason == "redacted is null on every row"
 
     reports = {
-        "pii": policy.StageStatus("ok", model="presidio", version="2.2.366"),
-        "toxicity": policy.StageStatus("not_run", "no checkpoint available offline"),
-        "moderation": policy.StageStatus("ok", model="omni-moderation-latest"),
+        "pii": policy.StageStatus("pii", "ok", model="presidio", model_version="2.2.366"),
+        "toxicity": policy.StageStatus("toxicity", "not_run", "no checkpoint available offline"),
+        "moderation": policy.StageStatus("moderation", "ok", model="omni-moderation-latest"),
     }
     statuses = policy.stage_statuses(battles_table(rows, drop=("openai_moderation",)), reports)
     assert statuses["pii"].model == "presidio"

@@ -42,12 +42,16 @@ def test_release_runs_end_to_end_and_publishes(release_setup, capsys):
     assert run_release(tmp, logs, "good") == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "published_release ... ok" in out and "moderation: not_run" in out and "NOT RUN" in out
+    ran = ("dedup_tags", "release_candidates", "language", "redacted", "moderation", "toxicity", "public_share",
+           "anonymized", "provider_exports", "leaderboard", "release_build")
+    assert all(f"] {asset} ..." in out for asset in ran), out  # each its own step (moderation warns inline)
     repo = tmp / "hub" / config["targets"][0]["repo_id"]
     manifest = json.loads((repo / "manifest.json").read_text())
     card = (repo / "README.md").read_text()
     assert "## Leaderboard" in card and "images/leaderboard_ratings.png" in card
     assert (repo / "images" / "leaderboard_ratings.png").read_bytes().startswith(b"\x89PNG")
     assert manifest["version"] == config["version"]
+    assert manifest["stages"]["battles"]["pii"]["model"] == "presidio-analyzer"
     battles = pq.read_table(repo / "data" / "battles")
     leaderboard = set(config["leaderboard"]["models"]) | {config["anonymous_label"]}
     assert set(battles["model_a"].to_pylist()) | set(battles["model_b"].to_pylist()) <= leaderboard
@@ -55,6 +59,7 @@ def test_release_runs_end_to_end_and_publishes(release_setup, capsys):
     report = json.loads((tmp / "good" / "releases" / config["version"] / "verify" / "report.json").read_text())
     assert {c["name"]: c["status"] for c in report}["canaries"] == "pass"
     assert any(p.is_dir() for p in (tmp / "hub").glob("*/*-openai"))  # provider export, private repo
+    assert battles["dedup_tag"].null_count == 0  # the release reads the dedup_tags asset's battles
 
     # The same release again: every stage re-runs from its caches and publishing changes nothing.
     commits = sorted((tmp / "hub" / ".revisions").rglob("commits/*.json"))

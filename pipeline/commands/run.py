@@ -3,19 +3,23 @@
 It materializes the same Dagster assets as the UI, on a Dagster instance kept in the work directory
 (`<workdir>/dagster_home`), so `DAGSTER_HOME=<workdir>/dagster_home dagster dev` shows these runs.
 Without `--logs`, sample logs are generated into `<workdir>/logs` (once) for the config's window.
+A log day already staged from the same files (path, size, mtime), cleaning rules and judge key is not
+staged again, so a re-run after a failure, or the next release with new days, stages only what changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
+from pipeline.cleaning_config import load_cleaning_config
 from pipeline.errors import UsageError
-from pipeline.ingest import discover_logs
+from pipeline.ingest import LogFile, discover_logs, judge_key_for
 from pipeline.release_config import load_release_config
 from pipeline.synth import SynthSettings, generate
 
@@ -52,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_release_config(args.config)  # a bad config fails here, before any work
     args.workdir = args.workdir.resolve()
     logs = ensure_logs(args, config.log_window.start).resolve()
-    days = [d for d in discover_logs(logs).days
-            if config.log_window.start.isoformat() <= d <= config.log_window.end.isoformat()]
+    files = [f for f in discover_logs(logs).files
+             if config.log_window.start.isoformat() <= f.day <= config.log_window.end.isoformat()]
+    days = sorted({f.day for f in files})
     if not days:
         raise UsageError(f"no log day under {logs} falls in the config's window "
                          f"{config.log_window.start}..{config.log_window.end}")
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     import dagster as dg  # after DAGSTER_HOME is set
 
-    from assets import ingest, release
+    from assets import ingest
     from assets.definitions import defs
     from assets.resources import ArenaStorage, ReleaseSettings
 
@@ -79,18 +84,24 @@ def run(args: argparse.Namespace) -> int:
     instance.add_dynamic_partitions(ingest.log_days.name, days)
     all_assets = list(defs.assets)
     checks = list(defs.asset_checks)
-    steps = [(f"staged_day {day}", ingest.staged_day, day) for day in days] + [
-        (asset.key.to_user_string(), asset, None)
-        for asset in (ingest.cleaned_tables, release.release_candidates, release.language, release.moderation,
-                      release.toxicity, release.redacted,
-                      release.leaderboard, release.release_build, release.published_release)
+    ledger = StagingLedger(args.workdir / "staging", _rules_digest(args))
+    fingerprints = {day: ledger.fingerprint([f for f in files if f.day == day]) for day in days}
+    unchanged = [day for day in days if ledger.is_current(day, fingerprints[day])]
+    # The staged days that changed, then every other asset in the graph's order (the order lives in
+    # the assets' dependencies, so a stage added or moved there needs no change here).
+    materializable = {key for asset in all_assets for key in asset.keys} - {ingest.staged_day.key}
+    steps = [(f"staged_day {day}", ingest.staged_day.key, day) for day in days if day not in unchanged] + [
+        (key.to_user_string(), key, None) for key in defs.resolve_asset_graph().toposorted_asset_keys
+        if key in materializable
     ]
     started = time.perf_counter()
     print(f"release {config.version}: {len(days)} log days from {logs}, work directory {args.workdir}")
-    for index, (label, asset, partition) in enumerate(steps, start=1):
+    if unchanged:
+        print(f"already staged from unchanged logs, not staged again: {', '.join(unchanged)}")
+    for index, (label, key, partition) in enumerate(steps, start=1):
         step_started = time.perf_counter()
         print(f"[{index:>2}/{len(steps)}] {label} ...", end="", flush=True)
-        result = dg.materialize([*all_assets, *checks], selection=[asset.key], partition_key=partition,
+        result = dg.materialize([*all_assets, *checks], selection=[key], partition_key=partition,
                                 instance=instance, resources=resources, raise_on_error=False,
                                 tags={"arena/release": config.version}, run_config=QUIET)
         failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
@@ -98,9 +109,50 @@ def run(args: argparse.Namespace) -> int:
             print(" FAILED")
             _explain_failure(result, failed_checks)
             return 1
+        if key == ingest.staged_day.key:
+            ledger.record(partition, fingerprints[partition])
         print(f" ok ({time.perf_counter() - step_started:.1f}s)")
     print(_summary(args.workdir, config.version, time.perf_counter() - started))
     return 0
+
+
+class StagingLedger:
+    """Which staged days came from which inputs: `<stage_root>/fingerprints.json`, day -> fingerprint.
+
+    A day is recorded only after its staging succeeded, so a run killed mid-stage re-stages it.
+    """
+
+    def __init__(self, stage_root: Path, rules_digest: str):
+        self.stage_root = stage_root
+        self.path = stage_root / "fingerprints.json"
+        self.rules_digest = rules_digest
+
+    def fingerprint(self, files: list[LogFile]) -> str:
+        parts = [self.rules_digest]
+        for f in sorted(files, key=lambda f: f.source):
+            stat = f.path.stat()
+            parts.append(f"{f.source}:{stat.st_size}:{stat.st_mtime_ns}")
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+    def _recorded(self) -> dict[str, str]:
+        return json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def is_current(self, day: str, fingerprint: str) -> bool:
+        staged = (self.stage_root / f"day={day}" / "stats.json").exists()
+        return staged and self._recorded().get(day) == fingerprint
+
+    def record(self, day: str, fingerprint: str) -> None:
+        recorded = {**self._recorded(), day: fingerprint}
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(recorded, indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
+
+
+def _rules_digest(args: argparse.Namespace) -> str:
+    """What else decides staged rows: the cleaning rules and the judge key (hashed, never stored)."""
+    cleaning = load_cleaning_config(args.cleaning)
+    key = judge_key_for(cleaning, args.workdir)
+    return hashlib.sha256(cleaning.model_dump_json().encode() + b"\0" + key).hexdigest()
 
 
 def _explain_failure(result, failed_checks) -> None:
