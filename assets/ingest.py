@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from assets.markdown import markdown_table
 from assets.resources import ArenaStorage, ReleaseSettings
 from pipeline.dedup import UNTAGGED_BATTLES, tag_battles
-from pipeline.ingest import discover_logs, finalize, judge_key_for, stage_days
+from pipeline.ingest import finalize, stage_days
 
 log_days = dg.DynamicPartitionsDefinition(name="log_days")
 
@@ -22,11 +22,11 @@ def staged_day(context: dg.AssetExecutionContext, storage: ArenaStorage) -> dg.M
     """Every log line of one day parsed and validated: staged rows, or quarantine rows with reasons."""
     day = context.partition_key
     config = storage.cleaning()
-    files = [f for f in discover_logs(storage.logs).files if f.day == day]
-    if not files:
-        raise dg.Failure(f"no log files for {day} under {storage.logs}")
-    [summary] = stage_days(files, [day], storage.stage_root, config,
-                           judge_key_for(config, storage.stage_root.parent), storage.workers)
+    with storage.synced(writes=[f"staging/day={day}"]):
+        files = storage.log_files(day)
+        if not files:
+            raise dg.Failure(f"no log files for {day} under {storage.logs_dir}")
+        [summary] = stage_days(files, [day], storage.stage_root, config, storage.judge_key(config), storage.workers)
     lines = sum(f["lines"] for f in summary["files"])
     quarantined: dict[str, int] = {}
     for f in summary["files"]:
@@ -55,11 +55,11 @@ def cleaned_tables(
     release's log window, reconciled."""
     window = release.load()[0].log_window
     days = sorted(context.instance.get_dynamic_partitions(log_days.name))
-    staged = [d for d in days if window.start.isoformat() <= d <= window.end.isoformat()
-              and (storage.stage_root / f"day={d}" / "stats.json").exists()]
+    staged = [d for d in days if window.start.isoformat() <= d <= window.end.isoformat() and storage.is_staged(d)]
     if not staged:
         raise dg.Failure(f"no staged log day in the window {window.start}..{window.end}: stage them first")
-    accounting = finalize(storage.stage_root, staged, storage.cleaned_dir)
+    with storage.synced(reads=[f"staging/day={d}" for d in staged], writes=["cleaned"]):
+        accounting = finalize(storage.stage_root, staged, storage.cleaned_dir)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": accounting["kept"]["battles"],
         "days": dg.MetadataValue.md(", ".join(staged)),
@@ -88,7 +88,8 @@ def _preview(path: Path, columns: list[str], rows: int = 10) -> str:
 def dedup_tags(storage: ArenaStorage) -> dg.MaterializeResult:
     """The cleaned battles with FastChat's high-frequency prompt tags (`dedup_tag`): the prompt counts and
     their cutoff span the whole window, so this runs after the staged days are merged. Nothing is dropped."""
-    summary = tag_battles(storage.cleaned_dir, storage.cleaning().dedup)
+    with storage.synced(reads=["cleaned"], writes=["cleaned"]):
+        summary = tag_battles(storage.cleaned_dir, storage.cleaning().dedup)
     high, not_sampled = summary["high_freq_battles"], summary["not_sampled_battles"]
     return dg.MaterializeResult(metadata={
         "dagster/row_count": summary["battles"],
@@ -105,7 +106,8 @@ def dedup_tags(storage: ArenaStorage) -> dg.MaterializeResult:
 
 @dg.asset_check(asset=cleaned_tables, blocking=True, description="lines read = kept + merged + quarantined")
 def rows_reconcile(storage: ArenaStorage) -> dg.AssetCheckResult:
-    accounting = json.loads((storage.cleaned_dir / "accounting.json").read_text())
+    with storage.synced(reads=["cleaned/accounting.json"]):
+        accounting = json.loads((storage.cleaned_dir / "accounting.json").read_text())
     accounted = (sum(accounting["kept"].values()) + sum(accounting["merged"].values())
                  + accounting["quarantined_total"])
     return dg.AssetCheckResult(
@@ -120,13 +122,9 @@ stage_log_day = dg.define_asset_job("stage_log_day", selection=[staged_day])
 @dg.sensor(job=stage_log_day, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
 def new_log_days(context: dg.SensorEvaluationContext, storage: ArenaStorage) -> dg.SensorResult:
     """Registers each new log day as a partition and stages it; a changed file re-stages its day."""
-    discovery = discover_logs(storage.logs)
+    fingerprints = storage.log_fingerprints()
     known = set(context.instance.get_dynamic_partitions(log_days.name))
     cursor = json.loads(context.cursor) if context.cursor else {}
-    fingerprints: dict[str, str] = {}
-    for f in discovery.files:
-        stat = f.path.stat()
-        fingerprints[f.day] = fingerprints.get(f.day, "") + f"{f.source}:{stat.st_size}:{stat.st_mtime_ns};"
     changed = sorted(day for day, fp in fingerprints.items() if cursor.get(day) != fp)
     return dg.SensorResult(
         run_requests=[dg.RunRequest(partition_key=day,

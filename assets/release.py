@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from assets.ingest import cleaned_tables, dedup_tags
 from assets.markdown import markdown_image, markdown_table
-from assets.resources import ArenaStorage, ReleaseSettings
+from assets.resources import ArenaStorage, ReleaseSettings, release_executor
 from pipeline import release as stages
 
 GROUP = "release"
@@ -28,8 +28,8 @@ GROUP = "release"
 @dg.asset(deps=[dedup_tags], group_name=GROUP, kinds={"parquet"})
 def release_candidates(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """Battles and conversations of the log window that the keyed-hash draw puts in the public share."""
-    config, salt = release.load()
-    counts = stages.select_candidates(config, salt, release.workspace(storage, config))
+    with release.stage(storage, reads=["/cleaned"], writes=["candidates"]) as (config, salt, ws):
+        counts = stages.select_candidates(config, salt, ws)
     return dg.MaterializeResult(metadata={
         "public fraction": config.public_fraction,
         "counts": dg.MetadataValue.md(markdown_table([{"table": k, **v} for k, v in counts.items()])),
@@ -50,10 +50,9 @@ def _classifier_result(stage: str, status: dict) -> dict:
 @dg.asset(deps=[release_candidates], group_name=GROUP, kinds={"python"})
 def language(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """fastText lid.176 on the user turns: language name, ISO code, confidence ("unknown" below threshold)."""
-    config, _ = release.load()
-    ws = release.workspace(storage, config)
-    status = stages.classify(ws, release.stage_settings(), config.required_stages, "language")
-    languages = pq.read_table(ws.table("language", "battles"), columns=["language"])["language"]
+    with release.stage(storage, reads=["candidates"], writes=["language"]) as (config, _, ws):
+        status = stages.classify(ws, release.stage_settings(), config.required_stages, "language")
+        languages = pq.read_table(ws.table("language", "battles"), columns=["language"])["language"]
     rows = sorted(({"language": h["values"], "battles": h["counts"]} for h in languages.value_counts().to_pylist()),
                   key=lambda r: -r["battles"])
     return dg.MaterializeResult(metadata={**_classifier_result("language", status),
@@ -63,9 +62,9 @@ def language(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeR
 def _classifier_asset(stage: str, upstream: dg.AssetsDefinition, kind: str, description: str) -> dg.AssetsDefinition:
     @dg.asset(name=stage, deps=[upstream], group_name=GROUP, kinds={kind}, description=description)
     def _asset(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
-        config, _ = release.load()
-        status = stages.classify(release.workspace(storage, config), release.stage_settings(),
-                                 config.required_stages, stage)
+        reads, writes = [upstream.key.path[-1], "/cache"], [stage, "/cache"]
+        with release.stage(storage, reads=reads, writes=writes) as (config, _, ws):
+            status = stages.classify(ws, release.stage_settings(), config.required_stages, stage)
         return dg.MaterializeResult(metadata=_classifier_result(stage, status))
 
     return _asset
@@ -75,11 +74,10 @@ def _classifier_asset(stage: str, upstream: dg.AssetsDefinition, kind: str, desc
 def redacted(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """PII replaced by NAME_1, EMAIL_1, ... consistently within each conversation; failures held back.
     Before moderation, so no third-party API sees unredacted text."""
-    config, _ = release.load()
-    ws = release.workspace(storage, config)
-    counts = stages.redact(ws, release.stage_settings())
-    entities = pa.concat_tables([pq.read_table(ws.table("redacted", f"{name}_audit"), columns=["entity_type"])
-                                 for name in counts])["entity_type"]
+    with release.stage(storage, reads=["language", "/cache"], writes=["redacted", "/cache"]) as (_, _, ws):
+        counts = stages.redact(ws, release.stage_settings())
+        entities = pa.concat_tables([pq.read_table(ws.table("redacted", f"{name}_audit"), columns=["entity_type"])
+                                     for name in counts])["entity_type"]
     return dg.MaterializeResult(metadata={
         "counts": dg.MetadataValue.md(markdown_table([{"table": k, **v} for k, v in counts.items()])),
         "rows held back (redaction failed)": sum(c["failed"] for c in counts.values()),
@@ -97,8 +95,8 @@ toxicity = _classifier_asset("toxicity", moderation, "pytorch",
 @dg.asset(deps=[dedup_tags], group_name=GROUP, kinds={"python"})
 def leaderboard(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """Bradley-Terry ratings with bootstrap intervals over all kept battles; leaderboard models shown."""
-    config, _ = release.load()
-    result = stages.rate(config, release.workspace(storage, config), release.bootstrap_rounds)
+    with release.stage(storage, reads=["/cleaned"], writes=["leaderboard"]) as (config, _, ws):
+        result = stages.rate(config, ws, release.bootstrap_rounds)
     rows = [{"rank": v["rank"], "model": m, "rating": round(v["rating"], 1),
              "95% CI": f"{v['lower']:.1f} to {v['upper']:.1f}", "battles": v["battles"]}
             for m, v in result["leaderboard"].items()]
@@ -114,9 +112,9 @@ def leaderboard(storage: ArenaStorage, release: ReleaseSettings) -> dg.Materiali
 def public_share(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """The drawn rows that pass every release filter, each drop counted under its reason. Real model
     names (private): the public release and the provider exports are both made from it."""
-    config, salt = release.load()
-    ws = release.workspace(storage, config)
-    share = stages.share(config, salt, ws, storage.logs)
+    reads = ["candidates", "language", "redacted", "moderation", "toxicity"]
+    with release.stage(storage, reads=reads, writes=["share"]) as (config, salt, ws):
+        share = stages.share(config, salt, ws, storage.logs)
     drops = [{"table": name, "reason": reason, "rows": f"{count:,}"}
              for name, counts in share.counts.items() for reason, count in counts["dropped"].items() if count]
     stage_rows = [{"table": name, "stage": stage, "status": s.status, "model": s.model or "-", "why": s.reason}
@@ -135,8 +133,8 @@ def public_share(storage: ArenaStorage, release: ReleaseSettings) -> dg.Material
 def anonymized(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """The public tables: the share in the lmsys schemas, models that never were on the leaderboard
     labelled anonymous."""
-    config, _ = release.load()
-    public = stages.anonymize(config, release.workspace(storage, config))
+    with release.stage(storage, reads=["share"], writes=["anonymized"]) as (config, _, ws):
+        public = stages.anonymize(config, ws)
     metadata: dict[str, object] = {"dagster/row_count": sum(len(t) for t in public.values())}
     for name, table in public.items():
         models = [table[c] for c in ("model", "model_a", "model_b") if c in table.column_names]
@@ -155,8 +153,8 @@ def anonymized(storage: ArenaStorage, release: ReleaseSettings) -> dg.Materializ
 def provider_exports(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """One private release per provider: its models' rows of the public share, opponents anonymous, and
     its own model named only while on the leaderboard."""
-    config, _ = release.load()
-    manifests = stages.export_providers(config, release.workspace(storage, config))
+    with release.stage(storage, reads=["share"], writes=["providers"]) as (config, _, ws):
+        manifests = stages.export_providers(config, ws)
     rows = [{"provider": provider, **{f"{name} rows": t["rows"] for name, t in manifest["tables"].items()},
              "models named": ", ".join(manifest["leaderboard_models"]) or "none"}
             for provider, manifest in manifests.items()]
@@ -170,11 +168,12 @@ def provider_exports(storage: ArenaStorage, release: ReleaseSettings) -> dg.Mate
 def release_build(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """The public release directory: the anonymized tables as Parquet shards, the manifest and the
     dataset card (with the leaderboard); then verified, for the blocking checks below."""
-    config, _ = release.load()
-    ws = release.workspace(storage, config)
-    manifest = stages.build(config, ws)
-    report = stages.verify(config, ws)
-    ws.write_json("verify", "report", [c.__dict__ for c in report.checks])
+    reads, writes = ["share", "anonymized", "leaderboard"], ["public", "verify"]
+    with release.stage(storage, reads=reads, writes=writes) as (config, _, ws):
+        manifest = stages.build(config, ws)
+        report = stages.verify(config, ws)
+        ws.write_json("verify", "report", [c.__dict__ for c in report.checks])
+        card = (ws.public_dir / "README.md").read_text()
     tables = manifest["tables"]
     battles = tables.get("battles", {})
     return dg.MaterializeResult(metadata={
@@ -191,7 +190,7 @@ def release_build(storage: ArenaStorage, release: ReleaseSettings) -> dg.Materia
             [{"check": c.name, "status": c.status, "detail": c.detail} for c in report.checks], max_cell=120)),
         "release dir": dg.MetadataValue.path(str(ws.public_dir)),
         "content sha256": manifest["content_sha256"],
-        "card": dg.MetadataValue.md((ws.public_dir / "README.md").read_text()[:20000]),
+        "card": dg.MetadataValue.md(card[:20000]),
     })
 
 
@@ -205,8 +204,8 @@ def _histogram(counts: dict[str, int], label: str) -> str:
 
 
 def _report_checks(storage: ArenaStorage, release: ReleaseSettings, names: tuple[str, ...]) -> dg.AssetCheckResult:
-    config, _ = release.load()
-    checks = release.workspace(storage, config).read_json("verify", "report")
+    with release.stage(storage, reads=["verify"]) as (_, _, ws):
+        checks = ws.read_json("verify", "report")
     selected = [c for c in checks if c["name"] in names]
     failed = [c for c in selected if c["status"] == "fail"]
     return dg.AssetCheckResult(
@@ -238,8 +237,8 @@ RELEASE_CHECKS = [
 @dg.asset(deps=[release_build, provider_exports], group_name=GROUP, kinds={"huggingface"})
 def published_release(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """One commit and a version tag per repo and target (Hub or local Hub-shaped directory)."""
-    config, _ = release.load()
-    results = stages.publish(config, release.workspace(storage, config))
+    with release.stage(storage, reads=["public", "providers"]) as (config, _, ws):
+        results = stages.publish(config, ws)
     return dg.MaterializeResult(metadata={
         "published": dg.MetadataValue.md(markdown_table(
             [{"repo": r.repo_id, "version": r.version, "changed": r.changed, "url": r.url} for r in results])),
@@ -254,8 +253,7 @@ release_job = dg.define_asset_job(
     "arena_release",
     selection=dg.AssetSelection.assets(cleaned_tables, dedup_tags, *RELEASE_ASSETS),
     description="Finalize the staged days, then build, check and publish the release of the chosen config.",
-    # One process: the stages run in order and each would otherwise re-import the model libraries.
-    executor_def=dg.in_process_executor,
+    executor_def=release_executor(),
 )
 
 periodic_release = dg.ScheduleDefinition(

@@ -1,24 +1,35 @@
 """Deployment settings as Dagster resources: local defaults, production values from the environment."""
 
 
+import contextlib
 import os
-from pathlib import Path
+from collections.abc import Iterable, Iterator
+from pathlib import Path, PurePosixPath
 
 import dagster as dg
 
 from pipeline.cleaning_config import CleaningConfig, load_cleaning_config
+from pipeline.ingest import LOG_NAME, LogFile, discover_logs, judge_key_for
 from pipeline.release import ReleaseWorkspace
 from pipeline.release_config import ReleaseConfig, Salt, load_release_config, resolve_salt
 from pipeline.stage_settings import StageSettings, load_stage_settings
+from pipeline.storage import StorageError, Store, is_uri, synced
 
 DEFAULT_WORKDIR = Path(os.environ.get("ARENA_WORKDIR", ".workdir")).resolve()
 
 
 class ArenaStorage(dg.ConfigurableResource):
-    """Where raw logs are read and pipeline tables are written."""
+    """Where raw logs are read and pipeline tables are written.
+
+    On one machine everything lives in `workdir`. On a cluster (one pod per step, docs/deploy-kubernetes.md)
+    set `store` to an object-store URI such as `s3://bucket/arena`: `workdir` is then each pod's scratch,
+    and every asset pulls the tables it reads from the store and pushes the ones it writes. `logs_dir` may
+    be a URI as well; a day's log files are then copied to the scratch before staging.
+    """
 
     logs_dir: str = os.environ.get("ARENA_LOGS_DIR", str(DEFAULT_WORKDIR / "logs"))
     workdir: str = str(DEFAULT_WORKDIR)
+    store: str | None = os.environ.get("ARENA_STORE") or None
     cleaning_config: str | None = os.environ.get("ARENA_CLEANING_CONFIG")
     workers: int = int(os.environ.get("ARENA_WORKERS", os.cpu_count() or 1))
 
@@ -37,6 +48,60 @@ class ArenaStorage(dg.ConfigurableResource):
     def cleaning(self) -> CleaningConfig:
         return load_cleaning_config(Path(self.cleaning_config) if self.cleaning_config else None)
 
+    def durable(self) -> Store | None:
+        """The remote store, or None when the workdir itself is the durable location."""
+        if not self.store:
+            return None
+        if not is_uri(self.store):
+            raise StorageError(f"store {self.store!r} is not an object-store URI: for local storage set the "
+                               "workdir (ARENA_WORKDIR) and leave the store unset")
+        return Store(self.store)
+
+    def synced(self, reads: Iterable[str] = (), writes: Iterable[str] = ()) -> contextlib.AbstractContextManager[Path]:
+        """The workdir, with `reads` (workdir-relative prefixes) pulled before and `writes` pushed after."""
+        return synced(self.durable(), Path(self.workdir), reads, writes)
+
+    def is_staged(self, day: str) -> bool:
+        marker = f"staging/day={day}/stats.json"
+        store = self.durable()
+        return store.exists(marker) if store else (Path(self.workdir) / marker).is_file()
+
+    def judge_key(self, config: CleaningConfig) -> bytes:
+        """The judge HMAC key. Pods share no disk, so with a remote store it must come from the environment
+        (a Kubernetes Secret); a per-pod random key would give each day different judge hashes."""
+        if self.store and not os.environ.get(config.judge_key_env):
+            raise StorageError(f"${config.judge_key_env} is not set: with a remote store (ARENA_STORE) the judge "
+                               "key must come from the environment, the same on every pod")
+        return judge_key_for(config, Path(self.workdir))
+
+    def log_files(self, day: str | None = None) -> list[LogFile]:
+        """The log files (of one day, or all), local: with a remote logs location, the day's files are copied
+        into `<workdir>/logs/` under their relative paths, so staged rows name the same sources."""
+        if not is_uri(self.logs_dir):
+            return [f for f in discover_logs(self.logs).files if day is None or f.day == day]
+        remote, scratch = Store(self.logs_dir), Path(self.workdir) / "logs"
+        files = []
+        for stored in remote.list_files():
+            match = LOG_NAME.match(PurePosixPath(stored.path).name)
+            if match and (day is None or match["day"] == day):
+                files.append(LogFile(path=remote.pull_file(stored.path, scratch), source=stored.path,
+                                     day=match["day"]))
+        return files
+
+    def log_fingerprints(self) -> dict[str, str]:
+        """Per day, the names, sizes and modification times of its log files: a change re-stages the day."""
+        if is_uri(self.logs_dir):
+            listed = [(f.path, f.size, f.mtime_ns) for f in Store(self.logs_dir).list_files()]
+        else:
+            listed = [(f.source, f.path.stat().st_size, f.path.stat().st_mtime_ns)
+                      for f in discover_logs(self.logs).files]
+        fingerprints: dict[str, str] = {}
+        for source, size, mtime in listed:
+            match = LOG_NAME.match(PurePosixPath(source).name)
+            if match:
+                fingerprints[match["day"]] = fingerprints.get(match["day"], "") + f"{source}:{size}:{mtime};"
+        return fingerprints
+
 
 class ReleaseSettings(dg.ConfigurableResource):
     """Which release to build: the release config file, plus the model stages' deployment settings."""
@@ -54,3 +119,34 @@ class ReleaseSettings(dg.ConfigurableResource):
 
     def workspace(self, storage: ArenaStorage, config: ReleaseConfig) -> ReleaseWorkspace:
         return ReleaseWorkspace(Path(storage.workdir), config.version)
+
+    @contextlib.contextmanager
+    def stage(self, storage: ArenaStorage, reads: Iterable[str] = (), writes: Iterable[str] = (),
+              ) -> Iterator[tuple[ReleaseConfig, Salt, ReleaseWorkspace]]:
+        """One release stage: config, salt and workspace, with the release-relative `reads` (stage names,
+        or workdir-level prefixes such as `cleaned` and `cache` given with a leading '/') pulled from the
+        store before and `writes` pushed after."""
+        config, salt = self.load()
+        ws = self.workspace(storage, config)
+
+        def prefixes(names: Iterable[str]) -> list[str]:
+            return [n[1:] if n.startswith("/") else f"releases/{config.version}/{n}" for n in names]
+
+        with storage.synced(prefixes(reads), prefixes(writes)):
+            yield config, salt, ws
+
+
+def release_executor() -> dg.ExecutorDefinition:
+    """How the release job's steps run: in one process (the default: the stages run in a chain and would
+    otherwise each re-import the model libraries), or with `ARENA_EXECUTOR=k8s` one Kubernetes pod per
+    step through dagster-k8s (which needs a remote `store`: pods share no disk)."""
+    choice = os.environ.get("ARENA_EXECUTOR", "in_process")
+    if choice == "in_process":
+        return dg.in_process_executor
+    if choice == "multiprocess":
+        return dg.multiprocess_executor
+    if choice == "k8s":
+        from dagster_k8s import k8s_job_executor  # the optional `k8s` extra
+
+        return k8s_job_executor
+    raise ValueError(f"ARENA_EXECUTOR={choice!r}: expected in_process, multiprocess or k8s")

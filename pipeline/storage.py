@@ -10,7 +10,9 @@ prefixes it reads into its scratch directory and pushes the prefixes it wrote. A
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,20 +88,31 @@ class Store:
         return self.fs.get_file_info(self._full(path)).type == pafs.FileType.File
 
     def pull(self, prefix: str, scratch: Path) -> int:
-        """Mirror `store/prefix` into `scratch/prefix`; returns the files copied (none for a local store)."""
+        """Mirror `store/prefix` (a directory or one file) into `scratch/prefix`; returns the files copied
+        (none for a local store)."""
         if self.is_local:
             return 0
+        if self.exists(prefix):  # a single file
+            self.pull_file(prefix, scratch)
+            return 1
         target = Path(scratch) / prefix
         wanted = {f.path for f in self.list_files(prefix)}
         for rel in sorted(wanted):
-            local = Path(scratch) / rel
-            local.parent.mkdir(parents=True, exist_ok=True)
-            pafs.copy_files(self._full(rel), str(local), source_filesystem=self.fs,
-                            destination_filesystem=pafs.LocalFileSystem())
+            self.pull_file(rel, scratch)
         for stale in (p for p in target.rglob("*") if p.is_file()) if target.is_dir() else ():
             if stale.relative_to(scratch).as_posix() not in wanted:
                 stale.unlink()
         return len(wanted)
+
+    def pull_file(self, path: str, scratch: Path) -> Path:
+        """Copy one stored file to `scratch/path` (on a local store, return it where it is)."""
+        if self.is_local:
+            return Path(self._full(path))
+        local = Path(scratch) / path
+        local.parent.mkdir(parents=True, exist_ok=True)
+        pafs.copy_files(self._full(path), str(local), source_filesystem=self.fs,
+                        destination_filesystem=pafs.LocalFileSystem())
+        return local
 
     def push(self, scratch: Path, prefix: str) -> int:
         """Mirror `scratch/prefix` into `store/prefix`, removing objects no longer there; returns files copied.
@@ -118,3 +131,18 @@ class Store:
         for rel in sorted(stored - set(local)):
             self.fs.delete_file(self._full(rel))
         return len(local)
+
+
+@contextlib.contextmanager
+def synced(store: Store | None, scratch: Path, reads: Iterable[str] = (), writes: Iterable[str] = ()) -> Iterator[Path]:
+    """Run a stage in `scratch` with the prefixes it `reads` pulled from the store first, and the
+    prefixes it `writes` pushed after it succeeded (a failed stage pushes nothing). Without a remote
+    store, `scratch` is the durable location and this only yields it."""
+    if store is None or store.is_local:
+        yield scratch
+        return
+    for prefix in reads:
+        store.pull(prefix, scratch)
+    yield scratch
+    for prefix in writes:
+        store.push(scratch, prefix)
