@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline.cleaning_config import load_cleaning_config
 from pipeline.errors import UsageError
-from pipeline.ingest import LogFile, discover_logs, judge_key_for
+from pipeline.ingest import discover_logs, judge_key_for
 from pipeline.release_config import load_release_config
 from pipeline.synth import SynthSettings, generate
 
@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     all_assets = list(defs.assets)
     checks = list(defs.asset_checks)
     ledger = StagingLedger(args.workdir / "staging", _rules_digest(args))
-    fingerprints = {day: ledger.fingerprint([f for f in files if f.day == day]) for day in days}
+    logs_fingerprints = resources["storage"].log_fingerprints()  # what the new_log_days sensor compares too
+    fingerprints = {day: ledger.fingerprint(logs_fingerprints[day]) for day in days}
     unchanged = [day for day in days if ledger.is_current(day, fingerprints[day])]
     # The staged days that changed, then every other asset in the graph's order (the order lives in
     # the assets' dependencies, so a stage added or moved there needs no change here).
@@ -127,12 +128,9 @@ class StagingLedger:
         self.path = stage_root / "fingerprints.json"
         self.rules_digest = rules_digest
 
-    def fingerprint(self, files: list[LogFile]) -> str:
-        parts = [self.rules_digest]
-        for f in sorted(files, key=lambda f: f.source):
-            stat = f.path.stat()
-            parts.append(f"{f.source}:{stat.st_size}:{stat.st_mtime_ns}")
-        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    def fingerprint(self, day_files: str) -> str:
+        """The day's log files (names, sizes, modification times) under these cleaning rules and key."""
+        return hashlib.sha256(f"{self.rules_digest}\n{day_files}".encode()).hexdigest()
 
     def _recorded(self) -> dict[str, str]:
         return json.loads(self.path.read_text()) if self.path.exists() else {}
