@@ -3,16 +3,23 @@
     .venv/bin/python bench/bench_ingest.py --battles 1000000 [--workers 2] [--skip-fastchat]
 
 Generates the logs once (cached under bench/out/logs-<battles>), runs `arena-release ingest` in a
-child process (so its peak RSS, children included, is measured alone), then FastChat's cleaner on
-the same files in a separate virtual environment with PyPI's `fschat`, and prints the figures.
+child process (so its peak RSS, children included, is measured alone), re-runs its finalize step alone
+on the staged days to split the time, then FastChat's cleaner on the same files in a separate virtual
+environment with PyPI's `fschat`, and prints the figures.
+
+It also measures a floor: orjson parsing every line once, in the same number of processes, and nothing
+else. Any cleaner that reads every line as JSON pays at least this, so FastChat's time divided by it
+bounds the speedup any such cleaner can reach on these logs.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -73,13 +80,57 @@ def ensure_fastchat_venv() -> Path:
     return python
 
 
+def _parse_file(path: str) -> tuple[int, int]:
+    """(lines, lines that are not a JSON object): orjson over every line, the floor of any exact cleaner."""
+    import orjson
+
+    lines = bad = 0
+    with open(path, "rb", buffering=1 << 20) as f:
+        for line in f:
+            lines += 1
+            try:
+                orjson.loads(line)
+            except orjson.JSONDecodeError:
+                bad += 1
+    return lines, bad
+
+
+def parse_floor_child(files: list[str], workers: int) -> None:
+    """Child process: parse every line of `files` with orjson in `workers` processes; print the line count."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    ordered = sorted(files, key=lambda f: -os.path.getsize(f))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        counts = list(pool.map(_parse_file, ordered))
+    print(json.dumps({"lines": sum(n for n, _ in counts), "not_json": sum(b for _, b in counts)}))
+
+
+def finalize_child(out: str) -> None:
+    """Child process: what `ingest_logs` does after staging (finalize, then the dedup tags), on the days
+    `arena-release ingest` staged under `out`, into a scratch folder."""
+    from pipeline import dedup
+    from pipeline.cleaning_config import load_cleaning_config
+    from pipeline.ingest import finalize
+
+    days = json.loads((Path(out) / "accounting.json").read_text())["days"]
+    scratch = Path(out).with_name(Path(out).name + "-finalize-only")
+    finalize(Path(out) / "staging", days, scratch)
+    dedup.tag_battles(scratch, load_cleaning_config().dedup)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--battles", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=10)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--skip-fastchat", action="store_true")
+    parser.add_argument("--child", choices=["parse-floor", "finalize"], help=argparse.SUPPRESS)
+    parser.add_argument("child_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child == "parse-floor":
+        return parse_floor_child(args.child_args, args.workers)
+    if args.child == "finalize":
+        return finalize_child(args.child_args[0])
     OUT.mkdir(parents=True, exist_ok=True)
     logs = ensure_logs(args.battles, args.days)
     size_gb = sum(p.stat().st_size for p in logs.rglob("*-conv.json*")) / 1e9
@@ -95,6 +146,19 @@ def main() -> None:
     print(f"arena-release ingest: {ours_s:.1f}s, {accounting['lines_read'] / ours_s:,.0f} lines/s, "
           f"{kept / ours_s:,.0f} kept battles/s, {ours_cpu:.1f} CPU s, peak RSS {ours_mb:,.0f} MB "
           f"(targets: 1M battles < 300s, RSS < 2048 MB)")
+    fin_s, fin_cpu, fin_mb, _ = timed_child([sys.executable, __file__, "--child", "finalize", str(out)])
+    shutil.rmtree(out.with_name(out.name + "-finalize-only"), ignore_errors=True)
+    print(f"  of which finalize + dedup tags (re-run alone on the staged days): {fin_s:.1f}s wall, "
+          f"{fin_cpu:.1f} CPU s, "
+          f"peak RSS {fin_mb:,.0f} MB; staging every line: ~{ours_s - fin_s:.1f}s wall, "
+          f"~{ours_cpu - fin_cpu:.1f} CPU s")
+
+    log_files = sorted(glob.glob(str(logs / "**" / "*-conv.json"), recursive=True))
+    floor_s, floor_cpu, _, floor_out = timed_child(
+        [sys.executable, __file__, "--child", "parse-floor", "--workers", str(args.workers), *log_files])
+    floor = json.loads(floor_out)
+    print(f"parse floor (orjson.loads of all {floor['lines']:,} lines, nothing else, {args.workers} processes): "
+          f"{floor_s:.1f}s wall, {floor_cpu:.1f} CPU s")
 
     if args.skip_fastchat:
         return
@@ -106,7 +170,10 @@ def main() -> None:
     print(f"FastChat clean_battle_data (battles only, no conversations table): {fc_s:.1f}s wall "
           f"({fastchat['seconds']:.1f}s in clean + dump), {fc_cpu:.1f} CPU s, {fastchat['battles']:,} battles, "
           f"peak RSS {fc_mb:,.0f} MB")
-    print(f"speedup vs FastChat: {fc_s / ours_s:.1f}x wall (target >= 10x), {fc_cpu / ours_cpu:.1f}x CPU time")
+    print(f"speedup vs FastChat: {fc_s / ours_s:.1f}x wall (target >= 10x), {fc_cpu / ours_cpu:.1f}x CPU time "
+          f"(ours: battles + conversations + feedback + quarantine; FastChat: battles only)")
+    print(f"ceiling for any cleaner that parses every line once: FastChat / parse floor = "
+          f"{fc_s / floor_s:.1f}x wall, {fc_cpu / floor_cpu:.1f}x CPU time; 10x wall needs ours <= {fc_s / 10:.1f}s")
 
 
 if __name__ == "__main__":

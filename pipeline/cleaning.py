@@ -4,7 +4,8 @@ Per record, in Python: structure, model resolution, judge hashing, the turn rule
 text, each raising `RecordError` with the reason FastChat would have dropped the record for. Per batch
 of anonymous battles, in RE2 through Arrow: the identity words, one pass over the text for all words
 (a Python `in` per word costs ~35 passes). `Battle.decide` applies the rules that follow them in
-FastChat's order (identity words, then excluded models).
+FastChat's order (identity words, then excluded models). The style counts of kept battles
+(`conv_metadata`) are computed per batch too, over its conversation columns.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline import schemas
 from pipeline.cleaning_config import CleaningConfig
 from pipeline.logrecords import RecordError, State, ip_of, parse_state, require, tstamp_of
 
@@ -31,11 +33,9 @@ WINNER_BY_VOTE = {
 ANONYMOUS_PUBLIC_NAMES = ("", "Model A", "Model B")
 SERVER_TEXT_DETAIL = "server-injected text in a message"
 
-_CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
-_BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
-# Joins the replies of one side for the style counts: no style pattern can match across "\x00", and
-# "\n" starts the next reply on a line of its own, so counts equal those of each reply on its own.
-_REPLY_SEPARATOR = "\x00\n"
+# RE2 patterns, run by Arrow over whole columns (neither depends on where the previous match ended).
+_CODE_BLOCK = r"(?s)```.*?```"
+_BOLD = r"\*\*[^*\n]+\*\*|__[^_\n]+__"
 
 
 def check_turns(state: State, config: CleaningConfig) -> None:
@@ -129,17 +129,44 @@ def resolve_battle_models(record: dict[str, Any], states: list[State]) -> tuple[
     return list(public), False
 
 
-def conv_metadata(state_a: State, state_b: State) -> dict[str, int]:
-    """Style counts per side (approximate tokens, markdown headers, list items, bold spans)."""
-    meta = {"sum_user_tokens": sum(approx_tokens(t) for t in state_a.texts[0::2])}
-    for side, state in (("a", state_a), ("b", state_b)):
-        replies = state.texts[1::2]
-        prose = _REPLY_SEPARATOR.join(_CODE_BLOCK.sub("", t) if "```" in t else t for t in replies)
-        meta[f"sum_assistant_{side}_tokens"] = sum(approx_tokens(t) for t in replies)
-        meta[f"header_count_{side}"] = _HEADER.count(prose) if "#" in prose else 0
-        meta[f"list_count_{side}"] = _LIST_ITEM.count(prose)
-        meta[f"bold_count_{side}"] = len(_BOLD.findall(prose)) if "**" in prose or "__" in prose else 0
-    return meta
+def conv_metadata(conversation_a: pa.ListArray, conversation_b: pa.ListArray) -> pa.StructArray:
+    """Style counts per battle of a batch (approximate tokens, markdown headers, list items, bold spans),
+    from its CONVERSATION columns. Tokens, code-block removal and bold spans run over all replies at
+    once in Arrow; the line-start patterns run in Python reply by reply, because Arrow's RE2 counting
+    would also let `^` match where its previous match ended."""
+    rows = len(conversation_a)
+    user_parents, user_texts = _messages_of(conversation_a, "user")
+    columns = {"sum_user_tokens": _sum_per_row(user_parents, _approx_tokens(user_texts), rows)}
+    for side, conversation in (("a", conversation_a), ("b", conversation_b)):
+        parents, replies = _messages_of(conversation, "assistant")
+        prose = pc.replace_substring_regex(replies, _CODE_BLOCK, "")
+        prose_texts = prose.to_pylist()
+        columns[f"sum_assistant_{side}_tokens"] = _sum_per_row(parents, _approx_tokens(replies), rows)
+        columns[f"header_count_{side}"] = _sum_per_row(
+            parents, [_HEADER.count(t) if "#" in t else 0 for t in prose_texts], rows)
+        columns[f"list_count_{side}"] = _sum_per_row(parents, [_LIST_ITEM.count(t) for t in prose_texts], rows)
+        columns[f"bold_count_{side}"] = _sum_per_row(
+            parents, pc.count_substring_regex(prose, _BOLD).to_numpy(), rows)
+    return pa.StructArray.from_arrays([pa.array(columns[f.name], f.type) for f in schemas.CONV_METADATA],
+                                      fields=list(schemas.CONV_METADATA))
+
+
+def _messages_of(conversation: pa.ListArray, role: str) -> tuple[np.ndarray, pa.Array]:
+    """(row index, content) of each message of `role`, in order."""
+    messages = pc.list_flatten(conversation)
+    is_role = pc.equal(messages.field("role"), role)
+    return pc.list_parent_indices(conversation).filter(is_role).to_numpy(), messages.field("content").filter(is_role)
+
+
+def _approx_tokens(texts: pa.Array) -> np.ndarray:
+    """About one BPE token per 4 UTF-8 bytes (English ~4 chars/token; CJK ~1 token/char)."""
+    return (pc.binary_length(texts).to_numpy().astype(np.int64) + 3) // 4
+
+
+def _sum_per_row(rows_of: np.ndarray, values, rows: int) -> np.ndarray:
+    sums = np.zeros(rows, dtype=np.int64)
+    np.add.at(sums, rows_of, np.asarray(values, dtype=np.int64))
+    return sums
 
 
 class LineStartPattern:
@@ -165,12 +192,6 @@ class LineStartPattern:
 
 _HEADER = LineStartPattern(r"#{1,6}\s")
 _LIST_ITEM = LineStartPattern(r"\s*(?:\d+\.|[-*+])\s")
-
-
-def approx_tokens(text: str) -> int:
-    """About one BPE token per 4 UTF-8 bytes (English ~4 chars/token; CJK ~1 token/char)."""
-    size = len(text) if text.isascii() else len(text.encode("utf-8"))
-    return (size + 3) // 4
 
 
 @dataclass(slots=True)

@@ -5,13 +5,15 @@ Two steps, so a day can be (re)processed on its own:
    each line becomes a staged battle, conversation state or feedback row, or a quarantine row with
    its reason. Raw IPs are turned into keyed judge hashes here and never leave this step.
 2. `finalize`: DuckDB merges the staged days of a window: duplicate votes are quarantined, each
-   conversation keeps its last logged state, high-frequency prompts are tagged, and the counts must
-   reconcile exactly (lines read = kept + merged + quarantined) or the step fails.
+   conversation keeps its last logged state, and the counts must reconcile exactly
+   (lines read = kept + merged + quarantined) or the step fails. Its battles are untagged:
+   `pipeline.dedup.tag_battles` then tags high-frequency prompts over the whole window.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import gzip
 import json
 import os
@@ -179,10 +181,14 @@ def _stage_file(log: LogFile, out_prefix: str) -> FileStats:
     cleaner = _Worker.cleaner
     assert cleaner is not None, "worker not initialised"
     stager = _FileStager(cleaner, log, Path(out_prefix))
+    # Parsed records are acyclic, but each allocates many lists and dicts: left on, the cycle collector
+    # would traverse the batch waiting in memory again and again (~10% of staging's CPU).
+    gc.disable()
     try:
         stager.read()
     finally:
         stager.close()
+        gc.enable()
     return stager.stats
 
 
@@ -265,7 +271,7 @@ def _battles_table(battles: list[tuple[int, Battle]], where: dict[str, str]) -> 
     count = len(battles)
     states_a = [b.states[0] for _, b in battles]
     states_b = [b.states[1] for _, b in battles]
-    metadata = [conv_metadata(b.states[0], b.states[1]) for _, b in battles]
+    conversation_a, conversation_b = _conversations(states_a), _conversations(states_b)
     columns = {
         "question_id": pa.array([s.conv_id for s in states_a], pa.string()),
         "conv_id_b": pa.array([s.conv_id for s in states_b], pa.string()),
@@ -273,16 +279,14 @@ def _battles_table(battles: list[tuple[int, Battle]], where: dict[str, str]) -> 
         "model_b": pa.array([b.models[1] for _, b in battles], pa.string()),
         "winner": pa.array([WINNER_BY_VOTE[b.record_kind] for _, b in battles], pa.string()),
         "judge": pa.array([b.judge for _, b in battles], pa.string()),
-        "conversation_a": _conversations(states_a),
-        "conversation_b": _conversations(states_b),
+        "conversation_a": conversation_a,
+        "conversation_b": conversation_b,
         "turn": pa.array([(len(s.texts) + 1) // 2 for s in states_a], pa.int64()),
         "anony": pa.array([b.anonymous for _, b in battles], pa.bool_()),
         "language": pa.nulls(count, pa.string()),
         "tstamp": pa.array([b.tstamp for _, b in battles], pa.float64()),
         "day": pa.array([where["day"]] * count, pa.string()),
-        "conv_metadata": pa.StructArray.from_arrays(
-            [pa.array([m[f.name] for m in metadata], f.type) for f in schemas.CONV_METADATA],
-            fields=list(schemas.CONV_METADATA)),
+        "conv_metadata": conv_metadata(conversation_a, conversation_b),
         "source_file": pa.array([where["source_file"]] * count, pa.string()),
         "source_line": pa.array([line_no for line_no, _ in battles], pa.int64()),
     }
@@ -391,8 +395,8 @@ class ReconciliationError(Exception):
     """Counts do not add up: some record would be lost or duplicated. Never publish past this."""
 
 
-def finalize(stage_root: Path, days: list[str], out_dir: Path, config: CleaningConfig) -> dict[str, Any]:
-    """Merge staged days into battles / conversations / feedback / quarantine Parquet + accounting."""
+def finalize(stage_root: Path, days: list[str], out_dir: Path) -> dict[str, Any]:
+    """Merge staged days into (untagged) battles / conversations / feedback / quarantine Parquet + accounting."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     day_dirs = [Path(stage_root) / f"day={d}" for d in days]
@@ -413,9 +417,6 @@ def finalize(stage_root: Path, days: list[str], out_dir: Path, config: CleaningC
         SELECT question_id, source_file, source_line,
                row_number() OVER (PARTITION BY question_id ORDER BY tstamp, source_file, source_line) AS rn
         FROM staged_battles""")
-    con.execute(f"""
-        CREATE TEMP TABLE battle_tags AS
-        {dedup.high_frequency_tags_sql(config.dedup, "staged_battles", "vote_rank")}""")
     con.execute("""
         CREATE TEMP TABLE state_rank AS
         SELECT conversation_id, source_file, source_line, reject_reason,
@@ -423,12 +424,10 @@ def finalize(stage_root: Path, days: list[str], out_dir: Path, config: CleaningC
                                   ORDER BY n_messages DESC, tstamp DESC, source_file DESC, source_line DESC) AS rn
         FROM staged_states""")
 
-    battles_cols = ", ".join(
-        "t.dedup_tag" if f.name == "dedup_tag" else f"b.{f.name}" for f in schemas.BATTLES
-    )
-    _write(con, out_dir / "battles.parquet", schemas.BATTLES, f"""
-        SELECT {battles_cols} FROM staged_battles b
-        JOIN battle_tags t USING (source_file, source_line)
+    battles_cols = ", ".join(f"b.{f.name}" for f in STAGED_BATTLES)
+    _write(con, out_dir / dedup.UNTAGGED_BATTLES, STAGED_BATTLES, f"""
+        SELECT {battles_cols} FROM staged_battles b JOIN vote_rank r USING (source_file, source_line)
+        WHERE r.rn = 1
         ORDER BY b.tstamp, b.question_id""")
     conv_cols = ", ".join(f"s.{f.name}" for f in schemas.CONVERSATIONS)
     _write(con, out_dir / "conversations.parquet", schemas.CONVERSATIONS, f"""
@@ -452,10 +451,6 @@ def finalize(stage_root: Path, days: list[str], out_dir: Path, config: CleaningC
         ORDER BY source_file, source_line""")
 
     accounting = _account(con, file_stats, days)
-    dedup_summary = con.execute("""
-        SELECT count(*) FILTER (WHERE dedup_tag.high_freq), count(*) FILTER (WHERE NOT dedup_tag.sampled)
-        FROM battle_tags""").fetchone()
-    accounting["dedup"] = {"high_freq_battles": dedup_summary[0], "not_sampled_battles": dedup_summary[1]}
     (out_dir / "accounting.json").write_text(json.dumps(accounting, indent=2))
     con.close()
     shutil.rmtree(out_dir / ".duckdb_tmp", ignore_errors=True)
@@ -548,7 +543,8 @@ def ingest_logs(
     out_dir = Path(out_dir)
     stage_root = out_dir / "staging"
     stage_days(discovery.files, wanted, stage_root, config, judge_key_for(config, out_dir), workers)
-    accounting = finalize(stage_root, wanted, out_dir, config)
+    accounting = finalize(stage_root, wanted, out_dir)
+    accounting["dedup"] = dedup.tag_battles(out_dir, config.dedup)
     accounting["skipped_files"] = [{"file": f, "why": why} for f, why in discovery.skipped]
     (out_dir / "accounting.json").write_text(json.dumps(accounting, indent=2))
     return accounting

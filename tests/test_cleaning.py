@@ -6,10 +6,11 @@ import random
 import re
 import types
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import ingest
+from pipeline import ingest, schemas
 from pipeline.cleaning import IdentityWords, LineStartPattern, conv_metadata
 from pipeline.cleaning_config import load_cleaning_config
 from pipeline.logrecords import RecordError, parse_state
@@ -53,12 +54,17 @@ def reference_conv_metadata(state_a, state_b) -> dict[str, int]:
     return meta
 
 
-def test_style_counts_over_joined_replies_equal_reply_by_reply_counts():
+def test_columnar_style_counts_equal_reply_by_reply_counts():
     rng = random.Random(1)
+    pairs = []
     for _ in range(5000):
         turns = rng.randrange(1, 4)
-        a, b = (types.SimpleNamespace(texts=[random_text(rng) for _ in range(2 * turns)]) for _ in "ab")
-        assert conv_metadata(a, b) == reference_conv_metadata(a, b), (a.texts, b.texts)
+        pairs.append([types.SimpleNamespace(texts=[random_text(rng) for _ in range(2 * turns)]) for _ in "ab"])
+    columns = [pa.array([[{"content": t, "role": ("user", "assistant")[i % 2]} for i, t in enumerate(side.texts)]
+                         for side in sides], schemas.CONVERSATION) for sides in zip(*pairs, strict=True)]
+    found = conv_metadata(*columns).to_pylist()
+    for (a, b), meta in zip(pairs, found, strict=True):
+        assert meta == reference_conv_metadata(a, b), (a.texts, b.texts)
 
 
 def test_identity_words_in_one_pass_find_the_first_configured_word():
