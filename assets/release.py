@@ -112,9 +112,9 @@ def leaderboard(storage: ArenaStorage, release: ReleaseSettings) -> dg.Materiali
 def public_share(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """The drawn rows that pass every release filter, each drop counted under its reason. Real model
     names (private): the public release and the provider exports are both made from it."""
-    reads = ["candidates", "language", "redacted", "moderation", "toxicity"]
+    reads = ["/cleaned/accounting.json", "candidates", "language", "redacted", "moderation", "toxicity"]
     with release.stage(storage, reads=reads, writes=["share"]) as (config, salt, ws):
-        share = stages.share(config, salt, ws, storage.logs)
+        share = stages.share(config, salt, ws)
     drops = [{"table": name, "reason": reason, "rows": f"{count:,}"}
              for name, counts in share.counts.items() for reason, count in counts["dropped"].items() if count]
     stage_rows = [{"table": name, "stage": stage, "status": s.status, "model": s.model or "-", "why": s.reason}

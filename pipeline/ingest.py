@@ -43,6 +43,7 @@ from pipeline.logrecords import (
     parse_line,
     record_type,
 )
+from pipeline.manifest import sha256_file
 
 LOG_NAME = re.compile(r"^(?P<day>\d{4}-\d{2}-\d{2})-conv\.json(?:\.gz)?$")
 ROWS_PER_FLUSH = 2000
@@ -116,6 +117,8 @@ def discover_logs(logs_dir: Path) -> Discovery:
 @dataclass
 class FileStats:
     source: str
+    bytes: int = 0
+    sha256: str = ""  # of the file as stored: the release manifest lists its inputs with it
     lines: int = 0
     staged: Counter = field(default_factory=Counter)  # table -> rows staged
     quarantined: Counter = field(default_factory=Counter)  # reason -> lines
@@ -123,6 +126,8 @@ class FileStats:
     def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source,
+            "bytes": self.bytes,
+            "sha256": self.sha256,
             "lines": self.lines,
             "staged": {table: rows for table, rows in self.staged.items() if rows},
             "quarantined": dict(self.quarantined),
@@ -189,6 +194,8 @@ def _stage_file(log: LogFile, out_prefix: str) -> FileStats:
     finally:
         stager.close()
         gc.enable()
+    # Hashed once here, where the file is read anyway, rather than by every release that lists it.
+    stager.stats.bytes, stager.stats.sha256 = log.path.stat().st_size, sha256_file(log.path)
     return stager.stats
 
 
@@ -508,6 +515,8 @@ def _account(con: duckdb.DuckDBPyConnection, file_stats: list[dict], days: list[
     accounting = {
         "days": days,
         "files": len(file_stats),
+        "inputs": sorted(({"path": f["source"], "sha256": f["sha256"], "bytes": f["bytes"]} for f in file_stats),
+                         key=lambda entry: entry["path"]),
         "lines_read": lines_read,
         "kept": kept,
         "merged": merged,

@@ -174,18 +174,19 @@ def redact(ws: ReleaseWorkspace, settings: StageSettings) -> dict[str, dict[str,
     return counts
 
 
-def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace, logs_dir: Path) -> ReleaseShare:
-    """The drawn, classified, redacted rows that pass the release filters (real model names: private)."""
+def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace) -> ReleaseShare:
+    """The drawn, classified, redacted rows that pass the release filters (real model names: private).
+    The manifest lists the window's log files as ingest hashed them."""
     tables = {name: ws.read(PRIVATE_STAGES[-1], name) for name in TABLES}
+    inputs = json.loads((ws.cleaned_dir / "accounting.json").read_text())["inputs"]
     result = select_share(config, salt, tables, previous_manifest(config),
                           drawn_counts=ws.read_json("candidates", "counts"), stage_reports=stage_reports(ws))
     for name, table in result.tables.items():
         ws.write("share", name, table)
-    inputs = sorted(p for p in Path(logs_dir).rglob("*-conv.json*") if p.is_file())
     ws.write_json("share", "counts", result.counts)
     ws.write_json("share", "stages", {name: {stage: status.to_dict() for stage, status in per.items()}
                                       for name, per in result.stages.items()})
-    ws.write_json("share", "manifest_parts", manifest_parts(config, salt, result, inputs, Path(logs_dir)))
+    ws.write_json("share", "manifest_parts", manifest_parts(config, salt, result, inputs))
     return result
 
 

@@ -50,8 +50,7 @@ def build_release(
     *,
     drawn_counts: Mapping[str, Mapping[str, int]] | None = None,
     stage_reports: Mapping[str, StageStatus] | None = None,
-    input_files: Sequence[Path] = (),
-    input_root: Path | None = None,
+    inputs: Sequence[Mapping[str, Any]] = (),
     provider_dir: Path | None = None,
     previous: Mapping[str, Any] | None = None,
     leaderboard_dir: Path | None = None,
@@ -68,7 +67,7 @@ def build_release(
     previous = previous_manifest(config, previous)
     tables = {"battles": battles} | ({"conversations": conversations} if conversations is not None else {})
     share = select_share(config, salt, tables, previous, drawn_counts=drawn_counts, stage_reports=stage_reports)
-    parts = manifest_parts(config, salt, share, input_files, input_root)
+    parts = manifest_parts(config, salt, share, inputs)
     shown = named_models(config, previous)
     public = anonymize_share(share, shown, config.anonymous_label)
     manifest = write_public_release(Path(out_dir), public, share.counts, parts, previous, shown, leaderboard_dir)
@@ -128,10 +127,10 @@ def select_share(
 
 
 def manifest_parts(
-    config: ReleaseConfig, salt: Salt, share: ReleaseShare, input_files: Sequence[Path] = (),
-    input_root: Path | None = None,
+    config: ReleaseConfig, salt: Salt, share: ReleaseShare, inputs: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """What the public manifest and every provider's share: config, salt, window, inputs, stages."""
+    """What the public manifest and every provider's share: config, salt, window, inputs (the log files
+    as ingest recorded them: path, sha256, bytes), stages."""
     return {
         "version": config.version,
         "config_view": config.public_view(),
@@ -141,7 +140,7 @@ def manifest_parts(
         "anonymous_label": config.anonymous_label,
         "log_window": {"start": config.log_window.start.isoformat(), "end": config.log_window.end.isoformat()},
         "required_stages": list(config.required_stages),
-        "inputs": [file_entry(p, input_root or Path(p).parent) for p in input_files],
+        "inputs": [dict(entry) for entry in inputs],
         "stages": {name: {s: st.to_manifest() for s, st in per.items()} for name, per in share.stages.items()},
     }
 

@@ -19,7 +19,7 @@ from battle_fixtures import (
 )
 
 from pipeline.card import read_card_header, render_card
-from pipeline.manifest import MANIFEST_NAME, read_manifest, sha256_file
+from pipeline.manifest import MANIFEST_NAME, file_entry, read_manifest, sha256_file
 from pipeline.policy import StageStatus, public_share_mask
 from pipeline.release_build import build_release
 from pipeline.release_config import Salt, config_hash
@@ -56,8 +56,7 @@ def release(tmp_path_factory) -> tuple[Path, dict]:
         battles,
         make_conversations(battles, 50, seed=21),
         stage_reports=REPORTS,
-        input_files=[logs / "2024-06-01-conv.json"],
-        input_root=logs,
+        inputs=[file_entry(logs / "2024-06-01-conv.json", logs)],
     )
     return root / "release", manifest
 
