@@ -12,8 +12,11 @@ can be published; the draw depends on each id and the salt alone, so drawing ear
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -47,6 +50,9 @@ from pipeline.release_config import ReleaseConfig, Salt
 from pipeline.stage_settings import StageSettings
 from pipeline.verify import VerifyReport, options_from_config, verify_release
 from redaction.table import TableRedactor
+
+# Rows per batch when the public share is drawn from the cleaned tables (bounded memory at any window).
+DRAW_BATCH_ROWS = 20_000
 
 # table -> (conversation columns, id column)
 TABLES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -99,6 +105,16 @@ class ReleaseWorkspace:
         pq.write_table(table, tmp, compression="zstd")
         tmp.replace(path)
 
+    @contextlib.contextmanager
+    def writer(self, stage: str, name: str, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
+        """A table written batch by batch, in place only once complete."""
+        path = self.table(stage, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".parquet.tmp")
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            yield writer
+        tmp.replace(path)
+
     def write_json(self, stage: str, name: str, data: Any) -> None:
         path = self.root / stage / f"{name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,14 +125,21 @@ class ReleaseWorkspace:
 
 
 def select_candidates(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace) -> dict[str, dict[str, int]]:
-    """Rows in the log window that the keyed-hash draw puts in the public share."""
-    battles = pq.read_table(ws.cleaned_dir / "battles.parquet")
-    sources = {"battles": battles, "conversations": pq.read_table(ws.cleaned_dir / "conversations.parquet")}
-    counts = {}
-    for name, table in sources.items():
-        drawn, counts[name] = policy.draw_public_share(table, policy.TABLE_KINDS[name], config.log_window,
-                                                       salt.key, config.public_fraction, battles=battles)
-        ws.write("candidates", name, drawn)
+    """Rows in the log window that the keyed-hash draw puts in the public share, drawn batch by batch: the
+    cleaned tables hold every conversation text of the window, far more than memory should."""
+    battle_ids = pq.read_table(ws.cleaned_dir / "battles.parquet", columns=["question_id", "conv_id_b"])
+    counts: dict[str, dict[str, int]] = {}
+    for name in TABLES:
+        source = pq.ParquetFile(ws.cleaned_dir / f"{name}.parquet")
+        totals: Counter[str] = Counter({"input": 0, "in_window": 0, "drawn": 0})
+        with ws.writer("candidates", name, source.schema_arrow) as writer:
+            for batch in source.iter_batches(DRAW_BATCH_ROWS):
+                drawn, batch_counts = policy.draw_public_share(
+                    pa.Table.from_batches([batch]), policy.TABLE_KINDS[name], config.log_window, salt.key,
+                    config.public_fraction, battles=battle_ids)
+                writer.write_table(drawn)
+                totals.update(batch_counts)
+        counts[name] = dict(totals)
     ws.write_json("candidates", "counts", counts)
     return counts
 
@@ -218,7 +241,9 @@ def export_providers(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, d
 
 def rate(config: ReleaseConfig, ws: ReleaseWorkspace, bootstrap_rounds: int = 1000) -> dict[str, Any]:
     """Ratings from every kept battle in the window; published rows name leaderboard models only."""
-    battles = policy.select_window(pq.read_table(ws.cleaned_dir / "battles.parquet"), config.log_window)
+    path = ws.cleaned_dir / "battles.parquet"
+    without_texts = [n for n in pq.read_schema(path).names if n not in ("conversation_a", "conversation_b")]
+    battles = policy.select_window(pq.read_table(path, columns=without_texts), config.log_window)
     leaderboard = compute_leaderboard(battles, LeaderboardOptions(bootstrap_rounds=bootstrap_rounds))
     published = leaderboard.restricted_to(set(config.leaderboard_models))
     ws.leaderboard_dir.mkdir(parents=True, exist_ok=True)

@@ -113,6 +113,13 @@ def test_pattern_only_mode_keeps_structured_recall(pattern_redactor):
     assert result.texts == ["ssn SSN_1, card CREDIT_CARD_1, ip IP_1, key API_KEY_1"]
 
 
+def test_random_keys_with_few_distinct_characters_are_keys_but_placeholders_are_not(pattern_redactor):
+    """A key the 1M-battle bench leaked past a 10-distinct-characters rule (verify's scan stopped it)."""
+    placeholders = "example: AKIAXXXXXXXXXXXXXXXX, sk-" + "x" * 34
+    result = pattern_redactor.redact_group([f"aws_access_key_id = AKIAEB2AFB2AAAVFGIBG; {placeholders}"])
+    assert result.texts == [f"aws_access_key_id = API_KEY_1; {placeholders}"]
+
+
 # --- placeholders ----------------------------------------------------------------------------------
 
 
