@@ -99,11 +99,8 @@ class ReleaseWorkspace:
         return pq.read_table(self.table(stage, name))
 
     def write(self, stage: str, name: str, table: pa.Table) -> None:
-        path = self.table(stage, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".parquet.tmp")
-        pq.write_table(table, tmp, compression="zstd")
-        tmp.replace(path)
+        with self.writer(stage, name, table.schema) as writer:
+            writer.write_table(table)
 
     @contextlib.contextmanager
     def writer(self, stage: str, name: str, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
