@@ -13,7 +13,7 @@ from pipeline.ingest import LOG_NAME, LogFile, discover_logs, judge_key_for
 from pipeline.release import ReleaseWorkspace
 from pipeline.release_config import ReleaseConfig, Salt, load_release_config, resolve_salt
 from pipeline.stage_settings import StageSettings, load_stage_settings
-from pipeline.storage import StorageError, Store, is_uri, synced
+from pipeline.storage import StorageError, Store, StoredFile, is_uri, synced
 
 DEFAULT_WORKDIR = Path(os.environ.get("ARENA_WORKDIR", ".workdir")).resolve()
 
@@ -74,33 +74,32 @@ class ArenaStorage(dg.ConfigurableResource):
                                "key must come from the environment, the same on every pod")
         return judge_key_for(config, Path(self.workdir))
 
-    def log_files(self, day: str | None = None) -> list[LogFile]:
-        """The log files (of one day, or all), local: with a remote logs location, the day's files are copied
-        into `<workdir>/logs/` under their relative paths, so staged rows name the same sources."""
+    def log_files(self, day: str) -> list[LogFile]:
+        """The day's log files, local: with a remote logs location they are copied into `<workdir>/logs/`
+        under their relative paths, so staged rows name the same sources."""
         if not is_uri(self.logs_dir):
-            return [f for f in discover_logs(self.logs).files if day is None or f.day == day]
+            return [f for f in discover_logs(self.logs).files if f.day == day]
         remote, scratch = Store(self.logs_dir), Path(self.workdir) / "logs"
-        files = []
-        for stored in remote.list_files():
-            match = LOG_NAME.match(PurePosixPath(stored.path).name)
-            if match and (day is None or match["day"] == day):
-                files.append(LogFile(path=remote.pull_file(stored.path, scratch), source=stored.path,
-                                     day=match["day"]))
-        return files
+        return [LogFile(path=remote.pull_file(stored.path, scratch), source=stored.path, day=file_day)
+                for file_day, stored in self._remote_logs(remote) if file_day == day]
 
     def log_fingerprints(self) -> dict[str, str]:
         """Per day, the names, sizes and modification times of its log files: a change re-stages the day."""
         if is_uri(self.logs_dir):
-            listed = [(f.path, f.size, f.mtime_ns) for f in Store(self.logs_dir).list_files()]
+            listed = [(day, f.path, f.size, f.mtime_ns) for day, f in self._remote_logs(Store(self.logs_dir))]
         else:
-            listed = [(f.source, f.path.stat().st_size, f.path.stat().st_mtime_ns)
-                      for f in discover_logs(self.logs).files]
+            listed = [(f.day, f.source, stat.st_size, stat.st_mtime_ns)
+                      for f in discover_logs(self.logs).files for stat in [f.path.stat()]]
         fingerprints: dict[str, str] = {}
-        for source, size, mtime in listed:
-            match = LOG_NAME.match(PurePosixPath(source).name)
-            if match:
-                fingerprints[match["day"]] = fingerprints.get(match["day"], "") + f"{source}:{size}:{mtime};"
+        for day, source, size, mtime in listed:
+            fingerprints[day] = fingerprints.get(day, "") + f"{source}:{size}:{mtime};"
         return fingerprints
+
+    @staticmethod
+    def _remote_logs(remote: Store) -> list[tuple[str, StoredFile]]:
+        """(day, file) for each stored file named like a daily log."""
+        matches = ((LOG_NAME.match(PurePosixPath(f.path).name), f) for f in remote.list_files())
+        return [(match["day"], f) for match, f in matches if match]
 
 
 class ReleaseSettings(dg.ConfigurableResource):
