@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from assets import ingest
 from assets.definitions import defs
 from assets.resources import ArenaStorage, ReleaseSettings
 from pipeline import schemas
+from pipeline.ingest import discover_logs
 
 EXAMPLE = str(Path(__file__).resolve().parent.parent / "release_configs" / "example.yaml")
 
@@ -68,3 +70,23 @@ def test_release_graph_runs_every_stage_as_its_own_asset():
     assert upstream("published_release") == {"release_build", "provider_exports"}
     blocking = {c.name for c in defs.asset_checks for c in c.check_specs if c.blocking}
     assert {"pii_leak_scan", "anonymization_leak_scan", "schema", "public_fraction", "row_accounting"} <= blocking
+
+
+def test_new_log_days_sensor_registers_and_stages_new_or_changed_days_only(synth_logs, tmp_path):
+    logs = tmp_path / "logs"
+    shutil.copytree(synth_logs, logs)
+    storage = ArenaStorage(logs_dir=str(logs), workdir=str(tmp_path / "work"))
+    instance = dg.DagsterInstance.ephemeral()
+
+    def tick(cursor: str | None) -> dg.SensorResult:
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage})
+        return ingest.new_log_days(context)
+
+    first = tick(None)
+    days = sorted({f.day for f in discover_logs(logs).files})
+    assert [r.partition_key for r in first.run_requests] == days
+    assert first.dynamic_partitions_requests[0].partition_keys == days
+    assert tick(first.cursor).run_requests == []  # nothing new: nothing staged again
+    changed = next(p for p in sorted(logs.rglob(f"{days[0]}-conv.json*")))
+    changed.write_bytes(changed.read_bytes() + b'{"type": "chat"}\n')
+    assert [r.partition_key for r in tick(first.cursor).run_requests] == [days[0]]
