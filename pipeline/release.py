@@ -51,8 +51,9 @@ from pipeline.stage_settings import StageSettings
 from pipeline.verify import VerifyReport, options_from_config, verify_release
 from redaction.table import TableRedactor
 
-# Rows per batch when the public share is drawn from the cleaned tables (bounded memory at any window).
-DRAW_BATCH_ROWS = 20_000
+# Rows per batch when the public share is drawn from the cleaned tables: bounded memory at any window,
+# few enough batches that rebuilding the B-side lookup of every battle per batch stays cheap.
+DRAW_BATCH_ROWS = 100_000
 
 # table -> (conversation columns, id column)
 TABLES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -124,7 +125,9 @@ class ReleaseWorkspace:
 def select_candidates(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace) -> dict[str, dict[str, int]]:
     """Rows in the log window that the keyed-hash draw puts in the public share, drawn batch by batch: the
     cleaned tables hold every conversation text of the window, far more than memory should."""
-    battle_ids = pq.read_table(ws.cleaned_dir / "battles.parquet", columns=["question_id", "conv_id_b"])
+    # Combined once: each conversations batch looks its B sides up in these.
+    battles = ws.cleaned_dir / "battles.parquet"
+    battle_ids = pq.read_table(battles, columns=["question_id", "conv_id_b"]).combine_chunks()
     counts: dict[str, dict[str, int]] = {}
     for name in TABLES:
         source = pq.ParquetFile(ws.cleaned_dir / f"{name}.parquet")
