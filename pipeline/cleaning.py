@@ -22,7 +22,17 @@ import pyarrow.compute as pc
 
 from pipeline import schemas
 from pipeline.cleaning_config import CleaningConfig
-from pipeline.logrecords import RecordError, State, ip_of, parse_state, require, tstamp_of
+from pipeline.logrecords import (
+    CommonRecord,
+    RecordError,
+    State,
+    common_state,
+    ip_of,
+    parse_state,
+    plausible_tstamp,
+    require,
+    tstamp_of,
+)
 
 WINNER_BY_VOTE = {
     "leftvote": "model_a",
@@ -111,11 +121,15 @@ def _literal_char(char: str) -> str:
     return char if char.isascii() and char.isalnum() else f"\\x{{{ord(char):x}}}"
 
 
-def resolve_battle_models(record: dict[str, Any], states: list[State]) -> tuple[list[str], bool]:
-    """FastChat's anonymous/named rule: (hidden model names, anony)."""
+def public_models(record: dict[str, Any]) -> list[str]:
     public = require(record, "models", list)
     if len(public) != 2 or not all(isinstance(m, str) for m in public):
         raise RecordError("invalid_battle", "models is not a pair of strings")
+    return public
+
+
+def resolve_battle_models(public: list[str] | tuple[str, str], states: list[State]) -> tuple[list[str], bool]:
+    """FastChat's anonymous/named rule on the logged public names: (hidden model names, anony)."""
     hidden = [s.model_name for s in states]
     if (public[0] == "") != (public[1] == ""):
         raise RecordError("invalid_battle", "exactly one public model name is empty")
@@ -131,20 +145,16 @@ def resolve_battle_models(record: dict[str, Any], states: list[State]) -> tuple[
 
 def conv_metadata(conversation_a: pa.ListArray, conversation_b: pa.ListArray) -> pa.StructArray:
     """Style counts per battle of a batch (approximate tokens, markdown headers, list items, bold spans),
-    from its CONVERSATION columns. Tokens, code-block removal and bold spans run over all replies at
-    once in Arrow; the line-start patterns run in Python reply by reply, because Arrow's RE2 counting
-    would also let `^` match where its previous match ended."""
+    from its CONVERSATION columns, all computed over the batch's replies at once in Arrow."""
     rows = len(conversation_a)
     user_parents, user_texts = _messages_of(conversation_a, "user")
     columns = {"sum_user_tokens": _sum_per_row(user_parents, _approx_tokens(user_texts), rows)}
     for side, conversation in (("a", conversation_a), ("b", conversation_b)):
         parents, replies = _messages_of(conversation, "assistant")
         prose = pc.replace_substring_regex(replies, _CODE_BLOCK, "")
-        prose_texts = prose.to_pylist()
         columns[f"sum_assistant_{side}_tokens"] = _sum_per_row(parents, _approx_tokens(replies), rows)
-        columns[f"header_count_{side}"] = _sum_per_row(
-            parents, [_HEADER.count(t) if "#" in t else 0 for t in prose_texts], rows)
-        columns[f"list_count_{side}"] = _sum_per_row(parents, [_LIST_ITEM.count(t) for t in prose_texts], rows)
+        columns[f"header_count_{side}"] = _sum_per_row(parents, _HEADER.counts(prose), rows)
+        columns[f"list_count_{side}"] = _sum_per_row(parents, _LIST_ITEM.counts(prose), rows)
         columns[f"bold_count_{side}"] = _sum_per_row(
             parents, pc.count_substring_regex(prose, _BOLD).to_numpy(), rows)
     return pa.StructArray.from_arrays([pa.array(columns[f.name], f.type) for f in schemas.CONV_METADATA],
@@ -169,25 +179,45 @@ def _sum_per_row(rows_of: np.ndarray, values, rows: int) -> np.ndarray:
     return sums
 
 
+@functools.cache
+def _re2_class(python_class: str) -> str:
+    """Python's Unicode meaning of a class such as `\\s` or `\\d`, spelled out as an RE2 class of ranges
+    (RE2's own `\\s` and `\\d` are ASCII only): its runs over every character in code point order."""
+    code_points = np.arange(0x110000, dtype="<u4")
+    every_char = code_points[(code_points < 0xD800) | (code_points > 0xDFFF)].tobytes().decode("utf-32-le")
+    runs = re.findall(f"{python_class}+", every_char)
+    return "[" + "".join(f"\\x{{{ord(run[0]):x}}}-\\x{{{ord(run[-1]):x}}}" for run in runs) + "]"
+
+
 class LineStartPattern:
-    """Counts the matches of `re.compile("^" + body, re.MULTILINE).findall` (for a body that cannot
-    match the empty string) without trying the pattern at every position: the regex engine jumps from
-    newline to newline (a literal first character), so only line starts are tried, in the same order
-    and with the same non-overlapping rule."""
+    """Counts per text the matches of `re.compile("^" + body, re.MULTILINE).findall`, in Arrow over a column,
+    for a body ending in `\\s` whose other parts match no newline, except a leading `\\s*`.
+
+    Such a match never spans a line start but the one after its final `\\s`, when that is the newline; and a
+    leading `\\s*` that crosses blank lines lands where the next non-blank line's own start lands too. So
+    the matches are the lines of the text where the body matches at the start, the line's end meeting the
+    final `\\s` when a newline follows it. Python's Unicode `\\s` and `\\d` are spelled out for RE2."""
 
     def __init__(self, body: str):
-        self.at_start = re.compile(f"(?:{body})")
-        self.after_newline = re.compile(f"\n(?:{body})")
+        if not body.endswith(r"\s"):
+            raise ValueError(f"line-start body must end in \\s: {body!r}")
+        space, digit = _re2_class(r"\s"), _re2_class(r"\d")
+        head = body[:-2].replace(r"\s", space).replace(r"\d", digit)
+        self.at_line_end = f"^(?:{head})(?:{space}|$)"
+        self.within_line = f"^(?:{head}){space}"
 
-    def count(self, text: str) -> int:
-        match = self.at_start.match(text)
-        count, end = (1, match.end()) if match else (0, 0)
-        while True:
-            # A match that consumed a newline leaves the next line start right where it ended.
-            match = self.after_newline.search(text, end - 1 if end and text[end - 1] == "\n" else end)
-            if match is None:
-                return count
-            count, end = count + 1, match.end()
+    def counts(self, texts: pa.Array) -> np.ndarray:
+        """Matches per text (0 for a null)."""
+        lines = pc.split_pattern(texts, "\n")
+        flat = pc.list_flatten(lines)
+        per_text = pc.list_value_length(lines).fill_null(0).to_numpy()
+        hit = pc.match_substring_regex(flat, self.at_line_end).to_numpy(zero_copy_only=False)
+        last_lines = np.cumsum(per_text)[per_text > 0] - 1
+        # A match at the end of a text's last line has no newline after it to stand for the final \s.
+        ends_text = last_lines[hit[last_lines]]
+        hit[ends_text] = pc.match_substring_regex(flat.take(ends_text), self.within_line).to_numpy(
+            zero_copy_only=False)
+        return np.bincount(pc.list_parent_indices(lines).to_numpy()[hit], minlength=len(texts))
 
 
 _HEADER = LineStartPattern(r"#{1,6}\s")
@@ -234,8 +264,8 @@ class Cleaner:
         self.excluded = frozenset(config.excluded_models)
         self.identity_words = IdentityWords(config.identity_words)
 
-    def _judge(self, record: dict[str, Any]) -> str:
-        judge = self.judge_of_ip(ip_of(record))
+    def _judge(self, ip: str) -> str:
+        judge = self.judge_of_ip(ip)
         if judge in self.banned_judges:
             raise RecordError("banned_user")
         return judge
@@ -253,8 +283,12 @@ class Cleaner:
         if len(raw_states) != 2:
             raise RecordError("invalid_battle", f"{len(raw_states)} states instead of 2")
         states = [parse_state(raw, f"states[{i}]") for i, raw in enumerate(raw_states)]
-        models, anonymous = resolve_battle_models(record, states)
-        judge = self._judge(record)
+        models, anonymous = resolve_battle_models(public_models(record), states)
+        return self._battle(kind, tstamp, states, models, anonymous, ip_of(record))
+
+    def _battle(self, kind: str, tstamp: float, states: list[State], models: list[str], anonymous: bool,
+                ip: str) -> Battle:
+        judge = self._judge(ip)
         for state in states:
             check_turns(state, self.config)
         text = message_text(states[0].texts + states[1].texts)
@@ -280,7 +314,10 @@ class Cleaner:
         tstamp = tstamp_of(record)
         state = parse_state(record.get("state"))
         model = require(record, "model", str)
-        judge = self._judge(record)
+        return self._chat(tstamp, state, model, ip_of(record))
+
+    def _chat(self, tstamp: float, state: State, model: str, ip: str) -> Chat:
+        judge = self._judge(ip)
         model = self.config.rename(model, tstamp)
         try:
             check_turns(state, self.config)
@@ -291,6 +328,29 @@ class Cleaner:
             reject = "excluded_model" if model in self.excluded else None
         return Chat(state, model, judge, tstamp, reject)
 
+    def common(self, record: CommonRecord) -> Chat | Battle | None:
+        """`chat` or `battle` for a line `decode_common` read, where the record passes every per-record
+        rule; else None, and the caller stages the line by the exact path, which decides the reason.
+        So nothing here has to follow the exact path's order of checks."""
+        tstamp, ip = record.tstamp, record.ip
+        if not plausible_tstamp(tstamp) or not ip:
+            return None
+        try:
+            if record.type == "chat":
+                state = common_state(record.state) if record.state is not None else None
+                if state is None or record.model is None:
+                    return None
+                return self._chat(tstamp, state, record.model, ip)
+            if record.type in WINNER_BY_VOTE and record.states is not None and record.models is not None:
+                states = [common_state(raw) for raw in record.states]
+                if None in states:
+                    return None
+                models, anonymous = resolve_battle_models(record.models, states)
+                return self._battle(record.type, tstamp, states, models, anonymous, ip)
+        except RecordError:
+            return None
+        return None
+
     def feedback(self, record: dict[str, Any], kind: str) -> dict[str, Any]:
         tstamp = tstamp_of(record)
         state = parse_state(record.get("state"))
@@ -299,6 +359,6 @@ class Cleaner:
             "conversation_id": state.conv_id,
             "type": kind,
             "model": model,
-            "judge": self._judge(record),
+            "judge": self._judge(ip_of(record)),
             "tstamp": tstamp,
         }

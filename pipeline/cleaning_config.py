@@ -42,6 +42,8 @@ class ModelRename(_Strict):
         return self
 
     def applies_at(self, tstamp: float) -> bool:
+        if self.after is None and self.before is None:  # most rules: no date to compute, per record
+            return True
         day = dt.datetime.fromtimestamp(tstamp, dt.UTC).date()
         return (self.after is None or day >= self.after) and (self.before is None or day < self.before)
 

@@ -40,6 +40,7 @@ from pipeline.logrecords import (
     BATTLE_VOTE_TYPES,
     RecordError,
     State,
+    decode_common,
     parse_line,
     record_type,
 )
@@ -221,23 +222,27 @@ class _FileStager:
         try:
             with opener(self.log.path, "rb") as lines:
                 for line_no, line in enumerate(lines, start=1):
+                    # Nearly every line is a well-formed chat or vote: typed decoding stages it. Any other
+                    # line, or one that breaks a per-record rule, is read again by the exact path below,
+                    # which decides its reason.
+                    common = decode_common(line) if len(line) <= max_bytes else None
+                    staged = common and cleaner.common(common)
+                    if staged is not None:
+                        self._add(line_no, line, staged)
+                        continue
                     kind = None
                     record: dict[str, Any] = {}
                     try:
                         record = parse_line(line, max_bytes)
                         kind = record_type(record)
                         if kind == "chat":
-                            self.chats.append((line_no, cleaner.chat(record)))
+                            self._add(line_no, line, cleaner.chat(record))
                         elif kind in BATTLE_VOTE_TYPES:
-                            self.battles.append((line_no, cleaner.battle(record, kind)))
+                            self._add(line_no, line, cleaner.battle(record, kind))
                         else:
                             row = cleaner.feedback(record, kind)
                             self.writer.add_row("feedback", {**row, **self.where, "source_line": line_no})
                             stats.staged["feedback"] += 1
-                            continue
-                        self.batch_bytes += len(line)
-                        if self.batch_bytes >= BATCH_BYTES or len(self.battles) + len(self.chats) >= BATCH_ROWS:
-                            self._flush_batch()
                     except RecordError as err:
                         self._quarantine(line_no, kind, err, record)
         except (OSError, EOFError, gzip.BadGzipFile) as err:
@@ -246,6 +251,12 @@ class _FileStager:
             line_no += 1
             self._quarantine(line_no, None, RecordError("unreadable_file", str(err)[:200]), {})
         stats.lines = line_no
+
+    def _add(self, line_no: int, line: bytes, staged: Chat | Battle) -> None:
+        (self.chats if type(staged) is Chat else self.battles).append((line_no, staged))
+        self.batch_bytes += len(line)
+        if self.batch_bytes >= BATCH_BYTES or len(self.battles) + len(self.chats) >= BATCH_ROWS:
+            self._flush_batch()
 
     def _quarantine(self, line_no: int, kind: str | None, err: RecordError, record: dict) -> None:
         self.writer.add_row("quarantine", _quarantine_row(self.where, line_no, kind, err, record))

@@ -18,8 +18,10 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pipeline.cleaning_config import load_cleaning_config
+from pipeline.cleaning import Cleaner
+from pipeline.cleaning_config import JudgeHasher, load_cleaning_config
 from pipeline.ingest import ingest_logs
+from pipeline.logrecords import BATTLE_VOTE_TYPES, RecordError, decode_common, parse_line, record_type
 from tests.logbuilder import T0, battle, chat, state, vote
 
 CONFIG = load_cleaning_config()
@@ -182,3 +184,43 @@ def test_valid_records_are_kept():
     assert accounting["kept"] == {"battles": 3, "conversations": 2, "feedback": 2}
     assert accounting["merged"] == {"superseded_state": 1}
     assert accounting["quarantined_total"] == 0
+
+
+def exact_result(cleaner: Cleaner, line: bytes):
+    """What the exact path makes of a line: a Chat or Battle, or the RecordError's reason."""
+    try:
+        record = parse_line(line, CONFIG.max_line_bytes)
+        kind = record_type(record)
+        if kind == "chat":
+            return cleaner.chat(record)
+        if kind in BATTLE_VOTE_TYPES:
+            return cleaner.battle(record, kind)
+        return kind
+    except RecordError as err:
+        return err.reason
+
+
+@settings(max_examples=400, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(lines)
+@example(b'{"tstamp": 1717236000, "type": "chat", "model": "m", "ip": "1", "gen_params": {"t": 1e400},'
+         b' "state": {"conv_id": "c", "messages": [["u", "q"], ["a", "r"]]}}')
+@example(b'{"tstamp": 1717236000, "type": "chat", "model": "m", "ip": "1", "other": "\\ud800",'
+         b' "state": {"conv_id": "c", "messages": [["u", "q"], ["a", "r"]]}}')
+def test_typed_decoding_agrees_with_the_exact_path(line: bytes):
+    """The typed fast path stages a line only where the exact path gives the very same Chat or Battle."""
+    cleaner = Cleaner(CONFIG, JudgeHasher(b"fuzz-judge-key-0123456789"), frozenset())
+    record = decode_common(line)
+    fast = record and cleaner.common(record)
+    if fast is not None:
+        assert fast == exact_result(cleaner, line)
+
+
+def test_typed_decoding_takes_the_valid_records():
+    cleaner = Cleaner(CONFIG, JudgeHasher(b"fuzz-judge-key-0123456789"), frozenset())
+    for record in VALID:
+        line = json.dumps(record).encode()
+        fast = cleaner.common(decode_common(line))
+        assert (fast is None) == (record["type"] in ("upvote", "share")), record["type"]
+        if fast is not None:
+            assert fast == exact_result(cleaner, line)
