@@ -148,3 +148,49 @@ def test_worker_processes_give_the_same_answers() -> None:
         parallel.close()
     assert {result.code for result in alone} == {"de", "en", "fr"}
     assert parallel.status.counts["read"] == len(texts)
+
+
+def counted_readings(detector: LanguageDetector) -> list[str]:
+    """Every line the detector hands to the real fastText model from now on."""
+    readings: list[str] = []
+    predict = detector._reader._predict
+
+    def counting_predict(line: str, *args: object) -> list[tuple[float, str]]:
+        readings.append(line)
+        return predict(line, *args)
+
+    detector._reader._predict = counting_predict
+    return readings
+
+
+def test_an_opening_that_texts_share_is_read_once() -> None:
+    opening = "Please write a short poem about the sea and the sky for my English class, "
+    sure = [opening + ending for ending in ("about winter.", "with four lines.", "that rhymes.")]
+    code = "x = 1; y = 2; z = 3; w = 4; "
+    unsure = [
+        code + "Bitte erkläre mir, wie dieser Code funktioniert und was er berechnet.",
+        code + "Explique-moi comment ce code fonctionne et ce qu'il calcule.",
+        code + "Explícame cómo funciona este código y qué calcula.",
+    ]
+    settings = LanguageSettings(max_chars=len(code), reread_below=0.8)
+    detector = LanguageDetector(settings)
+    readings = counted_readings(detector)
+
+    results = detector.detect(sure + unsure)
+
+    alone = [LanguageDetector(settings).detect([text])[0] for text in sure + unsure]
+    assert results == alone
+    assert [result.code for result in results] == ["en", "en", "en", "de", "fr", "es"]
+    assert readings.count(opening[: len(code)] + "\n") == 1
+    assert readings.count(code + "\n") == 1  # the unsure opening, then each text read further
+    assert len(readings) == 2 + len(unsure)
+    assert detector.status.counts["reread"] == len(unsure)
+
+
+def test_the_reading_starts_at_the_first_word() -> None:
+    text = " \n\t" * 40 + "Bonjour, pouvez-vous m'expliquer comment fonctionne ce programme ?"
+    detector = LanguageDetector(LanguageSettings(max_chars=40, reread_below=0.0))
+    readings = counted_readings(detector)
+    [result] = detector.detect([text])
+    assert result.name == "French"
+    assert readings == [text.strip()[:40] + "\n"]
