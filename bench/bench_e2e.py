@@ -37,7 +37,6 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from moderation_server import ModerationServer  # noqa: E402
 
-from classifiers.language import LanguageSettings  # noqa: E402
 from pipeline.synth import SynthSettings, generate  # noqa: E402
 
 API_KEY = "bench-key"
@@ -93,8 +92,8 @@ def write_inputs(run_dir: Path, days: int, workers: int, server: ModerationServe
     redaction["ner"]["enabled"] = False
     stages = yaml.safe_load((ROOT / "pipeline" / "data" / "stages.yaml").read_text())
     stages["moderation"]["base_url"] = server.base_url
-    if "workers" in LanguageSettings.model_fields:  # language ID spreads large batches over processes
-        stages["language"]["workers"] = workers
+    for stage in ("language", "toxicity"):  # these spread large batches of new texts over processes
+        stages[stage]["workers"] = workers
     stages["redaction_file"] = "redaction.yaml"
     stages["workers"] = workers
     run_dir.mkdir(parents=True)

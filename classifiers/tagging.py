@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from classifiers.language import LanguageDetector
-from classifiers.moderation import OPENAI_MODERATION, ModerationResult, ModerationTagger, combine
+from classifiers.moderation import ModerationTagger
 from classifiers.status import StageStatus
 from classifiers.toxicity import ToxicityScorer
 
@@ -49,6 +49,12 @@ class Classifiers:
     def statuses(self) -> list[StageStatus]:
         """What each stage that ran did, for the release manifest."""
         return [stage.status for stage in (self.language, self.moderation, self.toxicity) if stage is not None]
+
+    def close(self) -> None:
+        """Stop the worker processes the language and toxicity stages may have started."""
+        for stage in (self.language, self.toxicity):
+            if stage is not None:
+                stage.close()
 
 
 @dataclass(frozen=True)
@@ -159,33 +165,15 @@ def _moderation_columns(
     results = tagger.moderate([text for part in messages for text in part.contents.to_pylist()])
     if layout == "per_message":
         [only] = messages
-        failed = np.array([not result.ok for result in results], dtype=bool)
-        incomplete = np.bincount(only.rows[failed], minlength=len(only.offsets) - 1) > 0
+        incomplete = np.bincount(only.rows[~results.ok], minlength=len(only.offsets) - 1) > 0
         return {
-            "openai_moderation": only.as_lists(_structs(results), missing=incomplete),
-            "openai_moderation_status": only.as_lists(pa.array([r.status for r in results], pa.string())),
+            "openai_moderation": only.as_lists(results.structs(), missing=incomplete),
+            "openai_moderation_status": only.as_lists(results.status_array()),
         }
-    per_row = _split_by_row(results, messages)
-    combined = [combine(row_results) for row_results in per_row]
-    return {
-        "openai_moderation": _structs(combined),
-        "openai_moderation_status": pa.array([result.status for result in combined], pa.string()),
-    }
-
-
-def _structs(results: Sequence[ModerationResult]) -> pa.Array:
-    return pa.array([result.as_struct() for result in results], OPENAI_MODERATION)
-
-
-def _split_by_row(results: list[ModerationResult], messages: list[_Messages]) -> list[list[ModerationResult]]:
-    """Regroup results of all columns' messages (concatenated column by column) into rows."""
-    per_row: list[list[ModerationResult]] = [[] for _ in range(len(messages[0].offsets) - 1)]
-    start = 0
-    for part in messages:
-        for row, (begin, end) in enumerate(zip(part.offsets[:-1], part.offsets[1:], strict=True)):
-            per_row[row].extend(results[start + begin : start + end])
-        start += int(part.offsets[-1])
-    return per_row
+    # All columns' messages, concatenated column by column: each row's in conversation order.
+    rows = np.concatenate([part.rows for part in messages])
+    combined = results.combine(rows, len(messages[0].offsets) - 1)
+    return {"openai_moderation": combined.structs(), "openai_moderation_status": combined.status_array()}
 
 
 def _toxicity_columns(messages: list[_Messages], names: Sequence[str], scorer: ToxicityScorer) -> dict[str, pa.Array]:

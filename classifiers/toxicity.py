@@ -8,8 +8,11 @@ offline (HF_HUB_OFFLINE=1). A model that cannot be loaded leaves the stage "not_
 and every text unscored, never default scores. alt-profanity-check
 ships a trained linear model inside its wheel, so a machine that can download nothing still gets
 real scores; its single score is reported under the label "toxicity". The stage status names the
-model that scored the data. Results are cached by text and model identity; each batch is committed
-as soon as it is scored.
+model that scored the data. Results are cached by text and model identity, committed by the parent
+process as batches are scored (grouped, at most `commit_interval_s` apart), so a killed run resumes.
+
+With `workers` > 1, a large batch of new texts is spread over that many spawned processes, each
+loading the model once (CPU only: on a CUDA device one process keeps the GPU busy).
 """
 
 from __future__ import annotations
@@ -17,8 +20,12 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import multiprocessing
+import os
 import pickle
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from importlib import metadata
 from pathlib import Path
 from typing import Literal, Protocol
@@ -32,6 +39,8 @@ log = logging.getLogger(__name__)
 
 Scores = dict[str, float]
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model")
+PARALLEL_MIN_TEXTS = 2_000  # below this, handing texts to other processes costs more than it saves
+BATCHES_PER_TASK = 8  # batches a worker scores per task: enough to amortise the hand-over, small enough to stream
 
 
 class ToxicitySettings(BaseModel):
@@ -42,16 +51,22 @@ class ToxicitySettings(BaseModel):
     checkpoint: Path | None = None
     huggingface_config_path: Path | None = None
     device: str = "auto"  # "auto": CUDA when present, else CPU
-    batch_size: int = Field(64, ge=1)
+    # None: 64 for Detoxify (similar lengths keep padding short), 2048 for profanity-check (whose
+    # scikit-learn pipeline spends milliseconds validating each call, whatever its size).
+    batch_size: int | None = Field(None, ge=1)
     # Detoxify's tokenizer truncates to 512 tokens; cutting characters first bounds tokenizing cost.
     max_chars: int = Field(4000, gt=0)
     threshold: float = Field(0.5, ge=0.0, le=1.0)
     flag_label: str = "toxicity"
+    workers: int = Field(1, ge=1, le=64)  # processes for batches of at least PARALLEL_MIN_TEXTS new texts
+    commit_interval_s: float = Field(2.0, gt=0)  # a killed run scores again at most this long a stretch
 
     @model_validator(mode="after")
     def _check_backend_options(self) -> ToxicitySettings:
         if self.backend != "detoxify" and (self.checkpoint or self.huggingface_config_path):
             raise ValueError("checkpoint and huggingface_config_path only apply to the detoxify backend")
+        if self.batch_size is None:
+            self.batch_size = 64 if self.backend == "detoxify" else 2048
         return self
 
 
@@ -63,6 +78,7 @@ class _Backend(Protocol):
     labels: list[str]
     model: str  # what scored the data, for the manifest
     version: str  # identity of the exact weights, part of the cache key
+    on_gpu: bool
 
     def predict(self, texts: list[str]) -> list[list[float]]: ...
 
@@ -97,6 +113,7 @@ class _DetoxifyBackend:
                 "checkpoint and huggingface_config_path, or use the profanity-check backend"
             ) from error
         self.labels = list(self._detoxify.class_names)
+        self.on_gpu = device.startswith("cuda")
         self.model = f"detoxify {settings.model_type} (detoxify {metadata.version('detoxify')}, {device})"
 
     def predict(self, texts: list[str]) -> list[list[float]]:
@@ -147,6 +164,7 @@ def _with_local_config(settings: ToxicitySettings, model_urls: dict[str, str]) -
 
 class _ProfanityCheckBackend:
     labels = ["toxicity"]
+    on_gpu = False
 
     def __init__(self) -> None:
         import profanity_check
@@ -159,6 +177,30 @@ class _ProfanityCheckBackend:
         return [[float(probability)] for probability in self._predict_prob(texts)]
 
 
+def _load_backend(settings: ToxicitySettings) -> _Backend:
+    return _DetoxifyBackend(settings) if settings.backend == "detoxify" else _ProfanityCheckBackend()
+
+
+_worker_backend: _Backend | None = None
+_worker_batch_size = 0
+
+
+def _start_worker(settings: ToxicitySettings) -> None:
+    """Load the model once per worker process; torch's threads are shared out between the workers."""
+    global _worker_backend, _worker_batch_size
+    if settings.backend == "detoxify":
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // settings.workers))
+    _worker_backend, _worker_batch_size = _load_backend(settings), settings.batch_size
+
+
+def _score_in_worker(texts: list[str]) -> list[list[float]]:
+    assert _worker_backend is not None, "worker process started without _start_worker"
+    batches = (texts[start : start + _worker_batch_size] for start in range(0, len(texts), _worker_batch_size))
+    return [row for batch in batches for row in _worker_backend.predict(batch)]
+
+
 class ToxicityScorer:
     """Scores texts with the configured model; a model that cannot be loaded makes the stage "not_run"
     (with the reason, logged as an error) and leaves every text unscored."""
@@ -167,10 +209,9 @@ class ToxicityScorer:
         self.settings = settings or ToxicitySettings()
         self._cache = cache or ResultCache()
         self._backend: _Backend | None = None
+        self._pool: ProcessPoolExecutor | None = None
         try:
-            self._backend = (
-                _DetoxifyBackend(self.settings) if self.settings.backend == "detoxify" else _ProfanityCheckBackend()
-            )
+            self._backend = _load_backend(self.settings)
         except ToxicityModelUnavailable as error:
             log.error("toxicity stage not run: %s", error)
             self.model_identity = ""
@@ -198,17 +239,50 @@ class ToxicityScorer:
         found: dict[str, Scores] = self._cache.lookup(self.model_identity, unique)
         # Similar lengths in a batch keep Detoxify's padding short.
         missing = sorted((text for text in unique if text not in found), key=len)
-        for start in range(0, len(missing), self.settings.batch_size):
-            batch = missing[start : start + self.settings.batch_size]
-            rows = self._backend.predict([text[: self.settings.max_chars] for text in batch])
-            scored = {text: dict(zip(self.labels, row, strict=True)) for text, row in zip(batch, rows, strict=True)}
-            self._cache.store(self.model_identity, scored)
-            found.update(scored)
+        with self._cache.writer(self.model_identity, self.settings.commit_interval_s) as writer:
+            for batch, rows in self._predicted(missing):
+                scored = {text: dict(zip(self.labels, row, strict=True)) for text, row in zip(batch, rows, strict=True)}
+                writer.add(scored)
+                found.update(scored)
         results = [found[text] if text is not None else None for text in texts]
         self.status.count("cached", len(unique) - len(missing))
         self.status.count("scored", len(missing))
         self.status.count("toxic", sum(1 for scores in results if scores is not None and self.is_toxic(scores)))
         return results
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def _predicted(self, texts: list[str]) -> Iterator[tuple[list[str], list[list[float]]]]:
+        """(texts, their label scores), task by task, in order: here, or in the worker processes when
+        there are enough texts and more than one worker would help."""
+        assert self._backend is not None
+        clipped = [text[: self.settings.max_chars] for text in texts]
+        if self.settings.workers == 1 or len(texts) < PARALLEL_MIN_TEXTS or self._backend.on_gpu:
+            for start in range(0, len(texts), self.settings.batch_size):
+                end = start + self.settings.batch_size
+                yield texts[start:end], self._backend.predict(clipped[start:end])
+            return
+        # A few tasks per worker even out the load; each is at most BATCHES_PER_TASK batches, to stream.
+        task = min(self.settings.batch_size * BATCHES_PER_TASK, -(-len(texts) // (self.settings.workers * 4)))
+        starts = range(0, len(texts), task)
+        answers = self._workers().map(_score_in_worker, [clipped[start : start + task] for start in starts])
+        for start, rows in zip(starts, answers, strict=True):
+            yield texts[start : start + task], rows
+
+    def _workers(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.settings.workers,
+                mp_context=multiprocessing.get_context("spawn"),  # forking a threaded process is unsafe
+                initializer=_start_worker,
+                initargs=(self.settings,),
+            )
+            weakref.finalize(self, self._pool.shutdown)
+        return self._pool
 
     def _wanted_model(self) -> str:
         if self.settings.backend != "detoxify":

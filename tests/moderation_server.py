@@ -5,7 +5,7 @@ input with `flagged`, `categories`, `category_scores` and `category_applied_inpu
 wire names the openai client knows. Scores are deterministic: a category scores 0.9 when the text
 holds one of its trigger words, else a small value derived from the text. Faults can be queued
 (one per request, in order): HTTP 429 with `retry-after`, 500, a timeout (the answer comes too late),
-a malformed body, or a body with too few results. `latency_s` delays every answer (to observe
+a malformed body, a body with too few results, or any given body. `latency_s` delays every answer (to observe
 concurrency: `peak_in_flight`); `hold_after(n)` makes every request after the n-th wait until
 `release()`, so a test can kill a client mid-run. It binds 127.0.0.1 on a free port.
 """
@@ -13,7 +13,6 @@ concurrency: `peak_in_flight`); `hold_after(n)` makes every request after the n-
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from collections import deque
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import orjson
 from openai.types.moderation import Categories
 
 SERVED_MODEL = "omni-moderation-2024-09-26"
@@ -37,9 +37,10 @@ TRIGGER_WORDS = {
 class Fault:
     """What the server does instead of answering normally, for one request."""
 
-    kind: str  # "429", "500", "timeout", "malformed", "short"
+    kind: str  # "429", "500", "timeout", "malformed", "short", "body"
     retry_after: str | None = None  # value of the retry-after header for "429"
     delay_s: float = 0.0  # for "timeout": how long to wait before answering
+    body: bytes = b""  # for "body": the HTTP 200 answer's body
 
 
 def category_scores(text: str) -> dict[str, float]:
@@ -131,6 +132,11 @@ class ModerationServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as the real endpoint: a client reuses its connections instead of paying a TCP
+            # (and TLS-context) setup per request, which would dominate a throughput benchmark.
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+
             def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
                 pass
 
@@ -143,7 +149,7 @@ class ModerationServer:
                     self._send(401, {"error": {"message": "Incorrect API key provided", "type": "auth"}})
                     return
                 try:
-                    request = json.loads(body)
+                    request = orjson.loads(body)
                     inputs = request["input"] if isinstance(request["input"], list) else [request["input"]]
                 except (ValueError, KeyError, TypeError):
                     self._send(400, {"error": {"message": "invalid request body", "type": "invalid_request"}})
@@ -180,6 +186,8 @@ class ModerationServer:
                     self._send_raw(200, b'{"id": "modr-1", "results": [{"flagged": tr')
                 elif fault.kind == "short":
                     self._answer(request, inputs[:-1])
+                elif fault.kind == "body":
+                    self._send_raw(200, fault.body)
                 else:
                     raise ValueError(f"unknown fault {fault.kind!r}")
 
@@ -194,7 +202,7 @@ class ModerationServer:
                 )
 
             def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-                self._send_raw(status, json.dumps(payload).encode(), headers)
+                self._send_raw(status, orjson.dumps(payload), headers)
 
             def _send_raw(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
                 try:

@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import orjson
 import pyarrow as pa
 import pytest
 from moderation_server import CATEGORY_NAMES, SERVED_MODEL, Fault, ModerationServer, moderation_result
@@ -20,11 +22,10 @@ from classifiers.cache import ResultCache
 from classifiers.language import LanguageDetector
 from classifiers.moderation import (
     OPENAI_MODERATION,
-    ModerationResult,
+    Moderations,
     ModerationSettings,
     ModerationTagger,
     ModerationUnavailable,
-    combine,
 )
 from classifiers.tagging import Classifiers, tag_battles, tag_conversations
 from classifiers.toxicity import ToxicityScorer
@@ -90,7 +91,7 @@ def test_warm_cache_makes_no_request(server: ModerationServer, tmp_path: Path) -
     second = warm.moderate(texts)
 
     assert requests_after_cold == 1 and server.request_count == 1
-    assert second == first
+    assert list(second) == list(first)
     assert warm.status.counts["cached"] == 10 and warm.status.counts["requested"] == 0
 
 
@@ -194,7 +195,8 @@ def test_killed_run_resumes_without_repeating_finished_batches(server: Moderatio
         f"""
         from classifiers.cache import ResultCache
         from classifiers.moderation import ModerationSettings, ModerationTagger
-        settings = ModerationSettings(base_url={server.base_url!r}, batch_size=2, max_concurrency=1)
+        settings = ModerationSettings(base_url={server.base_url!r}, batch_size=2, max_concurrency=1,
+                                      commit_interval_s=0.1)
         ModerationTagger(settings, cache=ResultCache({str(cache_path)!r}), environ={ENVIRON!r}).moderate({texts!r})
         """
     )
@@ -223,18 +225,68 @@ def test_killed_run_resumes_without_repeating_finished_batches(server: Moderatio
     assert sorted(new_inputs) == sorted(set(texts) - set(survived))  # nothing finished is asked again
 
 
+def test_answers_are_committed_together_within_the_interval(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "moderation.duckdb")
+    with cache.writer("model", interval_s=0.3) as writer:
+        writer.add({"a": 1})
+        writer.add({"b": 2})
+        assert cache.count("model") == 0 and 0 < writer.due_in() <= 0.3
+        time.sleep(0.35)
+        writer.add({"c": 3})
+        assert cache.count("model") == 3 and writer.commits == 1 and writer.due_in() is None
+        writer.add({"d": 4})
+    assert cache.lookup("model", ["a", "d"]) == {"a": 1, "d": 4} and writer.commits == 2  # the rest on leaving
+
+
 def test_combine_ors_flags_and_maxes_scores() -> None:
-    calm, violent = moderation_result("hello"), moderation_result("I will kill you")
-    results = [ModerationResult.from_cache(value | {"model": SERVED_MODEL}) for value in (calm, violent)]
+    calm, violent, rude = (moderation_result(text) for text in ("hello", "I will kill you", "you idiot"))
+    results = Moderations.concat(
+        [
+            Moderations.parse([calm, violent, rude], [SERVED_MODEL] * 3),
+            Moderations.without_values(1, "error: timeout"),
+            Moderations.parse([calm], [SERVED_MODEL]),
+        ]
+    )
+    # rows: 0 = calm + violent, 1 = rude + the failed text, 2 = no text at all, 3 = calm alone
+    combined = results.combine(np.array([0, 0, 1, 1, 3]), row_count=4)
 
-    combined = combine(results)
-
-    assert combined.flagged is True and combined.categories["violence"] is True
-    assert combined.category_scores == {
+    assert combined.status == ["ok", "error: timeout", "error: no text to moderate", "ok"]
+    assert combined[0].flagged is True and combined[0].categories["violence"] is True
+    assert combined[0].categories["harassment"] is False
+    assert combined[0].category_scores == {
         name: max(calm["category_scores"][name], violent["category_scores"][name]) for name in CATEGORY_NAMES
     }
-    assert combine([results[0], ModerationResult.error("timeout")]).status == "error: timeout"
-    assert combine([]).status.startswith("error")
+    assert combined[3] == results[0]
+    assert combined[1].as_struct() is None and combined[2].as_struct() is None  # never a partial "not flagged"
+    assert combined.structs().to_pylist() == [combined[0].as_struct(), None, None, combined[3].as_struct()]
+
+
+def test_unknown_categories_stay_null_not_false() -> None:
+    answer = moderation_result("hello")
+    del answer["categories"]["violence"], answer["category_scores"]["violence"]
+    answer["categories"]["hate"] = None
+
+    [result] = Moderations.parse([answer], [SERVED_MODEL])
+
+    assert result.categories["violence"] is None and result.categories["hate"] is None
+    assert result.category_scores["violence"] is None
+    assert result.as_struct() == Moderations.parse([answer], [None]).structs().to_pylist()[0]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"flagged": "yes"},
+        {"categories": {"violence": 1}},
+        {"category_scores": {"violence": "high"}},
+        {"category_scores": None},
+    ],
+)
+def test_wrongly_typed_answers_are_malformed(server: ModerationServer, broken: dict[str, object]) -> None:
+    answer = {"model": SERVED_MODEL, "results": [moderation_result("a") | broken]}
+    server.queue(Fault("body", body=orjson.dumps(answer)))
+    [result] = tagger(server).moderate(["a"])
+    assert result.status.startswith("error: malformed response: result 0")
 
 
 def test_public_struct_shape() -> None:

@@ -17,7 +17,7 @@ from classifiers.cache import ResultCache
 from classifiers.language import LanguageDetector
 from classifiers.moderation import ModerationTagger
 from classifiers.tagging import Classifiers, tag_battles, tag_conversations
-from classifiers.toxicity import ToxicityScorer, ToxicitySettings
+from classifiers.toxicity import PARALLEL_MIN_TEXTS, ToxicityScorer, ToxicitySettings
 from pipeline.schemas import BATTLES, CONVERSATIONS
 
 DETOXIFY_LABELS = ["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"]
@@ -263,3 +263,36 @@ def test_battles_are_flagged_over_both_sides(checkpoint: DetoxifyCheckpoint) -> 
     assert toxicity["flagged"] is True
     assert len(toxicity["conversation_a_scores"]) == len(toxicity["conversation_b_scores"]) == 2
     assert toxicity["conversation_a_scores"][0]["toxicity"] < 0.5
+
+
+def test_workers_score_large_batches_in_other_processes(tmp_path: Path) -> None:
+    texts = [f"message {i}: " + ("you are a stupid idiot" if i % 3 == 0 else "have a nice day")
+             for i in range(PARALLEL_MIN_TEXTS + 500)]
+    serial = ToxicityScorer().score(texts)
+    cache = ResultCache(tmp_path / "toxicity.duckdb")
+    parallel = ToxicityScorer(ToxicitySettings(workers=2), cache=cache)
+
+    def not_here(batch: list[str]) -> list[list[float]]:
+        raise AssertionError("a large batch was scored in the parent process")
+
+    parallel._backend.predict = not_here  # type: ignore[method-assign]  # the workers load their own model
+    try:
+        scores = parallel.score(texts)
+    finally:
+        parallel.close()
+
+    assert scores == serial  # same scores, each with its own text, in order
+    assert cache.count(parallel.model_identity) == len(texts)  # the parent cached every worker's answers
+    assert parallel.status.counts["scored"] == len(texts)
+
+
+def test_small_batches_stay_in_process_and_workers_are_validated() -> None:
+    scorer = ToxicityScorer(ToxicitySettings(workers=2))
+    scorer.score(["have a nice day", "you idiot"])
+    assert scorer._pool is None  # too few texts to be worth a process start
+    on_gpu = ToxicityScorer(ToxicitySettings(workers=2))
+    on_gpu._backend.on_gpu = True  # type: ignore[misc]  # as a Detoxify model on CUDA reports itself
+    on_gpu.score([f"text {i}" for i in range(PARALLEL_MIN_TEXTS)])
+    assert on_gpu._pool is None and on_gpu.status.counts["scored"] == PARALLEL_MIN_TEXTS
+    with pytest.raises(ValidationError):
+        ToxicitySettings(workers=0)
