@@ -13,6 +13,7 @@ can be published; the draw depends on each id and the salt alone, so drawing ear
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import shutil
 from collections import Counter
@@ -30,7 +31,7 @@ from classifiers.cache import ResultCache
 from classifiers.language import LanguageDetector
 from classifiers.moderation import ModerationTagger
 from classifiers.status import StageStatus
-from classifiers.tagging import Classifiers, tag_battles, tag_conversations
+from classifiers.tagging import Classifiers, ModerationLayout, tag_batches
 from classifiers.toxicity import ToxicityScorer
 from pipeline import policy
 from pipeline.publish import HubTarget, LocalTarget, PublishResult, publish_release
@@ -49,17 +50,24 @@ from pipeline.release_build import (
 from pipeline.release_config import ReleaseConfig, Salt
 from pipeline.stage_settings import StageSettings
 from pipeline.verify import VerifyReport, options_from_config, verify_release
-from redaction.table import TableRedactor
+from redaction.table import AUDIT_SCHEMA, FAILURES_SCHEMA, TableRedactor, redacted_schema
 
 # Rows per batch when the public share is drawn from the cleaned tables: bounded memory at any window,
 # few enough batches that rebuilding the B-side lookup of every battle per batch stays cheap.
 DRAW_BATCH_ROWS = 100_000
+
+# Rows per batch streamed through the model stages (language, redaction, moderation, toxicity): peak memory
+# holds a few batches whatever the share's size; the classifiers' own chunk size, so each stage batches,
+# caches and fans out to workers as it did over a whole table, and Parquet row groups of a useful size.
+STAGE_BATCH_ROWS = 10_000
 
 # table -> (conversation columns, id column)
 TABLES: dict[str, tuple[tuple[str, ...], str]] = {
     "battles": (("conversation_a", "conversation_b"), "question_id"),
     "conversations": (("conversation",), "conversation_id"),
 }
+# table -> moderation layout: one result per battle (chatbot_arena_conversations), per message (lmsys-chat-1m)
+MODERATION_LAYOUTS: dict[str, ModerationLayout] = {"battles": "combined", "conversations": "per_message"}
 
 
 @dataclass(frozen=True)
@@ -165,11 +173,27 @@ def classify(ws: ReleaseWorkspace, settings: StageSettings, required: list[str],
             classifiers = Classifiers(moderation=ModerationTagger(moderation, cache=cache))
         else:
             classifiers = Classifiers(toxicity=ToxicityScorer(settings.toxicity, cache=cache))
-    ws.write(stage, "battles", tag_battles(ws.read(_input_of(stage), "battles"), classifiers))
-    ws.write(stage, "conversations", tag_conversations(ws.read(_input_of(stage), "conversations"), classifiers))
+    try:
+        for name, (columns, _) in TABLES.items():
+            source = pq.ParquetFile(ws.table(_input_of(stage), name))
+            # An empty table still goes through one (empty) batch, so its file has the tagged schema.
+            batches = _nonempty(source.iter_batches(STAGE_BATCH_ROWS), source.schema_arrow)
+            tagged = tag_batches(batches, columns, classifiers, moderation_layout=MODERATION_LAYOUTS[name])
+            first = next(tagged)
+            with ws.writer(stage, name, first.schema) as writer:
+                for batch in itertools.chain([first], tagged):
+                    writer.write_batch(batch)
+    finally:
+        classifiers.close()
     [status] = classifiers.statuses()
     ws.write_json(stage, "status", status.to_dict())
     return status.to_dict()
+
+
+def _nonempty(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """`batches`, or one empty batch of `schema` when there are none."""
+    first = next(batches, None)
+    return iter([pa.RecordBatch.from_pylist([], schema=schema)]) if first is None else itertools.chain([first], batches)
 
 
 def stage_reports(ws: ReleaseWorkspace) -> dict[str, StageStatus]:
@@ -185,13 +209,19 @@ def redact(ws: ReleaseWorkspace, settings: StageSettings) -> dict[str, dict[str,
     with TableRedactor(settings.redaction(), workers=settings.workers,
                        cache_path=ws.cache_dir / "redaction.duckdb") as redactor:
         for name, (columns, id_column) in TABLES.items():
-            output = redactor.redact(ws.read(_input_of("redacted"), name), list(columns), id_column)
-            ws.write("redacted", name, output.table)
-            ws.write("redacted", f"{name}_audit", output.audit)
-            ws.write("redacted", f"{name}_failures", output.failures)
-            counts[name] = {"rows": len(output.table), "redacted": pc.sum(output.table["redacted"]).as_py() or 0,
-                            "failed": len(output.failures), "spans": len(output.audit)}
-            status.count(f"{name} held back", len(output.failures))
+            source = pq.ParquetFile(ws.table(_input_of("redacted"), name))
+            totals = Counter({"rows": 0, "redacted": 0, "failed": 0, "spans": 0})
+            with (ws.writer("redacted", name, redacted_schema(source.schema_arrow)) as rows,
+                  ws.writer("redacted", f"{name}_audit", AUDIT_SCHEMA) as audit,
+                  ws.writer("redacted", f"{name}_failures", FAILURES_SCHEMA) as failures):
+                for part in redactor.redact_batches(source.iter_batches(STAGE_BATCH_ROWS), columns, id_column):
+                    for writer, table in ((rows, part.table), (audit, part.audit), (failures, part.failures)):
+                        if table.num_rows:
+                            writer.write_table(table)
+                    totals.update(rows=part.table.num_rows, redacted=pc.sum(part.table["redacted"]).as_py() or 0,
+                                  failed=part.failures.num_rows, spans=part.audit.num_rows)
+            counts[name] = dict(totals)
+            status.count(f"{name} held back", totals["failed"])
     ws.write_json("redacted", "counts", counts)
     ws.write_json("redacted", "status", status.to_dict())
     return counts

@@ -4,7 +4,8 @@ Each row's listed conversation columns form one placeholder namespace (both side
 are analysed once per distinct content (within a batch, and across runs through a content-hash cache),
 in worker processes that each hold one Presidio analyzer, while this process turns the analyses of
 earlier batches into redacted rows. A row whose analysis or redaction fails goes to `failures` with the
-reason and never into the output table.
+reason and never into the output table. `TableRedactor.redact_batches` streams a table of any size in
+bounded memory; `redact` holds one table.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import json
 import multiprocessing
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -121,52 +122,77 @@ class TableRedactor:
         self._service = self._cache = None
 
     def redact(self, table: pa.Table, conversation_columns: Sequence[str], id_column: str) -> RedactionOutput:
+        """A whole table at once; `redact_batches` streams one that should not be held in memory."""
+        _check_columns(table.schema, conversation_columns, id_column)
+        parts = list(self.redact_batches(table.to_batches(), conversation_columns, id_column))
+        if not parts:
+            return RedactionOutput(
+                redacted_schema(table.schema).empty_table(), AUDIT_SCHEMA.empty_table(), FAILURES_SCHEMA.empty_table()
+            )
+        return _concat(parts)
+
+    def redact_batches(
+        self, batches: Iterable[pa.RecordBatch], conversation_columns: Sequence[str], id_column: str
+    ) -> Iterator[RedactionOutput]:
+        """One output per non-empty input batch, in input order, yielded as soon as its rows are done, so
+        memory holds a few batches whatever the table's size. Each batch is cut into `batch_rows` slices
+        that go to the workers ahead of time: this process redacts one while they analyse the next."""
         if self._service is None or self._cache is None:
             raise RuntimeError("TableRedactor is not open: use it in a `with` block")
-        _check_columns(table, conversation_columns, id_column)
-        outputs: list[pa.Table] = []
-        audits: list[dict] = []
-        failures: list[dict] = []
-        # Batches go to the workers ahead of time: this process redacts one while they analyse the next.
-        pending: deque[tuple[_RowBatch, Analyses, Callable[[], Analyses]]] = deque()
-        for batch in table.to_batches(max_chunksize=self.batch_rows):
-            rows = _RowBatch(pa.Table.from_batches([batch], schema=table.schema), conversation_columns, id_column)
-            texts = rows.distinct_texts()
-            cached = self._cache.lookup(texts)
-            pending.append((rows, cached, self._service.submit([text for text in texts if text not in cached])))
-            if len(pending) > self.workers:
-                outputs.append(self._finish(*pending.popleft(), audits, failures))
-        while pending:
-            outputs.append(self._finish(*pending.popleft(), audits, failures))
-        result = pa.concat_tables(outputs) if outputs else _with_redacted_column(table.slice(0, 0), [])
-        return RedactionOutput(
-            table=result,
-            audit=pa.Table.from_pylist(audits, schema=AUDIT_SCHEMA),
-            failures=pa.Table.from_pylist(failures, schema=FAILURES_SCHEMA),
-        )
+        pending: deque[tuple[bool, _RowBatch, Analyses, Callable[[], Analyses]]] = deque()
+        finished: list[RedactionOutput] = []  # slices of the batch being completed
 
-    def _finish(
-        self,
-        rows: _RowBatch,
-        cached: Analyses,
-        collect: Callable[[], Analyses],
-        audits: list[dict],
-        failures: list[dict],
-    ) -> pa.Table:
+        def finish_oldest() -> Iterator[RedactionOutput]:
+            last_of_batch, *work = pending.popleft()
+            finished.append(self._finish(*work))
+            if last_of_batch:
+                yield _concat(finished)
+                finished.clear()
+
+        for batch in batches:
+            _check_columns(batch.schema, conversation_columns, id_column)
+            for start in range(0, batch.num_rows, self.batch_rows):
+                rows = _RowBatch(pa.Table.from_batches([batch.slice(start, self.batch_rows)]), conversation_columns,
+                                 id_column)
+                texts = rows.distinct_texts()
+                cached = self._cache.lookup(texts)
+                analysis = self._service.submit([text for text in texts if text not in cached])
+                pending.append((start + self.batch_rows >= batch.num_rows, rows, cached, analysis))
+                if len(pending) > self.workers:
+                    yield from finish_oldest()
+        while pending:
+            yield from finish_oldest()
+
+    def _finish(self, rows: _RowBatch, cached: Analyses, collect: Callable[[], Analyses]) -> RedactionOutput:
         assert self._cache is not None
         fresh = collect()
         self._cache.store({text: found for text, found in fresh.items() if not isinstance(found, str)})
-        return rows.redact({**cached, **fresh}, self.settings, self.anonymizer, audits, failures)
+        return rows.redact({**cached, **fresh}, self.settings, self.anonymizer)
 
 
-def _check_columns(table: pa.Table, conversation_columns: Sequence[str], id_column: str) -> None:
+def redacted_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema of a redacted table: the input's, plus the `redacted` flag."""
+    if REDACTED_COLUMN in schema.names:
+        schema = schema.remove(schema.get_field_index(REDACTED_COLUMN))
+    return schema.append(pa.field(REDACTED_COLUMN, pa.bool_()))
+
+
+def _concat(parts: list[RedactionOutput]) -> RedactionOutput:
+    return RedactionOutput(
+        table=pa.concat_tables([part.table for part in parts]),
+        audit=pa.concat_tables([part.audit for part in parts]),
+        failures=pa.concat_tables([part.failures for part in parts]),
+    )
+
+
+def _check_columns(schema: pa.Schema, conversation_columns: Sequence[str], id_column: str) -> None:
     if not conversation_columns:
         raise ValueError("redact_table: no conversation columns given")
-    missing = [name for name in (*conversation_columns, id_column) if name not in table.column_names]
+    missing = [name for name in (*conversation_columns, id_column) if name not in schema.names]
     if missing:
-        raise ValueError(f"redact_table: columns {missing} not in table (has {table.column_names})")
+        raise ValueError(f"redact_table: columns {missing} not in table (has {schema.names})")
     for name in conversation_columns:
-        column_type = table.schema.field(name).type
+        column_type = schema.field(name).type
         if not (
             pa.types.is_list(column_type)
             and pa.types.is_struct(column_type.value_type)
@@ -198,10 +224,10 @@ class _RowBatch:
         analyses: dict[str, list[Detection] | str],
         settings: RedactionSettings,
         anonymizer: AnonymizerEngine,
-        audits: list[dict],
-        failures: list[dict],
-    ) -> pa.Table:
+    ) -> RedactionOutput:
         kept: list[int] = []
+        audits: list[dict] = []
+        failures: list[dict] = []
         flags: list[bool] = []
         new_columns: dict[str, list] = {name: [] for name in self.columns}
         for row, row_id in enumerate(self.ids):
@@ -251,16 +277,16 @@ class _RowBatch:
             )
         output = self.table.take(pa.array(kept, type=pa.int64()))
         for name in self.columns:
-            field_index = output.schema.get_field_index(name)
-            column_type = output.schema.field(name).type
-            output = output.set_column(field_index, name, pa.array(new_columns[name], type=column_type))
-        return _with_redacted_column(output, flags)
-
-
-def _with_redacted_column(table: pa.Table, flags: list[bool]) -> pa.Table:
-    if REDACTED_COLUMN in table.column_names:
-        table = table.drop_columns([REDACTED_COLUMN])
-    return table.append_column(REDACTED_COLUMN, pa.array(flags, type=pa.bool_()))
+            field = output.schema.field(name)
+            redacted = pa.array(new_columns[name], type=field.type)
+            output = output.set_column(output.schema.get_field_index(name), field, redacted)
+        if REDACTED_COLUMN in output.column_names:
+            output = output.drop_columns([REDACTED_COLUMN])
+        return RedactionOutput(
+            table=output.append_column(REDACTED_COLUMN, pa.array(flags, type=pa.bool_())),
+            audit=pa.Table.from_pylist(audits, schema=AUDIT_SCHEMA),
+            failures=pa.Table.from_pylist(failures, schema=FAILURES_SCHEMA),
+        )
 
 
 # --- analysis, in this process or in worker processes -------------------------------------------

@@ -256,6 +256,34 @@ def test_worker_processes_give_the_same_result_as_one_process():
     assert across_workers.audit.to_pylist() == in_process.audit.to_pylist()
 
 
+def test_streamed_batches_give_one_output_each_and_the_whole_table_result():
+    rng = random.Random(5)
+    prompts = [make_pii_prompt(rng)[0] for _ in range(60)]
+    table = pa.table(
+        {
+            "id": [str(i) for i in range(30)],
+            "conversation": _conversations(*zip(prompts[::2], prompts[1::2], strict=True)),
+        }
+    )
+    whole = redact_table(table, ["conversation"], "id", PATTERN_ONLY)
+    batches = table.to_batches(max_chunksize=7)  # 7, 7, 7, 7, 2 rows; an empty batch goes in the middle
+    batches.insert(2, pa.RecordBatch.from_pylist([], schema=table.schema))
+    with TableRedactor(PATTERN_ONLY, workers=2, batch_rows=3) as redactor:
+        parts = list(redactor.redact_batches(batches, ["conversation"], "id"))
+    assert [part.table["id"].to_pylist() for part in parts] == [
+        batch["id"].to_pylist() for batch in batches if batch.num_rows
+    ]
+    assert pa.concat_tables(part.table for part in parts).equals(whole.table)
+    assert pa.concat_tables(part.audit for part in parts).equals(whole.audit)
+    assert len(whole.audit) > 0
+
+
+def test_an_empty_table_keeps_its_schema_plus_the_flag():
+    output = redact_table(_battles().slice(0, 0), ["conversation_a", "conversation_b"], "question_id", PATTERN_ONLY)
+    assert output.table.column_names == [*_battles().column_names, "redacted"] and len(output.table) == 0
+    assert output.audit.schema == AUDIT_SCHEMA and output.failures.schema == FAILURES_SCHEMA
+
+
 def test_bad_tables_are_refused_with_a_clear_error():
     with pytest.raises(ValueError, match="not in table"):
         redact_table(_battles(), ["conversation_c"], "question_id", PATTERN_ONLY)
