@@ -120,7 +120,7 @@ def public_share(storage: ArenaStorage, release: ReleaseSettings) -> dg.Material
     stage_rows = [{"table": name, "stage": stage, "status": s.status, "model": s.model or "-", "why": s.reason}
                   for name, per in share.stages.items() for stage, s in per.items()]
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": sum(len(t) for t in share.tables.values()),
+        "dagster/row_count": sum(counts["public"] for counts in share.counts.values()),
         "rows": dg.MetadataValue.md(markdown_table(
             [{"table": name, **{k: v for k, v in counts.items() if k != "dropped"}}
              for name, counts in share.counts.items()])),

@@ -112,20 +112,39 @@ TABLE_KINDS = {kind.name: kind for kind in (BATTLES, CONVERSATIONS)}
 
 
 def stage_statuses(table: pa.Table, reports: Mapping[str, StageStatus] | None = None) -> dict[str, StageStatus]:
-    """Each stage's status for this table: the stage's own report, checked against the columns.
+    """Each stage's status for this table: the stage's own report, checked against the columns."""
+    return stage_statuses_in([table], table.column_names, reports)
+
+
+def present_stage_columns(column_names: Iterable[str]) -> list[str]:
+    """The classifier stages' columns a table has: all that `stage_statuses_in` reads."""
+    names = set(column_names)
+    return [c for columns in STAGE_COLUMNS.values() for c in columns if c in names]
+
+
+def stage_statuses_in(
+    batches: Iterable[pa.Table], column_names: Iterable[str], reports: Mapping[str, StageStatus] | None = None
+) -> dict[str, StageStatus]:
+    """Each stage's status for a table read in batches (holding at least its stage columns).
 
     A stage that reports ok but left no column (or only nulls) did not run here, whatever it says;
     one that reports nothing is ok when its column holds values, with model and version unknown.
     """
+    present = present_stage_columns(column_names)
+    rows, nulls = 0, dict.fromkeys(present, 0)
+    for batch in batches:
+        rows += len(batch)
+        for column in present:
+            nulls[column] += batch[column].null_count
     statuses = {}
     for stage, columns in STAGE_COLUMNS.items():
         report = (reports or {}).get(stage)
-        present = [c for c in columns if c in table.column_names]
-        filled = [c for c in present if len(table) == 0 or table[c].null_count < len(table)]
+        found = [c for c in columns if c in nulls]
+        filled = [c for c in found if rows == 0 or nulls[c] < rows]
         if report is not None and report.status == "not_run":
             statuses[stage] = report
         elif not filled:
-            why = f"no {' or '.join(columns)} column" if not present else f"{present[0]} is null on every row"
+            why = f"no {' or '.join(columns)} column" if not found else f"{found[0]} is null on every row"
             prefix = "reported ok but " if report is not None else ""
             statuses[stage] = StageStatus(stage, "not_run", prefix + why)
         else:
@@ -176,56 +195,78 @@ def apply_public_filters(
     table: pa.Table, kind: TableKind, filters: Filters, required_stages: Iterable[str] = ()
 ) -> FilterResult:
     """Drop what must not be public; each dropped row is counted under its first matching reason."""
-    checks, params = _drop_checks(table, kind, filters, list(required_stages))
-    used = [*kind.conversation_columns, *kind.model_columns, *(c for c in OPTIONAL_COLUMNS if c in table.column_names)]
-    reasons = _first_reasons(_for_duckdb(table, used), checks, params)
-    counts = dict(zip(*(v.to_pylist() for v in pc.value_counts(reasons).flatten()), strict=True))
-    dropped = {reason: counts.get(reason, 0) for reason, _ in checks}
-    return FilterResult(table, pc.is_null(reasons), dropped)
+    public_filter = PublicFilter.prepare(table.schema, kind, filters, required_stages, prompts=[table])
+    reasons = public_filter.reasons(table)
+    return FilterResult(table, pc.is_null(reasons), public_filter.count(reasons))
 
 
-def _drop_checks(
-    table: pa.Table, kind: TableKind, filters: Filters, required_stages: list[str]
-) -> tuple[list[tuple[str, str]], dict[str, object]]:
-    """(reason, SQL condition) pairs in check order, and the query parameters they use."""
-    names = set(table.column_names)
-    checks: list[tuple[str, str]] = []
-    params: dict[str, object] = {}
-    for stage in required_stages:
-        columns = [c for c in STAGE_COLUMNS[stage] if c in names] or ["NULL"]
-        checks.append((f"{stage}_not_checked", " AND ".join(f"{c} IS NULL" for c in columns)))
+@dataclass(frozen=True)
+class PublicFilter:
+    """The release filters of one table as SQL conditions (reason, condition) in check order, ready to
+    judge its rows batch by batch: only "most frequent prompts" looks beyond a row, and it is decided
+    over the whole table's prompts when the filter is prepared."""
 
-    convs = kind.conversation_columns
-    checks.append(("bad_format", _any(
-        f"({c} IS NULL OR len({c}) = 0 OR list_bool_or([m.content IS NULL OR m.role IS NULL for m in {c}]))"
-        for c in convs
-    )))
-    if filters.too_short is not None:
-        params |= {"max_messages": filters.too_short.max_messages, "min_chars": filters.too_short.min_prompt_chars}
-        checks.append(("too_short", _any(
-            f"(len({c}) <= $max_messages AND list_bool_and([length(p) < $min_chars for p in {_prompts(c)}]))"
+    kind: TableKind
+    checks: tuple[tuple[str, str], ...]
+    params: dict[str, object]
+    columns: tuple[str, ...]  # what the conditions read
+
+    @classmethod
+    def prepare(
+        cls, schema: pa.Schema, kind: TableKind, filters: Filters, required_stages: Iterable[str],
+        prompts: Iterable[pa.Table],
+    ) -> PublicFilter:
+        """`prompts`: the whole table, in batches holding at least its conversation columns."""
+        names = set(schema.names)
+        checks: list[tuple[str, str]] = []
+        params: dict[str, object] = {}
+        for stage in required_stages:
+            columns = [c for c in STAGE_COLUMNS[stage] if c in names] or ["NULL"]
+            checks.append((f"{stage}_not_checked", " AND ".join(f"{c} IS NULL" for c in columns)))
+
+        convs = kind.conversation_columns
+        checks.append(("bad_format", _any(
+            f"({c} IS NULL OR len({c}) = 0 OR list_bool_or([m.content IS NULL OR m.role IS NULL for m in {c}]))"
             for c in convs
         )))
-    if filters.too_frequent is not None:
-        frequent = _frequent_prompts(table, convs, filters.too_frequent)
-        params |= {"frequent": frequent} if frequent else {}
-        checks.append(("too_frequent", _any(
-            f"list_bool_and([list_contains($frequent, p) for p in {_prompts(c)}])" for c in convs
-        ) if frequent else "false"))
-    for reason, words, param in (
-        ("leftover_marker", filters.leftover_markers, "markers"),
-        ("blocked_word", filters.blocked_words, "blocked_words"),
-    ):
-        if words:
-            params[param] = words
-            checks.append((reason, _any(f"list_bool_or([contains({_text(c)}, w) for w in ${param}])" for c in convs)))
-    if filters.blocked_models:
-        params["blocked_models"] = filters.blocked_models
-        checks.append(("blocked_model", _any(f"list_contains($blocked_models, {m})" for m in kind.model_columns)))
-    flagged = _flagged_sql(table.schema)
-    if filters.drop_moderation_flagged and flagged:
-        checks.append(("moderation_flagged", f"coalesce({flagged}, false)"))
-    return checks, params
+        if filters.too_short is not None:
+            params |= {"max_messages": filters.too_short.max_messages, "min_chars": filters.too_short.min_prompt_chars}
+            checks.append(("too_short", _any(
+                f"(len({c}) <= $max_messages AND list_bool_and([length(p) < $min_chars for p in {_prompts(c)}]))"
+                for c in convs
+            )))
+        if filters.too_frequent is not None:
+            frequent = _frequent_prompts(prompts, schema, convs, filters.too_frequent)
+            params |= {"frequent": frequent} if frequent else {}
+            checks.append(("too_frequent", _any(
+                f"list_bool_and([list_contains($frequent, p) for p in {_prompts(c)}])" for c in convs
+            ) if frequent else "false"))
+        for reason, words, param in (
+            ("leftover_marker", filters.leftover_markers, "markers"),
+            ("blocked_word", filters.blocked_words, "blocked_words"),
+        ):
+            if words:
+                params[param] = words
+                checks.append((reason, _any(
+                    f"list_bool_or([contains({_text(c)}, w) for w in ${param}])" for c in convs
+                )))
+        if filters.blocked_models:
+            params["blocked_models"] = filters.blocked_models
+            checks.append(("blocked_model", _any(f"list_contains($blocked_models, {m})" for m in kind.model_columns)))
+        flagged = _flagged_sql(schema)
+        if filters.drop_moderation_flagged and flagged:
+            checks.append(("moderation_flagged", f"coalesce({flagged}, false)"))
+        columns = (*convs, *kind.model_columns, *(c for c in OPTIONAL_COLUMNS if c in names))
+        return cls(kind, tuple(checks), params, tuple(dict.fromkeys(columns)))
+
+    def reasons(self, batch: pa.Table) -> pa.Array:
+        """Per row of `batch`, the first reason whose condition holds, or null: aligned with its rows."""
+        return _first_reasons(_for_duckdb(batch, self.columns), self.checks, self.params)
+
+    def count(self, reasons: pa.Array) -> dict[str, int]:
+        """Rows dropped per reason, every reason checked (zeros included) in check order."""
+        counts = dict(zip(*(v.to_pylist() for v in pc.value_counts(reasons).flatten()), strict=True))
+        return {reason: counts.get(reason, 0) for reason, _ in self.checks}
 
 
 def _any(conditions: Iterable[str]) -> str:
@@ -253,18 +294,24 @@ def _flagged_sql(schema: pa.Schema) -> str | None:
     return None
 
 
-def _frequent_prompts(table: pa.Table, columns: tuple[str, ...], rule: FrequentPrompts) -> list[str]:
+def _frequent_prompts(
+    tables: Iterable[pa.Table], schema: pa.Schema, columns: tuple[str, ...], rule: FrequentPrompts
+) -> list[str]:
     """FastChat's most frequent prompts, each row counted once (the two sides of a battle share
-    their prompts); ties are broken by text so the set is deterministic."""
-    if len(table) == 0:
-        return []
+    their prompts); ties are broken by text so the set is deterministic. DuckDB reads the batches
+    as a stream, holding only the prompt counts."""
+    selected = pa.schema([schema.field(c) for c in columns])
+    batches = (
+        pa.RecordBatch.from_arrays(batch.columns, schema=selected)
+        for table in tables for batch in _for_duckdb(table, columns).to_batches()
+    )
     prompts = " || ".join(_prompts(c) for c in columns)
     sql = (
         f"SELECT p FROM (SELECT unnest(list_distinct({prompts})) AS p FROM t) WHERE p IS NOT NULL "
         f"GROUP BY p HAVING count(*) >= {rule.min_count} ORDER BY count(*) DESC, p LIMIT {rule.top}"
     )
     with duckdb.connect() as con:
-        con.register("t", _for_duckdb(table, columns))
+        con.register("t", pa.RecordBatchReader.from_batches(selected, batches))
         return [row[0] for row in con.sql(sql).fetchall()]
 
 
@@ -394,15 +441,22 @@ def _model_columns(table: pa.Table) -> list[str]:
 
 
 def to_public(table: pa.Table, kind: TableKind) -> pa.Table:
-    """The public columns in their public order and types, rows sorted by time then id.
+    """The public columns in their public order and types, rows sorted by time then id."""
+    _require_public_columns(table.column_names, kind)
+    return public_columns(table.take(public_order(table, kind)) if len(table) else table, kind)
+
+
+def public_order(keys: pa.Table, kind: TableKind) -> pa.Array:
+    """The public row order (time, then id) as indices into `keys`, which needs only those two columns."""
+    return pc.sort_indices(keys, sort_keys=[("tstamp", "ascending"), (kind.id_column, "ascending")])
+
+
+def public_columns(table: pa.Table, kind: TableKind) -> pa.Table:
+    """The public columns in their public order and types, rows as given (a batch of the sorted table).
 
     Classifier columns keep the stage's own types; one whose stage did not run is all null.
     """
-    missing = [n for n, _ in kind.public_columns if n not in table.column_names and n not in OPTIONAL_COLUMNS]
-    if missing:
-        raise ValueError(f"{kind.name}: missing columns {', '.join(missing)}")
-    if len(table):
-        table = table.sort_by([("tstamp", "ascending"), (kind.id_column, "ascending")])
+    _require_public_columns(table.column_names, kind)
     arrays, fields = [], []
     for name, fixed in kind.public_columns:
         if name in table.column_names:
@@ -412,3 +466,10 @@ def to_public(table: pa.Table, kind: TableKind) -> pa.Table:
         arrays.append(column)
         fields.append(pa.field(name, column.type))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _require_public_columns(column_names: Iterable[str], kind: TableKind) -> None:
+    names = set(column_names)
+    missing = [n for n, _ in kind.public_columns if n not in names and n not in OPTIONAL_COLUMNS]
+    if missing:
+        raise ValueError(f"{kind.name}: missing columns {', '.join(missing)}")

@@ -23,6 +23,7 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -39,11 +40,13 @@ from pipeline.rating_plots import write_plots
 from pipeline.ratings import LeaderboardOptions, compute_leaderboard
 from pipeline.release_build import (
     ReleaseShare,
-    anonymize_share,
+    ShareInput,
+    ShareSummary,
+    check_continuity,
+    filter_share,
     manifest_parts,
     named_models,
     previous_manifest,
-    select_share,
     write_provider_exports,
     write_public_release,
 )
@@ -60,6 +63,10 @@ DRAW_BATCH_ROWS = 100_000
 # holds a few batches whatever the share's size; the classifiers' own chunk size, so each stage batches,
 # caches and fans out to workers as it did over a whole table, and Parquet row groups of a useful size.
 STAGE_BATCH_ROWS = 10_000
+
+# Rows per batch through the release filters and into the public tables: the share holds whole
+# conversations with their classifier results, so a few batches, never a table, are in memory.
+SHARE_BATCH_ROWS = 10_000
 
 # table -> (conversation columns, id column)
 TABLES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -104,8 +111,8 @@ class ReleaseWorkspace:
     def table(self, stage: str, name: str) -> Path:
         return self.root / stage / f"{name}.parquet"
 
-    def read(self, stage: str, name: str) -> pa.Table:
-        return pq.read_table(self.table(stage, name))
+    def read(self, stage: str, name: str, columns: list[str] | None = None) -> pa.Table:
+        return pq.read_table(self.table(stage, name), columns=columns)
 
     def write(self, stage: str, name: str, table: pa.Table) -> None:
         with self.writer(stage, name, table.schema) as writer:
@@ -227,19 +234,20 @@ def redact(ws: ReleaseWorkspace, settings: StageSettings) -> dict[str, dict[str,
     return counts
 
 
-def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace) -> ReleaseShare:
-    """The drawn, classified, redacted rows that pass the release filters (real model names: private).
-    The manifest lists the window's log files as ingest hashed them."""
-    tables = {name: ws.read(PRIVATE_STAGES[-1], name) for name in TABLES}
-    inputs = json.loads((ws.cleaned_dir / "accounting.json").read_text())["inputs"]
-    result = select_share(config, salt, tables, previous_manifest(config),
-                          drawn_counts=ws.read_json("candidates", "counts"), stage_reports=stage_reports(ws))
-    for name, table in result.tables.items():
-        ws.write("share", name, table)
+def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace) -> ShareSummary:
+    """The drawn, classified, redacted rows that pass the release filters (real model names: private),
+    streamed batch by batch; the frequent prompts are counted over the whole table first. The
+    manifest lists the window's log files as ingest hashed them."""
+    check_continuity(config, salt, previous_manifest(config))
+    inputs = {name: ShareInput.of_parquet(ws.table(PRIVATE_STAGES[-1], name), SHARE_BATCH_ROWS) for name in TABLES}
+    counts, stages = filter_share(config, inputs, ws.read_json("candidates", "counts"),
+                                  lambda name, schema: ws.writer("share", name, schema), stage_reports(ws))
+    result = ShareSummary(counts, stages)
     ws.write_json("share", "counts", result.counts)
     ws.write_json("share", "stages", {name: {stage: status.to_dict() for stage, status in per.items()}
                                       for name, per in result.stages.items()})
-    ws.write_json("share", "manifest_parts", manifest_parts(config, salt, result, inputs))
+    inputs_hashed = json.loads((ws.cleaned_dir / "accounting.json").read_text())["inputs"]
+    ws.write_json("share", "manifest_parts", manifest_parts(config, salt, result, inputs_hashed))
     return result
 
 
@@ -253,12 +261,54 @@ def read_share(ws: ReleaseWorkspace) -> ReleaseShare:
 
 
 def anonymize(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, pa.Table]:
-    """The public tables: the share in the lmsys schemas, models never on the leaderboard anonymous."""
+    """The public tables: the share in the lmsys schemas, models never on the leaderboard anonymous.
+
+    Only the sort keys are read whole; the rows are taken in public order batch by batch. Returns the
+    public tables without their conversations and classifier results (what the asset shows)."""
     shown = named_models(config, previous_manifest(config))
-    public = anonymize_share(read_share(ws), shown, config.anonymous_label)
-    for name, table in public.items():
-        ws.write("anonymized", name, table)
-    return public
+    summaries = {}
+    for name in ws.read_json("share", "stages"):
+        kind, path = policy.TABLE_KINDS[name], ws.table("share", name)
+
+        def public(rows: pa.Table, kind: policy.TableKind = kind) -> pa.Table:
+            return policy.public_columns(policy.anonymize_models(rows, shown, config.anonymous_label), kind)
+
+        order = policy.public_order(pq.read_table(path, columns=["tstamp", kind.id_column]), kind)
+        with ws.writer("anonymized", name, public(pq.read_schema(path).empty_table()).schema) as writer:
+            for rows in rows_in_order(path, order, SHARE_BATCH_ROWS):
+                writer.write_table(public(rows))
+        hidden = (*kind.conversation_columns, *policy.CLASSIFIER_COLUMNS)
+        written = pq.read_schema(ws.table("anonymized", name)).names
+        summaries[name] = ws.read("anonymized", name, columns=[c for c in written if c not in hidden])
+    return summaries
+
+
+def rows_in_order(path: Path, order: pa.Array, batch_rows: int) -> Iterator[pa.Table]:
+    """The rows of a Parquet file in `order` (row indices into the file), `batch_rows` at a time.
+
+    Each row group is read once, when first needed, and held only while a later batch still needs it:
+    for a file close to that order (the share is in log order, near time order) only a few are held.
+    """
+    source = pq.ParquetFile(path)
+    sizes = [source.metadata.row_group(i).num_rows for i in range(source.num_row_groups)]
+    starts = np.cumsum([0, *sizes])
+    indices = np.asarray(order, dtype=np.int64)
+    group_of = np.searchsorted(starts, indices, side="right") - 1
+    last_batch = np.full(len(sizes), -1)
+    np.maximum.at(last_batch, group_of, np.arange(len(indices)) // batch_rows)
+    held: dict[int, pa.Table] = {}
+    for number, begin in enumerate(range(0, len(indices), batch_rows)):
+        wanted, groups = indices[begin:begin + batch_rows], group_of[begin:begin + batch_rows]
+        needed = np.unique(groups)
+        for group in needed:
+            if group not in held:
+                held[group] = source.read_row_group(group)
+        offset_in_read = np.zeros(len(sizes), dtype=np.int64)
+        offset_in_read[needed] = np.cumsum([0, *(sizes[g] for g in needed[:-1])])
+        read = pa.concat_tables([held[g] for g in needed])
+        yield read.take(pa.array(wanted - starts[groups] + offset_in_read[groups]))
+        for group in needed[last_batch[needed] == number]:
+            del held[group]
 
 
 def export_providers(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, dict[str, Any]]:

@@ -13,13 +13,16 @@ Models named in the previous release stay named ("is or has been on the leaderbo
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import policy
@@ -29,16 +32,65 @@ from pipeline.policy import ReleaseBlocked, StageStatus
 from pipeline.release_config import ReleaseConfig, Salt, config_hash
 
 ROWS_PER_FILE = 250_000
+ROWS_PER_GROUP = 50_000
 
 
 @dataclass(frozen=True)
-class ReleaseShare:
+class ShareSummary:
+    """What the release filters decided, without the rows."""
+
+    counts: dict[str, dict[str, Any]]  # per table: input, in_window, drawn, dropped (per reason), public
+    stages: dict[str, dict[str, StageStatus]]  # per table: each classifier stage's status
+
+
+@dataclass(frozen=True)
+class ReleaseShare(ShareSummary):
     """The drawn rows that pass every release filter, with real model names (private): the public
     release and each provider's export are made from these, so an export is always a subset of it."""
 
     tables: dict[str, pa.Table]
-    counts: dict[str, dict[str, Any]]  # per table: input, in_window, drawn, dropped (per reason), public
-    stages: dict[str, dict[str, StageStatus]]  # per table: each classifier stage's status
+
+
+@dataclass(frozen=True)
+class ShareInput:
+    """One drawn table for the release filters, read in batches of any of its columns: a table in
+    memory (one batch), or a Parquet file streamed so that no stage holds every conversation text."""
+
+    schema: pa.Schema
+    num_rows: int
+    batches: Callable[[Sequence[str] | None], Iterable[pa.Table]]  # columns (None: all) -> batches
+
+    @classmethod
+    def of_table(cls, table: pa.Table) -> ShareInput:
+        return cls(table.schema, len(table), lambda columns: [table if columns is None else table.select(columns)])
+
+    @classmethod
+    def of_parquet(cls, path: Path, batch_rows: int) -> ShareInput:
+        def batches(columns: Sequence[str] | None) -> Iterator[pa.Table]:
+            for batch in pq.ParquetFile(path).iter_batches(batch_rows, columns=columns):
+                yield pa.Table.from_batches([batch])
+
+        source = pq.ParquetFile(path)
+        return cls(source.schema_arrow, source.metadata.num_rows, batches)
+
+
+class TableSink:
+    """Collects written tables in memory: the sink of a release built from tables (tests, small inputs)."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.parts: list[pa.Table] = []
+
+    def write_table(self, table: pa.Table) -> None:
+        self.parts.append(table)
+
+    @property
+    def table(self) -> pa.Table:
+        return pa.concat_tables(self.parts) if self.parts else self.schema.empty_table()
+
+
+# (table name, schema) -> where its kept rows are written, batch by batch: a ParquetWriter or a TableSink
+OpenSink = Callable[[str, pa.Schema], AbstractContextManager[Any]]
 
 
 def build_release(
@@ -111,23 +163,66 @@ def select_share(
             )
         else:
             drawn[name], counts[name] = table, dict(drawn_counts[name])
-    stages = {name: policy.stage_statuses(table, stage_reports) for name, table in drawn.items()}
+    sinks: dict[str, TableSink] = {}
+
+    @contextlib.contextmanager
+    def collect(name: str, schema: pa.Schema) -> Iterator[TableSink]:
+        yield sinks.setdefault(name, TableSink(schema))
+
+    inputs = {name: ShareInput.of_table(table) for name, table in drawn.items()}
+    counts, stages = filter_share(config, inputs, counts, collect, stage_reports, held_back=drawn_counts is not None)
+    return ReleaseShare(counts, stages, tables={name: sink.table for name, sink in sinks.items()})
+
+
+def filter_share(
+    config: ReleaseConfig,
+    inputs: Mapping[str, ShareInput],
+    drawn_counts: Mapping[str, Mapping[str, int]],
+    open_sink: OpenSink,
+    stage_reports: Mapping[str, StageStatus] | None = None,
+    *,
+    held_back: bool = True,
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, StageStatus]]]:
+    """The required stages, then the release filters batch by batch, kept rows into `open_sink(name, schema)`;
+    returns the counts (drawn, dropped per reason, public) and each table's stage statuses.
+
+    Every stage status is known before anything is written. `held_back`: rows drawn but missing now
+    (held back by an upstream stage) are counted as `held_back_upstream`.
+    """
+    stages = {
+        name: policy.stage_statuses_in(source.batches(policy.present_stage_columns(source.schema.names)),
+                                       source.schema.names, stage_reports)
+        for name, source in inputs.items()
+    }
     policy.require_stages(stages, config.required_stages)
 
-    shares: dict[str, pa.Table] = {}
-    for name, table in drawn.items():
-        missing = counts[name]["drawn"] - len(table)
+    counts = {}
+    for name, source in inputs.items():
+        drawn = dict(drawn_counts[name])
+        missing = drawn["drawn"] - source.num_rows
         if missing < 0:
-            raise ValueError(f"{name}: {len(table)} rows given but only {counts[name]['drawn']} were drawn")
-        filtered = policy.apply_public_filters(table, policy.TABLE_KINDS[name], config.filters, config.required_stages)
-        shares[name] = filtered.kept
-        held_back = {"held_back_upstream": missing} if drawn_counts is not None else {}
-        counts[name] |= {"dropped": held_back | filtered.dropped, "public": len(shares[name])}
-    return ReleaseShare(shares, counts, stages)
+            raise ValueError(f"{name}: {source.num_rows} rows given but only {drawn['drawn']} were drawn")
+        kind = policy.TABLE_KINDS[name]
+        rule = policy.PublicFilter.prepare(source.schema, kind, config.filters, config.required_stages,
+                                           prompts=source.batches(kind.conversation_columns))
+        dropped = {reason: 0 for reason, _ in rule.checks}
+        public = 0
+        with open_sink(name, source.schema) as sink:
+            for batch in source.batches(None):
+                reasons = rule.reasons(batch)
+                kept = batch.filter(pc.is_null(reasons))
+                for reason, count in rule.count(reasons).items():
+                    dropped[reason] += count
+                public += len(kept)
+                if len(kept):
+                    sink.write_table(kept)
+        held = {"held_back_upstream": missing} if held_back else {}
+        counts[name] = drawn | {"dropped": held | dropped, "public": public}
+    return counts, stages
 
 
 def manifest_parts(
-    config: ReleaseConfig, salt: Salt, share: ReleaseShare, inputs: Sequence[Mapping[str, Any]] = (),
+    config: ReleaseConfig, salt: Salt, share: ShareSummary, inputs: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """What the public manifest and every provider's share: config, salt, window, inputs (the log files
     as ingest recorded them: path, sha256, bytes), stages."""
@@ -236,7 +331,10 @@ def _write_release(
 
 
 def write_table(table: pa.Table, out_dir: Path, name: str, rows_per_file: int = ROWS_PER_FILE) -> list[dict]:
-    """`data/<name>/train-XXXXX-of-YYYYY.parquet` shards (one, possibly empty, at least); their entries."""
+    """`data/<name>/train-XXXXX-of-YYYYY.parquet` shards (one, possibly empty, at least); their entries.
+
+    Each row group is written from one contiguous slice, so a file's bytes do not depend on how the
+    table's columns happen to be chunked (a table streamed in batches writes the same shards)."""
     folder = out_dir / "data" / name
     folder.mkdir(parents=True, exist_ok=True)
     shards = max(1, -(-len(table) // rows_per_file))
@@ -244,6 +342,8 @@ def write_table(table: pa.Table, out_dir: Path, name: str, rows_per_file: int = 
     for i in range(shards):
         path = folder / f"train-{i:05d}-of-{shards:05d}.parquet"
         part = table.slice(i * rows_per_file, rows_per_file)
-        pq.write_table(part, path, compression="zstd", row_group_size=50_000)
+        with pq.ParquetWriter(path, table.schema, compression="zstd") as writer:
+            for start in range(0, max(len(part), 1), ROWS_PER_GROUP):
+                writer.write_table(part.slice(start, ROWS_PER_GROUP).combine_chunks())
         entries.append({**file_entry(path, out_dir), "rows": len(part)})
     return entries
