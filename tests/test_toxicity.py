@@ -289,10 +289,10 @@ def test_workers_score_large_batches_in_other_processes(tmp_path: Path) -> None:
 def test_small_batches_stay_in_process_and_workers_are_validated() -> None:
     scorer = ToxicityScorer(ToxicitySettings(workers=2))
     scorer.score(["have a nice day", "you idiot"])
-    assert scorer._pool is None  # too few texts to be worth a process start
+    assert not scorer._pool.started  # too few texts to be worth a process start
     on_gpu = ToxicityScorer(ToxicitySettings(workers=2))
     on_gpu._backend.on_gpu = True  # type: ignore[misc]  # as a Detoxify model on CUDA reports itself
     on_gpu.score([f"text {i}" for i in range(PARALLEL_MIN_TEXTS)])
-    assert on_gpu._pool is None and on_gpu.status.counts["scored"] == PARALLEL_MIN_TEXTS
+    assert not on_gpu._pool.started and on_gpu.status.counts["scored"] == PARALLEL_MIN_TEXTS
     with pytest.raises(ValidationError):
         ToxicitySettings(workers=0)
