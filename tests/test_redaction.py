@@ -240,15 +240,20 @@ def test_cache_skips_texts_already_analysed(tmp_path, monkeypatch):
     assert again.audit.equals(first.audit)
 
 
-def test_worker_processes_give_the_same_result_as_one_process():
-    rng = random.Random(3)
-    prompts = [make_pii_prompt(rng)[0] for _ in range(40)]
-    table = pa.table(
+def _pii_conversations(seed: int, rows: int) -> pa.Table:
+    """`rows` two-turn conversations of generated prompts with PII, ids "0", "1", ..."""
+    rng = random.Random(seed)
+    prompts = [make_pii_prompt(rng)[0] for _ in range(2 * rows)]
+    return pa.table(
         {
-            "id": [str(i) for i in range(20)],
+            "id": [str(i) for i in range(rows)],
             "conversation": _conversations(*zip(prompts[::2], prompts[1::2], strict=True)),
         }
     )
+
+
+def test_worker_processes_give_the_same_result_as_one_process():
+    table = _pii_conversations(seed=3, rows=20)
     in_process = redact_table(table, ["conversation"], "id", PATTERN_ONLY)
     with TableRedactor(PATTERN_ONLY, workers=2, batch_rows=8) as redactor:
         across_workers = redactor.redact(table, ["conversation"], "id")
@@ -257,14 +262,7 @@ def test_worker_processes_give_the_same_result_as_one_process():
 
 
 def test_streamed_batches_give_one_output_each_and_the_whole_table_result():
-    rng = random.Random(5)
-    prompts = [make_pii_prompt(rng)[0] for _ in range(60)]
-    table = pa.table(
-        {
-            "id": [str(i) for i in range(30)],
-            "conversation": _conversations(*zip(prompts[::2], prompts[1::2], strict=True)),
-        }
-    )
+    table = _pii_conversations(seed=5, rows=30)
     whole = redact_table(table, ["conversation"], "id", PATTERN_ONLY)
     batches = table.to_batches(max_chunksize=7)  # 7, 7, 7, 7, 2 rows; an empty batch goes in the middle
     batches.insert(2, pa.RecordBatch.from_pylist([], schema=table.schema))
