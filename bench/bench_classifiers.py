@@ -5,7 +5,8 @@
   `ensure_ingested` when missing): real Arena-Hard/MT-bench prompts plus the generator's synthetic
   turns, every text read anew each round (nothing remembered). Printed per wall second and per CPU
   second (the per-core figure, steadier on a shared machine); agreement with reading whole texts
-  (published label and top language); 1 -> 2 worker processes; then the whole stage over battles +
+  (published label and top language); the model reader against fasttext-predict on the same readings
+  (speed and labels); then the whole stage over battles +
   conversations with its repeats (read once, remembered across the two tables); and the 660 real
   prompts alone (pipeline/data/prompts/, the earlier figure's input; no two share an opening, so
   they show the cost without that saving), with their agreement with reading whole texts.
@@ -150,19 +151,6 @@ def bench_language(ingested: Path, turns: list[str], rounds: int) -> None:
     )
 
     compare_with_fasttext_predict(distinct, settings)
-    for workers in (1, 2):
-        parallel = LanguageDetector(fresh.model_copy(update={"workers": workers}))
-        parallel.detect_array(distinct)  # starts the worker processes
-        cpu_start, wall_start = cpu_seconds(), time.perf_counter()
-        parallel.detect_array(distinct)
-        elapsed = time.perf_counter() - wall_start
-        parallel.close()  # the children's CPU seconds count once they have exited (start-up included)
-        print(
-            f"  distinct texts, {workers} worker process(es): {len(distinct) / elapsed:,.0f} texts/s wall, "
-            f"{cpu_seconds() - cpu_start:.2f} CPU-s for that pass plus the workers' start-up and first pass "
-            f"({os.cpu_count()} cores, shared)"
-        )
-
     detector = LanguageDetector(settings)
     rows = battles.num_rows + conversations.num_rows
     messages = sum(

@@ -92,8 +92,7 @@ def write_inputs(run_dir: Path, days: int, workers: int, server: ModerationServe
     redaction["ner"]["enabled"] = False
     stages = yaml.safe_load((ROOT / "pipeline" / "data" / "stages.yaml").read_text())
     stages["moderation"]["base_url"] = server.base_url
-    for stage in ("language", "toxicity"):  # these spread large batches of new texts over processes
-        stages[stage]["workers"] = workers
+    stages["toxicity"]["workers"] = workers  # spreads large batches of new texts over processes
     stages["redaction_file"] = "redaction.yaml"
     stages["workers"] = workers
     run_dir.mkdir(parents=True)

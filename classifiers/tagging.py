@@ -51,10 +51,9 @@ class Classifiers:
         return [stage.status for stage in (self.language, self.moderation, self.toxicity) if stage is not None]
 
     def close(self) -> None:
-        """Stop the worker processes the language and toxicity stages may have started."""
-        for stage in (self.language, self.toxicity):
-            if stage is not None:
-                stage.close()
+        """Stop the worker processes the toxicity stage may have started."""
+        if self.toxicity is not None:
+            self.toxicity.close()
 
 
 @dataclass(frozen=True)

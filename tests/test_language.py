@@ -8,7 +8,6 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from classifiers import language
 from classifiers.fasttext_model import FastTextModel, Predictions, UnsupportedModel
 from classifiers.language import LanguageDetector, LanguageSettings, language_names, shipped_model_path
 from classifiers.moderation import ModerationTagger
@@ -136,19 +135,6 @@ def test_identical_texts_are_read_once_and_remembered_across_calls() -> None:
     detector.detect(["Guten Morgen, wie geht es dir?"])  # a third text pushes the oldest out
     detector.detect(turns[:1])
     assert detector.status.counts["read"] == 5
-
-
-def test_worker_processes_give_the_same_answers() -> None:
-    languages = ["Wie spät ist es heute Abend in Berlin", "What time is it tonight in London", "Quelle heure est-il"]
-    texts = [f"{languages[index % 3]}, question {index}?" for index in range(language.PARALLEL_MIN_TEXTS)]
-    alone = LanguageDetector().detect(texts)
-    parallel = LanguageDetector(LanguageSettings(workers=2))
-    try:
-        assert parallel.detect(texts) == alone
-    finally:
-        parallel.close()
-    assert {result.code for result in alone} == {"de", "en", "fr"}
-    assert parallel.status.counts["read"] == len(texts)
 
 
 def counted_readings(detector: LanguageDetector) -> list[str]:
