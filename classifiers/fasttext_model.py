@@ -258,10 +258,7 @@ class FastTextModel:
 
         Returns each n-gram's input row (-1 where pruning dropped its bucket) and the index of its token.
         """
-        owners = np.array([index for index, token in enumerate(tokens) if token != EOS], np.int64)
-        words = [f"<{tokens[index]}>".encode() for index in owners]  # the end-of-sentence word has no n-grams
-        if not words:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        words = [b"" if token == EOS else f"<{token}>".encode() for token in tokens]  # EOS has no n-grams
         data = np.frombuffer(b"".join(words), np.uint8)
         word_end = np.cumsum(np.fromiter(map(len, words), np.int64, len(words)))
         starts = np.flatnonzero((data & 0xC0) != 0x80)  # first byte of each character
@@ -278,17 +275,18 @@ class FastTextModel:
         with np.errstate(over="ignore"):
             for n in range(1, self.maxn + 1):
                 char = np.minimum(np.arange(n - 1, total + n - 1), total - 1)  # the n-th character from c
-                inside = (np.arange(total) + n <= total) & (after[char] + size[char] <= char_end)
-                for byte in range(int(size[char][inside].max(initial=0))):
-                    taken = inside & (byte < size[char])
-                    value = signed[np.minimum(after[char] + byte, len(data) - 1)]
-                    hashes = np.where(taken, (hashes ^ value) * FNV_PRIME, hashes)
+                first, width = after[char], size[char]
+                inside = (np.arange(total) + n <= total) & (first + width <= char_end)
+                hashes = np.where(inside, (hashes ^ signed[first]) * FNV_PRIME, hashes)  # a new array for each n
+                for byte in range(1, int(width[inside].max(initial=1))):  # the rest of multi-byte characters
+                    more = np.flatnonzero(inside & (width > byte))
+                    hashes[more] = (hashes[more] ^ signed[first[more] + byte]) * FNV_PRIME
                 if n >= self.minn:
                     ngram_hashes[n], present[n] = hashes, np.flatnonzero(inside)
         rows, owner = [], []
         for n, hashed in ngram_hashes.items():
             rows.append(self.ngram_rows[hashed[present[n]] % np.uint32(self.bucket)].astype(np.int64))
-            owner.append(owners[char_word[present[n]]])
+            owner.append(char_word[present[n]])
         return np.concatenate(rows), np.concatenate(owner)
 
 
