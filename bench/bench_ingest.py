@@ -7,9 +7,10 @@ child process (so its peak RSS, children included, is measured alone), re-runs i
 on the staged days to split the time, then FastChat's cleaner on the same files in a separate virtual
 environment with PyPI's `fschat`, and prints the figures.
 
-It also measures a floor: orjson parsing every line once, in the same number of processes, and nothing
-else. Any cleaner that reads every line as JSON pays at least this, so FastChat's time divided by it
-bounds the speedup any such cleaner can reach on these logs.
+It also measures two floors: orjson parsing every line once, in the same number of processes, and
+nothing else (any cleaner that makes a Python object of every line pays at least this); and DuckDB's
+read_json reading the same files into typed columns with as many threads (the floor of a columnar
+staging, which would leave only unusual lines to a per-line path).
 """
 
 from __future__ import annotations
@@ -105,6 +106,26 @@ def parse_floor_child(files: list[str], workers: int) -> None:
     print(json.dumps({"lines": sum(n for n, _ in counts), "not_json": sum(b for _, b in counts)}))
 
 
+def columnar_floor_child(files: list[str], workers: int) -> None:
+    """Child process: DuckDB's read_json of `files` into typed columns (record type, timestamps, models, IP,
+    every state's messages), `workers` threads, nothing else; print what it read."""
+    import duckdb
+
+    state = 'STRUCT(conv_id VARCHAR, model_name VARCHAR, "offset" BIGINT, messages VARCHAR[][])'
+    columns = {"tstamp": "DOUBLE", "type": "VARCHAR", "model": "VARCHAR", "models": "VARCHAR[]", "ip": "VARCHAR",
+               "state": state, "states": f"{state}[]"}
+    con = duckdb.connect()
+    con.execute(f"SET threads = {workers}")
+    rows, messages = con.execute(
+        "SELECT count(*), "
+        "sum(coalesce(len(state.messages), 0) + coalesce(list_sum([len(s.messages) FOR s IN states]), 0)) "
+        "FROM read_json(?, format = 'newline_delimited', columns = ?, ignore_errors = true, "
+        "maximum_object_size = 1000000000)",
+        [files, columns],
+    ).fetchone()
+    print(json.dumps({"rows": rows, "messages": int(messages)}))
+
+
 def finalize_child(out: str) -> None:
     """Child process: what `ingest_logs` does after staging (finalize, then the dedup tags), on the days
     `arena-release ingest` staged under `out`, into a scratch folder."""
@@ -124,11 +145,13 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=10)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--skip-fastchat", action="store_true")
-    parser.add_argument("--child", choices=["parse-floor", "finalize"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["parse-floor", "columnar-floor", "finalize"], help=argparse.SUPPRESS)
     parser.add_argument("child_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "parse-floor":
         return parse_floor_child(args.child_args, args.workers)
+    if args.child == "columnar-floor":
+        return columnar_floor_child(args.child_args, args.workers)
     if args.child == "finalize":
         return finalize_child(args.child_args[0])
     OUT.mkdir(parents=True, exist_ok=True)
@@ -159,6 +182,12 @@ def main() -> None:
     floor = json.loads(floor_out)
     print(f"parse floor (orjson.loads of all {floor['lines']:,} lines, nothing else, {args.workers} processes): "
           f"{floor_s:.1f}s wall, {floor_cpu:.1f} CPU s")
+    columnar_s, columnar_cpu, _, columnar_out = timed_child(
+        [sys.executable, __file__, "--child", "columnar-floor", "--workers", str(args.workers), *log_files])
+    columnar = json.loads(columnar_out)
+    print(f"columnar floor (DuckDB read_json of the same files into typed columns, {columnar['rows']:,} rows with "
+          f"{columnar['messages']:,} messages, {args.workers} threads, nothing else): {columnar_s:.1f}s wall, "
+          f"{columnar_cpu:.1f} CPU s")
 
     if args.skip_fastchat:
         return
