@@ -18,6 +18,7 @@ probabilities can differ in the 7th digit; tests/test_fasttext_model.py holds it
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,9 +199,8 @@ class FastTextModel:
         index = np.array([self._token_index[token] for token in distinct], np.int64)[np.asarray(encoded.indices)]
         # a line's rows: its tokens' rows and those of fastText's end-of-sentence word (token 0)
         rows = np.bincount(line_of_token, self._token_rows[index], len(lines)) + self._token_rows[0]
-        hidden = np.empty((self.input.shape[1], len(lines)), np.float32)  # one column per line
-        for dimension, token_sums in enumerate(self._token_sums[:, : len(self._token_index)]):
-            hidden[dimension] = (np.bincount(line_of_token, token_sums[index], len(lines)) + token_sums[0]) / rows
+        sums = _sum_by(line_of_token, (token_sums[index] for token_sums in self._token_sums), len(lines))
+        hidden = ((sums + self._token_sums[:, [0]]) / rows).astype(np.float32)  # one column per line
         labels, probabilities = [np.zeros(0, np.int64)], [np.zeros(0)]
         for start in range(0, len(lines), OUTPUT_CHUNK):
             label, probability = self._top(hidden[:, start : start + OUTPUT_CHUNK])
@@ -242,14 +242,14 @@ class FastTextModel:
         owner = np.concatenate([token_of_ngram, in_vocabulary])
         is_label = np.array([token.startswith(LABEL_PREFIX) for token in tokens])
         keep = ~is_label[owner]  # label-like tokens are not words to fastText: they add no rows
-        sums = _sum_by(owner[keep], self.input[rows[keep]].astype(np.float64), len(tokens))
+        sums = _sum_by(owner[keep], self.input[rows[keep]].T.astype(np.float64), len(tokens))
         counts = np.bincount(owner[keep], minlength=len(tokens))
         start, end = len(self._token_index), len(self._token_index) + len(tokens)
         if end > len(self._token_rows):  # grow by doubling, so adding tokens costs amortized O(1) each
             capacity = max(end, 2 * len(self._token_rows))
             self._token_sums = np.pad(self._token_sums, ((0, 0), (0, capacity - len(self._token_rows))))
             self._token_rows = np.pad(self._token_rows, (0, capacity - len(self._token_rows)))
-        self._token_sums[:, start:end] = sums.T
+        self._token_sums[:, start:end] = sums
         self._token_rows[start:end] = counts
         self._token_index.update(zip(tokens, range(start, end), strict=True))
 
@@ -302,6 +302,7 @@ def _before_end_of_sentence(tokens: pa.Array, line_of_token: np.ndarray, lines: 
     return tokens.filter(pa.array(keep)), line_of_token[keep]
 
 
-def _sum_by(groups: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
-    """Row sums of `values` by group (0..count-1); each group is summed in order, whatever else is in the batch."""
-    return np.stack([np.bincount(groups, column, count) for column in values.T], axis=1)
+def _sum_by(groups: np.ndarray, columns: Iterable[np.ndarray], count: int) -> np.ndarray:
+    """Per column, its values summed by group (0..count-1): one row per column. Each group is summed in
+    order, so a sum never depends on what else is in the batch."""
+    return np.stack([np.bincount(groups, column, count) for column in columns])
