@@ -41,26 +41,32 @@ class UnsupportedModel(ValueError):
 
 
 class _Bytes:
-    """Sequential little-endian reads from the model file."""
+    """Sequential little-endian reads from the model file; a read past its end is `UnsupportedModel`."""
 
-    def __init__(self, data: bytes) -> None:
-        self.data, self.offset = data, 0
+    def __init__(self, path: Path) -> None:
+        self.path, self.data, self.offset = path, path.read_bytes(), 0
 
     def scalars(self, layout: str) -> tuple:
-        values = struct.unpack_from("<" + layout, self.data, self.offset)
-        self.offset += struct.calcsize("<" + layout)
-        return values
+        size = self._take(struct.calcsize("<" + layout))
+        return struct.unpack_from("<" + layout, self.data, self.offset - size)
 
     def array(self, dtype: str, count: int) -> np.ndarray:
-        values = np.frombuffer(self.data, dtype, count, self.offset)
-        self.offset += values.nbytes
-        return values
+        size = self._take(np.dtype(dtype).itemsize * count)
+        return np.frombuffer(self.data, dtype, count, self.offset - size)
 
     def cstring(self) -> str:
-        end = self.data.index(b"\0", self.offset)
-        text = self.data[self.offset : end].decode("utf-8")
-        self.offset = end + 1
-        return text
+        start, end = self.offset, self.data.find(b"\0", self.offset)
+        self._take(end + 1 - start if end >= 0 else len(self.data) + 1)  # no terminator: past the end
+        try:
+            return self.data[start:end].decode("utf-8")
+        except UnicodeDecodeError:
+            raise UnsupportedModel(f"{self.path}: a dictionary word is not UTF-8") from None
+
+    def _take(self, size: int) -> int:
+        if size < 0 or self.offset + size > len(self.data):
+            raise UnsupportedModel(f"{self.path}: the file ends early (truncated or not a fastText model)")
+        self.offset += size
+        return size
 
 
 def _matrix(data: _Bytes) -> np.ndarray:
@@ -147,7 +153,7 @@ class FastTextModel:
 
     def __init__(self, path: Path, remembered_tokens: int = 500_000) -> None:
         """`remembered_tokens` bounds the per-token vectors kept across calls (about 250 bytes each)."""
-        data = _Bytes(Path(path).read_bytes())
+        data = _Bytes(Path(path))
         magic, version = data.scalars("ii")
         if (magic, version) != (MAGIC, VERSION):
             raise UnsupportedModel(f"{path} is not a fastText version-{VERSION} model")
