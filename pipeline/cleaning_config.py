@@ -16,11 +16,9 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.errors import ConfigError
+
 DEFAULTS_PATH = Path(__file__).parent / "data" / "cleaning.yaml"
-
-
-class ConfigError(ValueError):
-    """A configuration file is missing or invalid; the message says where and why."""
 
 
 class _Strict(BaseModel):

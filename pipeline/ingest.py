@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from pipeline import dedup, schemas
 from pipeline.cleaning import WINNER_BY_VOTE, Battle, Chat, Cleaner, conv_metadata
 from pipeline.cleaning_config import CleaningConfig, JudgeHasher
+from pipeline.errors import IngestError
 from pipeline.logrecords import (
     BATTLE_VOTE_TYPES,
     RecordError,
@@ -71,10 +72,6 @@ STAGED_TABLES = {
     "feedback": schemas.FEEDBACK,
     "quarantine": schemas.QUARANTINE,
 }
-
-
-class IngestError(Exception):
-    """An input problem that stops ingest as a whole (missing directory, no logs, bad config)."""
 
 
 @dataclass(frozen=True)

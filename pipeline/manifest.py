@@ -23,6 +23,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.errors import ManifestError
+
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
 KINDS = ("public", "provider_export")
@@ -35,10 +37,6 @@ TABLE_KEYS = ("rows", "files", "schema", "counts", "models", "languages")
 COUNT_KEYS = ("input", "in_window", "drawn", "dropped", "public")
 FILE_KEYS = ("path", "sha256", "bytes", "rows")
 _CHUNK = 1 << 20
-
-
-class ManifestError(ValueError):
-    """A manifest is missing, unreadable or lacks what a release needs."""
 
 
 def sha256_file(path: Path) -> str:

@@ -27,12 +27,8 @@ import pyarrow.compute as pc
 
 from classifiers.status import StageStatus
 from pipeline import schemas
+from pipeline.errors import ReleaseBlocked
 from pipeline.release_config import Filters, FrequentPrompts, LogWindow
-
-
-class ReleaseBlocked(Exception):
-    """The release cannot be built as configured; the message gives every reason."""
-
 
 # A classifier stage is known by the columns it writes; its types are the stage's own and pass through.
 STAGE_COLUMNS: dict[str, tuple[str, ...]] = {
