@@ -6,13 +6,16 @@ of anonymous battles, in RE2 through Arrow: the identity words, one pass over th
 (a Python `in` per word costs ~35 passes). `Battle.decide` applies the rules that follow them in
 FastChat's order (identity words, then excluded models). The style counts of kept battles
 (`conv_metadata`) are computed per batch too, over its conversation columns.
+
+These are the exact rules, which decide a record's reason. Staging's fast path (`pipeline.columnar`)
+applies the same per-record rules as masks over a batch and hands back every record one fails.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,13 +26,11 @@ import pyarrow.compute as pc
 from pipeline import schemas
 from pipeline.cleaning_config import CleaningConfig
 from pipeline.logrecords import (
-    CommonRecord,
+    CommonState,
     RecordError,
     State,
-    common_state,
     ip_of,
     parse_state,
-    plausible_tstamp,
     require,
     tstamp_of,
 )
@@ -85,7 +86,7 @@ class IdentityWords:
 
     def __init__(self, words: list[str]):
         self.words = words
-        self.pattern = _literal_alternation(words) if words else None
+        self.pattern = literal_pattern(words) if words else None
 
     def first_words(self, lowered: list[str]) -> list[str | None]:
         """Per text, the first identity word (in configured order) it contains, or None."""
@@ -98,7 +99,7 @@ class IdentityWords:
         return found
 
 
-def _literal_alternation(words: Iterable[str]) -> str:
+def literal_pattern(words: Iterable[str]) -> str:
     """An RE2 pattern matching any of `words` literally, as a trie (RE2 runs it in one DFA pass)."""
     trie: dict[str, dict] = {}
     for word in words:
@@ -128,7 +129,9 @@ def public_models(record: dict[str, Any]) -> list[str]:
     return public
 
 
-def resolve_battle_models(public: list[str] | tuple[str, str], states: list[State]) -> tuple[list[str], bool]:
+def resolve_battle_models(
+    public: list[str] | tuple[str, str], states: Sequence[State | CommonState]
+) -> tuple[list[str], bool]:
     """FastChat's anonymous/named rule on the logged public names: (hidden model names, anony)."""
     hidden = [s.model_name for s in states]
     if (public[0] == "") != (public[1] == ""):
@@ -327,29 +330,6 @@ class Cleaner:
         else:
             reject = "excluded_model" if model in self.excluded else None
         return Chat(state, model, judge, tstamp, reject)
-
-    def common(self, record: CommonRecord) -> Chat | Battle | None:
-        """`chat` or `battle` for a line `decode_common` read, where the record passes every per-record
-        rule; else None, and the caller stages the line by the exact path, which decides the reason.
-        So nothing here has to follow the exact path's order of checks."""
-        tstamp, ip = record.tstamp, record.ip
-        if not plausible_tstamp(tstamp) or not ip:
-            return None
-        try:
-            if record.type == "chat":
-                state = common_state(record.state) if record.state is not None else None
-                if state is None or record.model is None:
-                    return None
-                return self._chat(tstamp, state, record.model, ip)
-            if record.type in WINNER_BY_VOTE and record.states is not None and record.models is not None:
-                states = [common_state(raw) for raw in record.states]
-                if None in states:
-                    return None
-                models, anonymous = resolve_battle_models(record.models, states)
-                return self._battle(record.type, tstamp, states, models, anonymous, ip)
-        except RecordError:
-            return None
-        return None
 
     def feedback(self, record: dict[str, Any], kind: str) -> dict[str, Any]:
         tstamp = tstamp_of(record)

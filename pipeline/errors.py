@@ -5,7 +5,6 @@ They live here, importing nothing, so the CLI can catch them without importing e
 from __future__ import annotations
 
 
-
 class ConfigError(ValueError):
     """A configuration file is missing or invalid; the message says where and why."""
 

@@ -36,9 +36,11 @@ import pyarrow.parquet as pq
 from pipeline import dedup, schemas
 from pipeline.cleaning import WINNER_BY_VOTE, Battle, Chat, Cleaner, conv_metadata
 from pipeline.cleaning_config import CleaningConfig, JudgeHasher
+from pipeline.columnar import ROLES, stage_battles, stage_chats
 from pipeline.errors import IngestError
 from pipeline.logrecords import (
     BATTLE_VOTE_TYPES,
+    CommonRecord,
     RecordError,
     State,
     decode_common,
@@ -49,11 +51,12 @@ from pipeline.manifest import sha256_file
 
 LOG_NAME = re.compile(r"^(?P<day>\d{4}-\d{2}-\d{2})-conv\.json(?:\.gz)?$")
 ROWS_PER_FLUSH = 2000
+FAST_TYPES = frozenset(("chat", *BATTLE_VOTE_TYPES))
 # Rows per batch (and Parquet row group) when finalize streams a query into an output table.
 OUTPUT_BATCH_ROWS = 16384
-# Battles wait for their batch's identity-word pass, and conversation states to be written as columns:
-# at most this many, or this many bytes of log lines, whichever comes first (bounded memory).
-BATCH_ROWS = 2048
+# Typed lines wait to be staged as a batch by the fast path (each kernel call costs the same for 10 rows
+# or 10,000): at most this many, or this many bytes of log lines, whichever comes first (bounded memory).
+BATCH_ROWS = 8192
 BATCH_BYTES = 32 << 20
 # Staged files are read once by finalize: cheap compression beats small files there, and mostly
 # unique texts gain nothing from dictionaries or statistics.
@@ -198,8 +201,9 @@ def _stage_file(log: LogFile, out_prefix: str) -> FileStats:
 
 
 class _FileStager:
-    """Stages one log file: each line is checked as it is read; battles wait in a bounded batch for the
-    identity words, and battles and conversation states go to Parquet as whole Arrow columns."""
+    """Stages one log file. Typed-decoded chat and vote lines wait in a bounded batch for the fast path
+    (`pipeline.columnar`), which stages them at once; every other line, and each line the fast path
+    leaves, is read by the exact path, one at a time, which decides its reason."""
 
     def __init__(self, cleaner: Cleaner, log: LogFile, prefix: Path):
         self.cleaner = cleaner
@@ -207,60 +211,72 @@ class _FileStager:
         self.stats = FileStats(source=log.source)
         self.writer = _StagedWriter(prefix)
         self.where = {"source_file": log.source, "day": log.day}
-        self.battles: list[tuple[int, Battle]] = []
+        self.pending: list[tuple[int, bytes, CommonRecord]] = []  # for the fast path
+        self.battles: list[tuple[int, Battle]] = []  # from the exact path
         self.chats: list[tuple[int, Chat]] = []
         self.batch_bytes = 0
 
     def read(self) -> None:
-        cleaner, stats = self.cleaner, self.stats
-        max_bytes = cleaner.config.max_line_bytes
+        max_bytes = self.cleaner.config.max_line_bytes
+        pending = self.pending
         opener = gzip.open if self.log.path.suffix == ".gz" else functools.partial(open, buffering=READ_BUFFER)
         line_no = 0
         try:
             with opener(self.log.path, "rb") as lines:
                 for line_no, line in enumerate(lines, start=1):
-                    # Nearly every line is a well-formed chat or vote: typed decoding stages it. Any other
-                    # line, or one that breaks a per-record rule, is read again by the exact path below,
-                    # which decides its reason.
-                    common = decode_common(line) if len(line) <= max_bytes else None
-                    staged = common and cleaner.common(common)
-                    if staged is not None:
-                        self._add(line_no, line, staged)
-                        continue
-                    kind = None
-                    record: dict[str, Any] = {}
-                    try:
-                        record = parse_line(line, max_bytes)
-                        kind = record_type(record)
-                        if kind == "chat":
-                            self._add(line_no, line, cleaner.chat(record))
-                        elif kind in BATTLE_VOTE_TYPES:
-                            self._add(line_no, line, cleaner.battle(record, kind))
-                        else:
-                            row = cleaner.feedback(record, kind)
-                            self.writer.add_row("feedback", {**row, **self.where, "source_line": line_no})
-                            stats.staged["feedback"] += 1
-                    except RecordError as err:
-                        self._quarantine(line_no, kind, err, record)
+                    record = decode_common(line) if len(line) <= max_bytes else None
+                    if record is not None and record.type in FAST_TYPES:
+                        pending.append((line_no, line, record))
+                    else:
+                        self._exact(line_no, line)
+                    self.batch_bytes += len(line)
+                    if self.batch_bytes >= BATCH_BYTES or len(pending) >= BATCH_ROWS:
+                        self._flush_batch()
         except (OSError, EOFError, gzip.BadGzipFile) as err:
             # A truncated or corrupt gzip stream: the lines already read are kept; the rest is counted
             # as one quarantined unreadable tail, with the error, so nothing disappears silently.
             line_no += 1
             self._quarantine(line_no, None, RecordError("unreadable_file", str(err)[:200]), {})
-        stats.lines = line_no
+        self.stats.lines = line_no
 
-    def _add(self, line_no: int, line: bytes, staged: Chat | Battle) -> None:
-        (self.chats if type(staged) is Chat else self.battles).append((line_no, staged))
-        self.batch_bytes += len(line)
-        if self.batch_bytes >= BATCH_BYTES or len(self.battles) + len(self.chats) >= BATCH_ROWS:
-            self._flush_batch()
+    def _exact(self, line_no: int, line: bytes) -> None:
+        cleaner = self.cleaner
+        kind = None
+        record: dict[str, Any] = {}
+        try:
+            record = parse_line(line, cleaner.config.max_line_bytes)
+            kind = record_type(record)
+            if kind == "chat":
+                self.chats.append((line_no, cleaner.chat(record)))
+            elif kind in BATTLE_VOTE_TYPES:
+                self.battles.append((line_no, cleaner.battle(record, kind)))
+            else:
+                row = cleaner.feedback(record, kind)
+                self.writer.add_row("feedback", {**row, **self.where, "source_line": line_no})
+                self.stats.staged["feedback"] += 1
+        except RecordError as err:
+            self._quarantine(line_no, kind, err, record)
 
     def _quarantine(self, line_no: int, kind: str | None, err: RecordError, record: dict) -> None:
         self.writer.add_row("quarantine", _quarantine_row(self.where, line_no, kind, err, record))
         self.stats.quarantined[err.reason] += 1
 
     def _flush_batch(self) -> None:
-        """Decide the batch's identity words, then write its battles and states as Arrow columns."""
+        """Stage the batch's typed lines by the fast path, then the exact path's records, as Arrow columns."""
+        votes = [entry for entry in self.pending if entry[2].type != "chat"]
+        chats = [entry for entry in self.pending if entry[2].type == "chat"]
+        for table, entries, stage in (("states", chats, stage_chats), ("battles", votes, stage_battles)):
+            if not entries:
+                continue
+            staged = stage([record for _, _, record in entries], self.cleaner)
+            for index in staged.exact:
+                self._exact(*entries[index][:2])
+            for index, reason, detail in staged.rejected:
+                line_no, _, record = entries[index]
+                kept_fields = {"tstamp": record.tstamp, "states": [{"conv_id": record.states[0].conv_id}]}
+                self._quarantine(line_no, record.type, RecordError(reason, detail), kept_fields)
+            self._write(table, staged.columns, [entries[index][0] for index in staged.rows])
+
         self.cleaner.decide([b for _, b in self.battles])
         kept = []
         for line_no, b in self.battles:
@@ -270,65 +286,69 @@ class _FileStager:
             reason, detail = b.rejected
             kept_fields = {"tstamp": b.tstamp, "states": [{"conv_id": b.states[0].conv_id}]}
             self._quarantine(line_no, b.record_kind, RecordError(reason, detail), kept_fields)
-        self.writer.write("battles", _battles_table(kept, self.where))
-        self.writer.write("states", _states_table(self.chats, self.where))
-        self.stats.staged["battles"] += len(kept)
-        self.stats.staged["states"] += len(self.chats)
-        self.battles, self.chats, self.batch_bytes = [], [], 0
+        self._write("battles", battle_columns([b for _, b in kept]), [line_no for line_no, _ in kept])
+        self._write("states", chat_columns([c for _, c in self.chats]), [line_no for line_no, _ in self.chats])
+        self.pending.clear()
+        self.battles.clear()
+        self.chats.clear()
+        self.batch_bytes = 0
+
+    def _write(self, table: str, columns: dict[str, Any], source_lines: list[int]) -> None:
+        count = len(source_lines)
+        if not count:
+            return
+        columns = {**columns, "language": pa.nulls(count, pa.string()), "day": [self.where["day"]] * count,
+                   "source_file": [self.where["source_file"]] * count, "source_line": source_lines}
+        if table == "battles":
+            columns["conv_metadata"] = conv_metadata(columns["conversation_a"], columns["conversation_b"])
+        schema = STAGED_TABLES[table]
+        self.writer.write(table, pa.Table.from_arrays([_column(columns[f.name], f.type) for f in schema],
+                                                      schema=schema))
+        self.stats.staged[table] += count
 
     def close(self) -> None:
-        if self.battles or self.chats:
+        if self.pending or self.battles or self.chats:
             self._flush_batch()
         self.writer.close()
 
 
-def _battles_table(battles: list[tuple[int, Battle]], where: dict[str, str]) -> pa.Table:
-    count = len(battles)
-    states_a = [b.states[0] for _, b in battles]
-    states_b = [b.states[1] for _, b in battles]
-    conversation_a, conversation_b = _conversations(states_a), _conversations(states_b)
-    columns = {
-        "question_id": pa.array([s.conv_id for s in states_a], pa.string()),
-        "conv_id_b": pa.array([s.conv_id for s in states_b], pa.string()),
-        "model_a": pa.array([b.models[0] for _, b in battles], pa.string()),
-        "model_b": pa.array([b.models[1] for _, b in battles], pa.string()),
-        "winner": pa.array([WINNER_BY_VOTE[b.record_kind] for _, b in battles], pa.string()),
-        "judge": pa.array([b.judge for _, b in battles], pa.string()),
-        "conversation_a": conversation_a,
-        "conversation_b": conversation_b,
-        "turn": pa.array([(len(s.texts) + 1) // 2 for s in states_a], pa.int64()),
-        "anony": pa.array([b.anonymous for _, b in battles], pa.bool_()),
-        "language": pa.nulls(count, pa.string()),
-        "tstamp": pa.array([b.tstamp for _, b in battles], pa.float64()),
-        "day": pa.array([where["day"]] * count, pa.string()),
-        "conv_metadata": conv_metadata(conversation_a, conversation_b),
-        "source_file": pa.array([where["source_file"]] * count, pa.string()),
-        "source_line": pa.array([line_no for line_no, _ in battles], pa.int64()),
+def _column(values: Any, kind: pa.DataType) -> pa.Array:
+    return values if isinstance(values, pa.Array) else pa.array(values, kind)
+
+
+def battle_columns(battles: list[Battle]) -> dict[str, Any]:
+    """The exact path's battles as the columns `pipeline.columnar.stage_battles` makes."""
+    states_a = [b.states[0] for b in battles]
+    states_b = [b.states[1] for b in battles]
+    return {
+        "question_id": [s.conv_id for s in states_a],
+        "conv_id_b": [s.conv_id for s in states_b],
+        "model_a": [b.models[0] for b in battles],
+        "model_b": [b.models[1] for b in battles],
+        "winner": [WINNER_BY_VOTE[b.record_kind] for b in battles],
+        "judge": [b.judge for b in battles],
+        "conversation_a": _conversations(states_a),
+        "conversation_b": _conversations(states_b),
+        "turn": [(len(s.texts) + 1) // 2 for s in states_a],
+        "anony": [b.anonymous for b in battles],
+        "tstamp": [b.tstamp for b in battles],
     }
-    return pa.Table.from_arrays([columns[f.name] for f in STAGED_BATTLES], schema=STAGED_BATTLES)
 
 
-def _states_table(chats: list[tuple[int, Chat]], where: dict[str, str]) -> pa.Table:
-    count = len(chats)
-    states = [c.state for _, c in chats]
-    columns = {
-        "conversation_id": pa.array([s.conv_id for s in states], pa.string()),
-        "model": pa.array([c.model for _, c in chats], pa.string()),
+def chat_columns(chats: list[Chat]) -> dict[str, Any]:
+    """The exact path's conversation states as the columns `pipeline.columnar.stage_chats` makes."""
+    states = [c.state for c in chats]
+    return {
+        "conversation_id": [s.conv_id for s in states],
+        "model": [c.model for c in chats],
         "conversation": _conversations(states),
-        "turn": pa.array([(len(s.texts) + 1) // 2 for s in states], pa.int64()),
-        "language": pa.nulls(count, pa.string()),
-        "tstamp": pa.array([c.tstamp for _, c in chats], pa.float64()),
-        "day": pa.array([where["day"]] * count, pa.string()),
-        "judge": pa.array([c.judge for _, c in chats], pa.string()),
-        "source_file": pa.array([where["source_file"]] * count, pa.string()),
-        "source_line": pa.array([line_no for line_no, _ in chats], pa.int64()),
-        "n_messages": pa.array([s.n_messages for s in states], pa.int64()),
-        "reject_reason": pa.array([c.reject for _, c in chats], pa.string()),
+        "turn": [(len(s.texts) + 1) // 2 for s in states],
+        "tstamp": [c.tstamp for c in chats],
+        "judge": [c.judge for c in chats],
+        "n_messages": [s.n_messages for s in states],
+        "reject_reason": [c.reject for c in chats],
     }
-    return pa.Table.from_arrays([columns[f.name] for f in STAGED_STATES], schema=STAGED_STATES)
 
-
-_ROLES = pa.array(["user", "assistant"], pa.string())
 
 
 def _conversations(states: list[State]) -> pa.Array:
@@ -338,7 +358,7 @@ def _conversations(states: list[State]) -> pa.Array:
     np.cumsum(lengths, out=offsets[1:])
     position = np.arange(offsets[-1], dtype=np.int32) - np.repeat(offsets[:-1], lengths)
     content = pa.array(list(chain.from_iterable(s.texts for s in states)), pa.string())
-    messages = pa.StructArray.from_arrays([content, _ROLES.take(position % 2)], fields=list(schemas.MESSAGE))
+    messages = pa.StructArray.from_arrays([content, ROLES.take(position % 2)], fields=list(schemas.MESSAGE))
     return pa.ListArray.from_arrays(pa.array(offsets), messages, type=schemas.CONVERSATION)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+import numpy as np
 import orjson
 
 BATTLE_VOTE_TYPES = ("leftvote", "rightvote", "tievote", "bothbad_vote")
@@ -37,7 +38,8 @@ class State:
 
 
 class CommonState(msgspec.Struct, forbid_unknown_fields=True):
-    """A state of the usual shape, as `decode_common` reads it (see there)."""
+    """A state of the usual shape, as `decode_common` reads it (see there); `pipeline.columnar` checks the
+    rest of what `parse_state` requires."""
 
     conv_id: str
     messages: list[tuple[str, str | None]]
@@ -79,17 +81,6 @@ def decode_common(line: bytes) -> CommonRecord | None:
         return _COMMON_DECODER.decode(line)
     except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for invalid UTF-8
         return None
-
-
-def common_state(raw: CommonState) -> State | None:
-    """`parse_state` for a state `decode_common` read, or None where parse_state would raise."""
-    messages = raw.messages
-    texts = [message[1] for message in messages]
-    count, offset = len(texts), raw.offset
-    if not raw.conv_id or not 0 <= offset <= count or None in texts and texts.index(None) != count - 1:
-        return None
-    return State(conv_id=raw.conv_id, model_name=raw.model_name, n_messages=count,
-                 texts=texts[offset:] if offset else texts)
 
 
 def parse_line(line: bytes, max_line_bytes: int) -> dict[str, Any]:
@@ -143,8 +134,9 @@ def tstamp_of(record: dict[str, Any]) -> float:
     return tstamp
 
 
-def plausible_tstamp(tstamp: float) -> bool:
-    return 1e9 <= tstamp <= 1e10
+def plausible_tstamp(tstamp: float | np.ndarray) -> bool | np.ndarray:
+    """For a timestamp, or elementwise for an array of them."""
+    return (tstamp >= 1e9) & (tstamp <= 1e10)
 
 
 def ip_of(record: dict[str, Any]) -> str:

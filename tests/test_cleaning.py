@@ -9,10 +9,12 @@ import types
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from pipeline import ingest, schemas
 from pipeline.cleaning import IdentityWords, LineStartPattern, conv_metadata
 from pipeline.cleaning_config import load_cleaning_config
+from pipeline.errors import ConfigError
 from pipeline.logrecords import RecordError, parse_state
 
 # Characters that stress the patterns: line breaks, Unicode spaces and digits, markers, NUL.
@@ -109,3 +111,13 @@ def test_tiny_batches_give_the_same_tables(ingested, synth_logs, tmp_path, monke
     out, _ = ingested
     for name in ("battles", "conversations", "feedback", "quarantine"):
         assert pq.read_table(tmp_path / f"{name}.parquet").equals(pq.read_table(out / f"{name}.parquet")), name
+
+
+@pytest.mark.parametrize("texts", [[""], ["ERROR\nDUE TO HIGH TRAFFIC"]])
+def test_server_texts_that_staging_cannot_search_message_by_message_are_refused(tmp_path, texts):
+    """Staging's fast path searches each message alone, which equals the exact path's search of the
+    messages joined by newlines only for non-empty texts without a newline: the config says so."""
+    override = tmp_path / "cleaning.yaml"
+    override.write_text(yaml.safe_dump({"server_texts": {"server_error": texts}}))
+    with pytest.raises(ConfigError, match="server_error.*empty text or one with a newline"):
+        load_cleaning_config(override)

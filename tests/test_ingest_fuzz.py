@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from pipeline.cleaning import Cleaner
 from pipeline.cleaning_config import JudgeHasher, load_cleaning_config
-from pipeline.ingest import ingest_logs
+from pipeline.columnar import stage_battles, stage_chats
+from pipeline.ingest import FAST_TYPES, battle_columns, chat_columns, ingest_logs
 from pipeline.logrecords import BATTLE_VOTE_TYPES, RecordError, decode_common, parse_line, record_type
 from tests.logbuilder import T0, battle, chat, state, vote
 
@@ -54,7 +55,8 @@ scalars = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.sampled_from([0, -1, 1e9, 1e10, 1e10 + 1, 2**63, 10**30, 1e308]),
     st.text(max_size=30),
-    st.sampled_from(["", "▌", "\x00", "USER", "chat", "leftvote", "$MODERATION$", "a" * 5000]),
+    st.sampled_from(["", "▌", "\x00", "USER", "chat", "leftvote", "$MODERATION$", "a" * 5000, "Paris.▌",
+                     "NETWORK ERROR DUE TO HIGH TRAFFIC", "I am made by OpenAI", "model-z", "10.9.9.9"]),
 )
 json_values = st.recursive(
     scalars,
@@ -186,41 +188,112 @@ def test_valid_records_are_kept():
     assert accounting["quarantined_total"] == 0
 
 
-def exact_result(cleaner: Cleaner, line: bytes):
-    """What the exact path makes of a line: a Chat or Battle, or the RecordError's reason."""
+# The rules made tight, so fuzzed records cross every limit: few turns and characters, a banned IP,
+# an excluded model.
+TIGHT = CONFIG.model_copy(update={"max_user_chars": 40, "max_turns": 2, "excluded_models": ["model-z"]})
+JUDGES = JudgeHasher(b"fuzz-judge-key-0123456789")
+
+
+def tight_cleaner() -> Cleaner:
+    return Cleaner(TIGHT, JUDGES, frozenset({JUDGES("10.9.9.9")}))
+
+
+def exact_outcome(cleaner: Cleaner, line: bytes):
+    """What the exact path makes of a line: its staged row, a batch rule's rejection, or its reason."""
     try:
         record = parse_line(line, CONFIG.max_line_bytes)
         kind = record_type(record)
         if kind == "chat":
-            return cleaner.chat(record)
+            return "staged", _rows(chat_columns([cleaner.chat(record)]))[0]
         if kind in BATTLE_VOTE_TYPES:
-            return cleaner.battle(record, kind)
+            battle = cleaner.battle(record, kind)
+            cleaner.decide([battle])
+            if battle.rejected:
+                return "rejected", battle.rejected
+            return "staged", _rows(battle_columns([battle]))[0]
         return kind
     except RecordError as err:
         return err.reason
 
 
-@settings(max_examples=400, deadline=None, database=None,
+def fast_outcomes(cleaner: Cleaner, lines: list[bytes]) -> dict[int, tuple]:
+    """What the fast path makes of the typed-decoded chat and vote lines of one batch, by line index:
+    staged rows and rejections; the lines it leaves to the exact path are absent."""
+    outcomes: dict[int, tuple] = {}
+    decoded = [(i, decode_common(line)) for i, line in enumerate(lines)]
+    decoded = [(i, record) for i, record in decoded if record is not None and record.type in FAST_TYPES]
+    for stage, kinds in ((stage_chats, {"chat"}), (stage_battles, set(BATTLE_VOTE_TYPES))):
+        batch = [(i, record) for i, record in decoded if record.type in kinds]
+        staged = stage([record for _, record in batch], cleaner)
+        for row, index in zip(_rows(staged.columns), staged.rows, strict=True):
+            outcomes[batch[index][0]] = ("staged", row)
+        for index, reason, detail in staged.rejected:
+            outcomes[batch[index][0]] = ("rejected", (reason, detail))
+    return outcomes
+
+
+def _rows(columns: dict) -> list[dict]:
+    values = {name: column.tolist() if hasattr(column, "tolist") else list(column) for name, column in columns.items()}
+    return [dict(zip(values, row, strict=True)) for row in zip(*values.values(), strict=True)]
+
+
+# Values at the edges of the per-record rules, for the records the fast path must judge as the exact
+# path does: texts with a server text, an identity word or the unfinished marker, texts at the
+# character limit, null and empty texts; offsets, timestamps, IPs and models at their limits.
+EDGE_TEXTS = st.one_of(
+    st.text(max_size=45),
+    st.sampled_from(["", "x" * 40, "x" * 41, "é" * 40, "Paris.▌", "▌", "Madrid ▌", "▌ Paris.", "I am made by OpenAI.",
+                     "Über GOOGLE", "1 NETWORK ERROR DUE TO HIGH TRAFFIC 2", "API REQUEST ERROR",
+                     "$MODERATION$ YOUR INPUT VIOLATES OUR CONTENT MODERATION GUIDELINES."]),
+)
+
+
+@st.composite
+def rule_edge_line(draw) -> bytes:
+    """A chat or vote record whose texts are edge texts, and now and then another value at its limit."""
+    def sometimes() -> bool:
+        return draw(st.sampled_from([False, False, False, True]))
+
+    record = json.loads(json.dumps(draw(st.sampled_from([r for r in VALID if r["type"] in FAST_TYPES]))))
+    for logged in [record["state"]] if "state" in record else record["states"]:
+        texts = [text for _, text in logged["messages"]] + [draw(EDGE_TEXTS) for _ in range(draw(st.integers(0, 3)))]
+        texts = [draw(EDGE_TEXTS) if draw(st.booleans()) else text for text in texts[: draw(st.integers(1, 7))]]
+        if sometimes():
+            texts[draw(st.integers(0, len(texts) - 1))] = None
+        logged["messages"] = [[("USER", "ASSISTANT")[i % 2], text] for i, text in enumerate(texts)]
+        if sometimes():
+            logged["offset"] = draw(st.integers(-1, len(texts) + 1))
+        if sometimes():
+            logged["model_name"] = draw(st.sampled_from(["model-z", "", None]))
+    if sometimes():
+        record["ip"] = draw(st.sampled_from(["10.9.9.9", "", "10.0.0.7"]))
+    if sometimes():
+        record["tstamp"] = draw(st.sampled_from([1e9, 1e10, 1e9 - 0.001, 1e10 + 1, T0]))
+    if "models" in record and sometimes():
+        record["models"] = draw(st.sampled_from([["", ""], ["Model A", "Model B"], ["model-x", "model-z"],
+                                                 ["", "model-x"], ["model-x", "model-y"]]))
+    return json.dumps(record).encode()
+
+
+@settings(max_examples=300, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(lines)
-@example(b'{"tstamp": 1717236000, "type": "chat", "model": "m", "ip": "1", "gen_params": {"t": 1e400},'
-         b' "state": {"conv_id": "c", "messages": [["u", "q"], ["a", "r"]]}}')
-@example(b'{"tstamp": 1717236000, "type": "chat", "model": "m", "ip": "1", "other": "\\ud800",'
-         b' "state": {"conv_id": "c", "messages": [["u", "q"], ["a", "r"]]}}')
-def test_typed_decoding_agrees_with_the_exact_path(line: bytes):
-    """The typed fast path stages a line only where the exact path gives the very same Chat or Battle."""
-    cleaner = Cleaner(CONFIG, JudgeHasher(b"fuzz-judge-key-0123456789"), frozenset())
-    record = decode_common(line)
-    fast = record and cleaner.common(record)
-    if fast is not None:
-        assert fast == exact_result(cleaner, line)
+@given(st.lists(rule_edge_line() | lines, min_size=1, max_size=12))
+@example([b'{"tstamp": 1717236000, "type": "chat", "model": "m", "ip": "1", "gen_params": {"t": 1e400},'
+          b' "state": {"conv_id": "c", "messages": [["u", "q"], ["a", "r"]]}}'])
+@example([b'{"tstamp": 1717236000, "type": "chat", "model": "m", "ip": "1", "other": "\\ud800",'
+          b' "state": {"conv_id": "c", "messages": [["u", "q"], ["a", "r"]]}}'])
+def test_fast_path_agrees_with_the_exact_path(batch: list[bytes]):
+    """The fast path stages (or rejects) a line of a batch only as the exact path would, whatever else
+    the batch holds."""
+    cleaner = tight_cleaner()
+    for index, outcome in fast_outcomes(cleaner, batch).items():
+        assert outcome == exact_outcome(cleaner, batch[index])
 
 
-def test_typed_decoding_takes_the_valid_records():
+def test_fast_path_takes_the_valid_records():
     cleaner = Cleaner(CONFIG, JudgeHasher(b"fuzz-judge-key-0123456789"), frozenset())
-    for record in VALID:
-        line = json.dumps(record).encode()
-        fast = cleaner.common(decode_common(line))
-        assert (fast is None) == (record["type"] in ("upvote", "share")), record["type"]
-        if fast is not None:
-            assert fast == exact_result(cleaner, line)
+    batch = [json.dumps(record).encode() for record in VALID]
+    outcomes = fast_outcomes(cleaner, batch)
+    assert sorted(outcomes) == [i for i, r in enumerate(VALID) if r["type"] not in ("upvote", "share")]
+    for index, outcome in outcomes.items():
+        assert outcome == exact_outcome(cleaner, batch[index])
