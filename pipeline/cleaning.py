@@ -242,10 +242,17 @@ class Battle:
     rejected: tuple[str, str] | None = None  # (reason, detail) once decided
 
     def decide(self, identity_word: str | None) -> None:
-        if identity_word is not None:
-            self.rejected = ("identity_leak", identity_word)
-        elif self.excluded is not None:
-            self.rejected = ("excluded_model", self.excluded)
+        self.rejected = battle_verdict(identity_word, self.excluded)
+
+
+def battle_verdict(identity_word: str | None, excluded_model: str | None) -> tuple[str, str] | None:
+    """(reason, detail) of the rules decided per batch, in FastChat's order: identity words, then
+    excluded models; None to keep the battle."""
+    if identity_word is not None:
+        return "identity_leak", identity_word
+    if excluded_model is not None:
+        return "excluded_model", excluded_model
+    return None
 
 
 @dataclass(slots=True)
@@ -273,7 +280,8 @@ class Cleaner:
             raise RecordError("banned_user")
         return judge
 
-    def _excluded(self, models: list[str]) -> str | None:
+    def excluded_model(self, models: list[str]) -> str | None:
+        """The first of `models` that is excluded, if any."""
         for model in models:
             if model in self.excluded:
                 return model
@@ -298,7 +306,7 @@ class Cleaner:
         check_server_text(text, self.config)
         models = [self.config.rename(m, tstamp) for m in models]
         return Battle(kind, states, models, anonymous, judge, tstamp,
-                      text.lower() if anonymous else None, self._excluded(models))
+                      text.lower() if anonymous else None, self.excluded_model(models))
 
     def decide(self, battles: list[Battle]) -> None:
         """Apply the identity words to a batch of battles, completing their verdicts."""

@@ -17,7 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import schemas
-from pipeline.cleaning import WINNER_BY_VOTE, Cleaner, literal_pattern, message_text, resolve_battle_models
+from pipeline.cleaning import (
+    WINNER_BY_VOTE,
+    Cleaner,
+    battle_verdict,
+    literal_pattern,
+    message_text,
+    resolve_battle_models,
+)
 from pipeline.cleaning_config import CleaningConfig
 from pipeline.logrecords import CommonRecord, CommonState, RecordError, plausible_tstamp
 
@@ -133,7 +140,6 @@ def stage_chats(records: Sequence[CommonRecord], cleaner: Cleaner) -> Staged:
     passes = usable & states.passes
     keep = np.flatnonzero(passes)
     models = [config.rename(chats[i].model, tstamps[i]) for i in keep]
-    excluded = frozenset(config.excluded_models)
     columns = {
         "conversation_id": [states.conv_id[i] for i in keep],
         "model": models,
@@ -142,11 +148,9 @@ def stage_chats(records: Sequence[CommonRecord], cleaner: Cleaner) -> Staged:
         "tstamp": tstamps[keep],
         "judge": [judges[i] for i in keep],
         "n_messages": states.n_messages[keep],
-        "reject_reason": ["excluded_model" if m in excluded else None for m in models],
+        "reject_reason": ["excluded_model" if m in cleaner.excluded else None for m in models],
     }
-    absent = set(range(len(records))) - set(present)
-    exact = sorted(absent | {present[i] for i in np.flatnonzero(~passes)})
-    return Staged(columns, np.asarray(present, np.int64)[keep], [], exact)
+    return Staged(columns, np.asarray(present, np.int64)[keep], [], _left_to_exact(len(records), present, passes))
 
 
 def stage_battles(records: Sequence[CommonRecord], cleaner: Cleaner) -> Staged:
@@ -165,18 +169,14 @@ def stage_battles(records: Sequence[CommonRecord], cleaner: Cleaner) -> Staged:
     anonymous = [resolved[i][1] for i in candidates]
     words = iter(cleaner.identity_words.first_words(
         [_lowered(votes[i]) for i, anony in zip(candidates, anonymous, strict=True) if anony]))
-    excluded = frozenset(config.excluded_models)
     keep, kept_models, rejected = [], [], []
     for index, pair, anony in zip(candidates, models, anonymous, strict=True):
-        word = next(words) if anony else None
-        model_out = next((m for m in pair if m in excluded), None)
-        if word is not None:  # FastChat's order: identity words, then excluded models
-            rejected.append((present[index], "identity_leak", word))
-        elif model_out is not None:
-            rejected.append((present[index], "excluded_model", model_out))
-        else:
+        verdict = battle_verdict(next(words) if anony else None, cleaner.excluded_model(pair))
+        if verdict is None:
             keep.append(index)
             kept_models.append(pair)
+        else:
+            rejected.append((present[index], *verdict))
     keep = np.asarray(keep, np.int64)
     columns = {
         "question_id": [side_a.conv_id[i] for i in keep],
@@ -191,9 +191,12 @@ def stage_battles(records: Sequence[CommonRecord], cleaner: Cleaner) -> Staged:
         "anony": [resolved[i][1] for i in keep],
         "tstamp": tstamps[keep],
     }
-    absent = set(range(len(records))) - set(present)
-    exact = sorted(absent | {present[i] for i in np.flatnonzero(~passes)})
-    return Staged(columns, np.asarray(present, np.int64)[keep], rejected, exact)
+    return Staged(columns, np.asarray(present, np.int64)[keep], rejected, _left_to_exact(len(records), present, passes))
+
+
+def _left_to_exact(count: int, present: list[int], passes: np.ndarray) -> list[int]:
+    """Batch indices of the records without the fields the fast path reads, or failing one of its rules."""
+    return sorted(set(range(count)) - set(present) | {present[i] for i in np.flatnonzero(~passes)})
 
 
 def _rows_of(conversation: pa.ListArray, keep: np.ndarray) -> pa.ListArray:
