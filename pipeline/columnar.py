@@ -29,7 +29,7 @@ from pipeline.cleaning_config import CleaningConfig
 from pipeline.logrecords import CommonRecord, CommonState, RecordError, plausible_tstamp
 
 # Roles of a CONVERSATION by position: the user opens, and the two take turns.
-ROLES = pa.array(["user", "assistant"], pa.string())
+_ROLES = pa.array(["user", "assistant"], pa.string())
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,7 @@ def state_columns(states: Sequence[CommonState], config: CleaningConfig) -> Stat
     after = position >= start[parent]
     content, parent, position = texts.filter(after), parent[after], position[after] - start[parent[after]]
     length = n_messages - start
-    list_offsets = np.zeros(count + 1, np.int32)
-    np.cumsum(length, out=list_offsets[1:])
-    messages = pa.StructArray.from_arrays([content, ROLES.take(position % 2)], fields=list(schemas.MESSAGE))
-    conversation = pa.ListArray.from_arrays(pa.array(list_offsets), messages, type=schemas.CONVERSATION)
+    conversation = conversation_array(content, length)
 
     is_null, is_reply = is_null[after], position % 2 == 1
     unfinished_reply = pc.ends_with(content, config.unfinished_marker).fill_null(False).to_numpy(
@@ -81,6 +78,15 @@ def state_columns(states: Sequence[CommonState], config: CleaningConfig) -> Stat
     )
     passes = well_formed & turns_pass & ~_server_text(content, parent, count, config)
     return StateColumns(conv_id, n_messages, conversation, passes)
+
+
+def conversation_array(content: pa.Array, lengths: np.ndarray) -> pa.ListArray:
+    """CONVERSATION lists of consecutive runs of `lengths` messages of `content`, roles by position."""
+    offsets = np.zeros(len(lengths) + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    position = np.arange(offsets[-1], dtype=np.int32) - np.repeat(offsets[:-1], lengths)
+    messages = pa.StructArray.from_arrays([content, _ROLES.take(position % 2)], fields=list(schemas.MESSAGE))
+    return pa.ListArray.from_arrays(pa.array(offsets), messages, type=schemas.CONVERSATION)
 
 
 def _user_text_too_long(content: pa.Array, is_reply: np.ndarray, max_chars: int) -> np.ndarray:

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from pipeline import dedup, schemas
 from pipeline.cleaning import WINNER_BY_VOTE, Battle, Chat, Cleaner, conv_metadata
 from pipeline.cleaning_config import CleaningConfig, JudgeHasher
-from pipeline.columnar import ROLES, stage_battles, stage_chats
+from pipeline.columnar import conversation_array, stage_battles, stage_chats
 from pipeline.errors import IngestError
 from pipeline.logrecords import (
     BATTLE_VOTE_TYPES,
@@ -352,14 +352,9 @@ def chat_columns(chats: list[Chat]) -> dict[str, Any]:
 
 
 def _conversations(states: list[State]) -> pa.Array:
-    """States' texts as CONVERSATION lists, built as flat Arrow arrays: roles alternate by position."""
+    """States' texts as CONVERSATION lists."""
     lengths = np.fromiter((len(s.texts) for s in states), dtype=np.int32, count=len(states))
-    offsets = np.zeros(len(states) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    position = np.arange(offsets[-1], dtype=np.int32) - np.repeat(offsets[:-1], lengths)
-    content = pa.array(list(chain.from_iterable(s.texts for s in states)), pa.string())
-    messages = pa.StructArray.from_arrays([content, ROLES.take(position % 2)], fields=list(schemas.MESSAGE))
-    return pa.ListArray.from_arrays(pa.array(offsets), messages, type=schemas.CONVERSATION)
+    return conversation_array(pa.array(list(chain.from_iterable(s.texts for s in states)), pa.string()), lengths)
 
 
 def _quarantine_row(where: dict, line_no: int, kind: str | None, err: RecordError, record: dict) -> dict:
