@@ -295,11 +295,7 @@ class Cleaner:
             raise RecordError("invalid_battle", f"{len(raw_states)} states instead of 2")
         states = [parse_state(raw, f"states[{i}]") for i, raw in enumerate(raw_states)]
         models, anonymous = resolve_battle_models(public_models(record), states)
-        return self._battle(kind, tstamp, states, models, anonymous, ip_of(record))
-
-    def _battle(self, kind: str, tstamp: float, states: list[State], models: list[str], anonymous: bool,
-                ip: str) -> Battle:
-        judge = self._judge(ip)
+        judge = self._judge(ip_of(record))
         for state in states:
             check_turns(state, self.config)
         text = message_text(states[0].texts + states[1].texts)
@@ -325,10 +321,7 @@ class Cleaner:
         tstamp = tstamp_of(record)
         state = parse_state(record.get("state"))
         model = require(record, "model", str)
-        return self._chat(tstamp, state, model, ip_of(record))
-
-    def _chat(self, tstamp: float, state: State, model: str, ip: str) -> Chat:
-        judge = self._judge(ip)
+        judge = self._judge(ip_of(record))
         model = self.config.rename(model, tstamp)
         try:
             check_turns(state, self.config)
