@@ -261,6 +261,11 @@ class _FileStager:
         self.writer.add_row("quarantine", _quarantine_row(self.where, line_no, kind, err, record))
         self.stats.quarantined[err.reason] += 1
 
+    def _reject_battle(self, line_no: int, kind: str, tstamp: float, conv_id: str, reason: str, detail: str) -> None:
+        """Quarantine a battle a batch rule rejects (identity words, excluded models)."""
+        kept_fields = {"tstamp": tstamp, "states": [{"conv_id": conv_id}]}
+        self._quarantine(line_no, kind, RecordError(reason, detail), kept_fields)
+
     def _flush_batch(self) -> None:
         """Stage the batch's typed lines by the fast path, then the exact path's records, as Arrow columns."""
         votes = [entry for entry in self.pending if entry[2].type != "chat"]
@@ -273,8 +278,7 @@ class _FileStager:
                 self._exact(*entries[index][:2])
             for index, reason, detail in staged.rejected:
                 line_no, _, record = entries[index]
-                kept_fields = {"tstamp": record.tstamp, "states": [{"conv_id": record.states[0].conv_id}]}
-                self._quarantine(line_no, record.type, RecordError(reason, detail), kept_fields)
+                self._reject_battle(line_no, record.type, record.tstamp, record.states[0].conv_id, reason, detail)
             self._write(table, staged.columns, [entries[index][0] for index in staged.rows])
 
         self.cleaner.decide([b for _, b in self.battles])
@@ -283,9 +287,7 @@ class _FileStager:
             if b.rejected is None:
                 kept.append((line_no, b))
                 continue
-            reason, detail = b.rejected
-            kept_fields = {"tstamp": b.tstamp, "states": [{"conv_id": b.states[0].conv_id}]}
-            self._quarantine(line_no, b.record_kind, RecordError(reason, detail), kept_fields)
+            self._reject_battle(line_no, b.record_kind, b.tstamp, b.states[0].conv_id, *b.rejected)
         self._write("battles", battle_columns([b for _, b in kept]), [line_no for line_no, _ in kept])
         self._write("states", chat_columns([c for _, c in self.chats]), [line_no for line_no, _ in self.chats])
         self.pending.clear()
