@@ -6,9 +6,6 @@ of anonymous battles, in RE2 through Arrow: the identity words, one pass over th
 (a Python `in` per word costs ~35 passes). `Battle.decide` applies the rules that follow them in
 FastChat's order (identity words, then excluded models). The style counts of kept battles
 (`conv_metadata`) are computed per batch too, over its conversation columns.
-
-These are the exact rules, which decide a record's reason. Staging's fast path (`pipeline.columnar`)
-applies the same per-record rules as masks over a batch and hands back every record one fails.
 """
 
 from __future__ import annotations
@@ -26,7 +23,6 @@ import pyarrow.compute as pc
 from pipeline import schemas
 from pipeline.cleaning_config import CleaningConfig
 from pipeline.logrecords import (
-    CommonState,
     RecordError,
     State,
     ip_of,
@@ -130,7 +126,7 @@ def public_models(record: dict[str, Any]) -> list[str]:
 
 
 def resolve_battle_models(
-    public: list[str] | tuple[str, str], states: Sequence[State | CommonState]
+    public: list[str], states: Sequence[State]
 ) -> tuple[list[str], bool]:
     """FastChat's anonymous/named rule on the logged public names: (hidden model names, anony)."""
     hidden = [s.model_name for s in states]

@@ -77,7 +77,8 @@ class CleaningConfig(_Strict):
         for reason, needles in texts.items():
             if not reason.isidentifier() or not needles:
                 raise ValueError(f"server_texts: reason {reason!r} needs an identifier name and texts")
-            # Staging searches each message on its own, which equals searching them joined only so.
+            # An empty text would match every record; one with a newline could match across two
+            # messages, which the rule searches joined by newlines.
             if not all(needles) or any("\n" in needle for needle in needles):
                 raise ValueError(f"server_texts: {reason!r} has an empty text or one with a newline")
         return texts

@@ -36,26 +36,17 @@ import pyarrow.parquet as pq
 from pipeline import dedup, schemas
 from pipeline.cleaning import WINNER_BY_VOTE, Battle, Chat, Cleaner, conv_metadata
 from pipeline.cleaning_config import CleaningConfig, JudgeHasher
-from pipeline.columnar import conversation_array, stage_battles, stage_chats
 from pipeline.errors import IngestError
-from pipeline.logrecords import (
-    BATTLE_VOTE_TYPES,
-    CommonRecord,
-    RecordError,
-    State,
-    decode_common,
-    parse_line,
-    record_type,
-)
+from pipeline.logrecords import BATTLE_VOTE_TYPES, RecordError, State, parse_line, record_type
 from pipeline.manifest import sha256_file
 
 LOG_NAME = re.compile(r"^(?P<day>\d{4}-\d{2}-\d{2})-conv\.json(?:\.gz)?$")
 ROWS_PER_FLUSH = 2000
-FAST_TYPES = frozenset(("chat", *BATTLE_VOTE_TYPES))
 # Rows per batch (and Parquet row group) when finalize streams a query into an output table.
 OUTPUT_BATCH_ROWS = 16384
-# Typed lines wait to be staged as a batch by the fast path (each kernel call costs the same for 10 rows
-# or 10,000): at most this many, or this many bytes of log lines, whichever comes first (bounded memory).
+# Battles and states wait to be staged as a batch (the identity words, style counts and Arrow columns cost
+# the same per call for 10 rows or 10,000): at most this many, or this many bytes of log lines, whichever
+# comes first (bounded memory).
 BATCH_ROWS = 8192
 BATCH_BYTES = 32 << 20
 # Staged files are read once by finalize: cheap compression beats small files there, and mostly
@@ -65,6 +56,8 @@ READ_BUFFER = 1 << 20  # log lines average kilobytes; battles reach tens
 # DuckDB spills to disk beyond this, so finalize stays within the memory target at any window size.
 FINALIZE_MEMORY_LIMIT = "1GB"
 
+# Roles of a CONVERSATION by position.
+_ROLES = pa.array(["user", "assistant"], pa.string())
 STAGED_BATTLES = pa.schema([f for f in schemas.BATTLES if f.name != "dedup_tag"])
 STAGED_STATES = schemas.CONVERSATIONS.append(pa.field("n_messages", pa.int64())).append(
     pa.field("reject_reason", pa.string())
@@ -201,9 +194,8 @@ def _stage_file(log: LogFile, out_prefix: str) -> FileStats:
 
 
 class _FileStager:
-    """Stages one log file. Typed-decoded chat and vote lines wait in a bounded batch for the fast path
-    (`pipeline.columnar`), which stages them at once; every other line, and each line the fast path
-    leaves, is read by the exact path, one at a time, which decides its reason."""
+    """Stages one log file: each line is parsed and checked on its own, which decides its reason if it is
+    quarantined; the battles and conversation states that pass wait in a bounded batch, staged at once."""
 
     def __init__(self, cleaner: Cleaner, log: LogFile, prefix: Path):
         self.cleaner = cleaner
@@ -211,26 +203,19 @@ class _FileStager:
         self.stats = FileStats(source=log.source)
         self.writer = _StagedWriter(prefix)
         self.where = {"source_file": log.source, "day": log.day}
-        self.pending: list[tuple[int, bytes, CommonRecord]] = []  # for the fast path
-        self.battles: list[tuple[int, Battle]] = []  # from the exact path
+        self.battles: list[tuple[int, Battle]] = []
         self.chats: list[tuple[int, Chat]] = []
         self.batch_bytes = 0
 
     def read(self) -> None:
-        max_bytes = self.cleaner.config.max_line_bytes
-        pending = self.pending
         opener = gzip.open if self.log.path.suffix == ".gz" else functools.partial(open, buffering=READ_BUFFER)
         line_no = 0
         try:
             with opener(self.log.path, "rb") as lines:
                 for line_no, line in enumerate(lines, start=1):
-                    record = decode_common(line) if len(line) <= max_bytes else None
-                    if record is not None and record.type in FAST_TYPES:
-                        pending.append((line_no, line, record))
-                    else:
-                        self._exact(line_no, line)
+                    self._stage_line(line_no, line)
                     self.batch_bytes += len(line)
-                    if self.batch_bytes >= BATCH_BYTES or len(pending) >= BATCH_ROWS:
+                    if self.batch_bytes >= BATCH_BYTES or len(self.battles) + len(self.chats) >= BATCH_ROWS:
                         self._flush_batch()
         except (OSError, EOFError, gzip.BadGzipFile) as err:
             # A truncated or corrupt gzip stream: the lines already read are kept; the rest is counted
@@ -239,7 +224,7 @@ class _FileStager:
             self._quarantine(line_no, None, RecordError("unreadable_file", str(err)[:200]), {})
         self.stats.lines = line_no
 
-    def _exact(self, line_no: int, line: bytes) -> None:
+    def _stage_line(self, line_no: int, line: bytes) -> None:
         cleaner = self.cleaner
         kind = None
         record: dict[str, Any] = {}
@@ -261,36 +246,19 @@ class _FileStager:
         self.writer.add_row("quarantine", _quarantine_row(self.where, line_no, kind, err, record))
         self.stats.quarantined[err.reason] += 1
 
-    def _reject_battle(self, line_no: int, kind: str, tstamp: float, conv_id: str, reason: str, detail: str) -> None:
-        """Quarantine a battle a batch rule rejects (identity words, excluded models)."""
-        kept_fields = {"tstamp": tstamp, "states": [{"conv_id": conv_id}]}
-        self._quarantine(line_no, kind, RecordError(reason, detail), kept_fields)
-
     def _flush_batch(self) -> None:
-        """Stage the batch's typed lines by the fast path, then the exact path's records, as Arrow columns."""
-        votes = [entry for entry in self.pending if entry[2].type != "chat"]
-        chats = [entry for entry in self.pending if entry[2].type == "chat"]
-        for table, entries, stage in (("states", chats, stage_chats), ("battles", votes, stage_battles)):
-            if not entries:
-                continue
-            staged = stage([record for _, _, record in entries], self.cleaner)
-            for index in staged.exact:
-                self._exact(*entries[index][:2])
-            for index, reason, detail in staged.rejected:
-                line_no, _, record = entries[index]
-                self._reject_battle(line_no, record.type, record.tstamp, record.states[0].conv_id, reason, detail)
-            self._write(table, staged.columns, [entries[index][0] for index in staged.rows])
-
+        """Decide the batch's identity words, then stage its battles and states as Arrow columns."""
         self.cleaner.decide([b for _, b in self.battles])
         kept = []
         for line_no, b in self.battles:
             if b.rejected is None:
                 kept.append((line_no, b))
                 continue
-            self._reject_battle(line_no, b.record_kind, b.tstamp, b.states[0].conv_id, *b.rejected)
+            # Rejected by a batch rule (identity words, excluded models): the quarantine row's fields.
+            kept_fields = {"tstamp": b.tstamp, "states": [{"conv_id": b.states[0].conv_id}]}
+            self._quarantine(line_no, b.record_kind, RecordError(*b.rejected), kept_fields)
         self._write("battles", battle_columns([b for _, b in kept]), [line_no for line_no, _ in kept])
         self._write("states", chat_columns([c for _, c in self.chats]), [line_no for line_no, _ in self.chats])
-        self.pending.clear()
         self.battles.clear()
         self.chats.clear()
         self.batch_bytes = 0
@@ -309,7 +277,7 @@ class _FileStager:
         self.stats.staged[table] += count
 
     def close(self) -> None:
-        if self.pending or self.battles or self.chats:
+        if self.battles or self.chats:
             self._flush_batch()
         self.writer.close()
 
@@ -319,7 +287,7 @@ def _column(values: Any, kind: pa.DataType) -> pa.Array:
 
 
 def battle_columns(battles: list[Battle]) -> dict[str, Any]:
-    """The exact path's battles as the columns `pipeline.columnar.stage_battles` makes."""
+    """Staged battles as columns (`STAGED_BATTLES`, less those `_write` adds)."""
     states_a = [b.states[0] for b in battles]
     states_b = [b.states[1] for b in battles]
     return {
@@ -338,7 +306,7 @@ def battle_columns(battles: list[Battle]) -> dict[str, Any]:
 
 
 def chat_columns(chats: list[Chat]) -> dict[str, Any]:
-    """The exact path's conversation states as the columns `pipeline.columnar.stage_chats` makes."""
+    """Staged conversation states as columns (`STAGED_STATES`, less those `_write` adds)."""
     states = [c.state for c in chats]
     return {
         "conversation_id": [s.conv_id for s in states],
@@ -353,10 +321,15 @@ def chat_columns(chats: list[Chat]) -> dict[str, Any]:
 
 
 
-def _conversations(states: list[State]) -> pa.Array:
-    """States' texts as CONVERSATION lists."""
+def _conversations(states: list[State]) -> pa.ListArray:
+    """States' texts as CONVERSATION lists: the user opens, and the two take turns."""
     lengths = np.fromiter((len(s.texts) for s in states), dtype=np.int32, count=len(states))
-    return conversation_array(pa.array(list(chain.from_iterable(s.texts for s in states)), pa.string()), lengths)
+    offsets = np.zeros(len(states) + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    position = np.arange(offsets[-1], dtype=np.int32) - np.repeat(offsets[:-1], lengths)
+    content = pa.array(list(chain.from_iterable(s.texts for s in states)), pa.string())
+    messages = pa.StructArray.from_arrays([content, _ROLES.take(position % 2)], fields=list(schemas.MESSAGE))
+    return pa.ListArray.from_arrays(pa.array(offsets), messages, type=schemas.CONVERSATION)
 
 
 def _quarantine_row(where: dict, line_no: int, kind: str | None, err: RecordError, record: dict) -> dict:

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-import numpy as np
 import orjson
 
 BATTLE_VOTE_TYPES = ("leftvote", "rightvote", "tievote", "bothbad_vote")
@@ -35,52 +33,6 @@ class State:
     model_name: str | None
     n_messages: int  # all logged messages, few-shot turns included (a later state has more)
     texts: list[str | None]  # texts after the template's few-shot turns; even positions are the user's
-
-
-class CommonState(msgspec.Struct, forbid_unknown_fields=True):
-    """A state of the usual shape, as `decode_common` reads it (see there); `pipeline.columnar` checks the
-    rest of what `parse_state` requires."""
-
-    conv_id: str
-    messages: list[tuple[str, str | None]]
-    offset: int = 0
-    model_name: str | None = None
-    template_name: str | None = None
-    system_message: str | None = None
-    roles: list[str] | None = None
-
-
-class CommonRecord(msgspec.Struct, forbid_unknown_fields=True):
-    """A chat or vote record of the usual shape: every key known, every value of the type FastChat writes.
-    Absent and null read alike (None): either way the record is left to the exact path."""
-
-    type: str
-    tstamp: float
-    ip: str
-    model: str | None = None
-    models: tuple[str, str] | None = None
-    state: CommonState | None = None
-    states: tuple[CommonState, CommonState] | None = None
-    gen_params: dict[str, int | float | str | bool | None] | None = None
-    start: float | None = None
-    finish: float | None = None
-
-
-_COMMON_DECODER = msgspec.json.Decoder(CommonRecord)
-
-
-def decode_common(line: bytes) -> CommonRecord | None:
-    """The line as a `CommonRecord`, or None for anything else, which `parse_line` then reads exactly.
-
-    Typed decoding costs about what `orjson.loads` does, but checks every value's type in C as it goes, so
-    the per-message checks of `parse_state` need no Python loop. It never accepts a line the exact path
-    would reject as JSON: unknown keys are refused (msgspec would skip them without checking their text or
-    numbers), no value nests (so no depth limit differs), and a type error or invalid UTF-8 fails the decode.
-    """
-    try:
-        return _COMMON_DECODER.decode(line)
-    except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for invalid UTF-8
-        return None
 
 
 def parse_line(line: bytes, max_line_bytes: int) -> dict[str, Any]:
@@ -129,14 +81,9 @@ def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
 
 def tstamp_of(record: dict[str, Any]) -> float:
     tstamp = float(require(record, "tstamp", (int, float)))
-    if not plausible_tstamp(tstamp):
+    if not 1e9 <= tstamp <= 1e10:
         raise RecordError("invalid_value", f"tstamp {tstamp} outside plausible range")
     return tstamp
-
-
-def plausible_tstamp(tstamp: float | np.ndarray) -> bool | np.ndarray:
-    """For a timestamp, or elementwise for an array of them."""
-    return (tstamp >= 1e9) & (tstamp <= 1e10)
 
 
 def ip_of(record: dict[str, Any]) -> str:

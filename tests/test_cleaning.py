@@ -114,9 +114,9 @@ def test_tiny_batches_give_the_same_tables(ingested, synth_logs, tmp_path, monke
 
 
 @pytest.mark.parametrize("texts", [[""], ["ERROR\nDUE TO HIGH TRAFFIC"]])
-def test_server_texts_that_staging_cannot_search_message_by_message_are_refused(tmp_path, texts):
-    """Staging's fast path searches each message alone, which equals the exact path's search of the
-    messages joined by newlines only for non-empty texts without a newline: the config says so."""
+def test_server_texts_that_would_match_beyond_one_message_are_refused(tmp_path, texts):
+    """The rule searches the messages joined by newlines: an empty text would match every record, and one
+    with a newline could match across two messages."""
     override = tmp_path / "cleaning.yaml"
     override.write_text(yaml.safe_dump({"server_texts": {"server_error": texts}}))
     with pytest.raises(ConfigError, match="server_error.*empty text or one with a newline"):
