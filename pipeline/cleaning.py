@@ -238,17 +238,11 @@ class Battle:
     rejected: tuple[str, str] | None = None  # (reason, detail) once decided
 
     def decide(self, identity_word: str | None) -> None:
-        self.rejected = battle_verdict(identity_word, self.excluded)
-
-
-def battle_verdict(identity_word: str | None, excluded_model: str | None) -> tuple[str, str] | None:
-    """(reason, detail) of the rules decided per batch, in FastChat's order: identity words, then
-    excluded models; None to keep the battle."""
-    if identity_word is not None:
-        return "identity_leak", identity_word
-    if excluded_model is not None:
-        return "excluded_model", excluded_model
-    return None
+        """The rules decided per batch, in FastChat's order: identity words, then excluded models."""
+        if identity_word is not None:
+            self.rejected = ("identity_leak", identity_word)
+        elif self.excluded is not None:
+            self.rejected = ("excluded_model", self.excluded)
 
 
 @dataclass(slots=True)

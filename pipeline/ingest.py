@@ -257,8 +257,8 @@ class _FileStager:
             # Rejected by a batch rule (identity words, excluded models): the quarantine row's fields.
             kept_fields = {"tstamp": b.tstamp, "states": [{"conv_id": b.states[0].conv_id}]}
             self._quarantine(line_no, b.record_kind, RecordError(*b.rejected), kept_fields)
-        self._write("battles", battle_columns([b for _, b in kept]), [line_no for line_no, _ in kept])
-        self._write("states", chat_columns([c for _, c in self.chats]), [line_no for line_no, _ in self.chats])
+        self._write("battles", _battle_columns([b for _, b in kept]), [line_no for line_no, _ in kept])
+        self._write("states", _chat_columns([c for _, c in self.chats]), [line_no for line_no, _ in self.chats])
         self.battles.clear()
         self.chats.clear()
         self.batch_bytes = 0
@@ -286,7 +286,7 @@ def _column(values: Any, kind: pa.DataType) -> pa.Array:
     return values if isinstance(values, pa.Array) else pa.array(values, kind)
 
 
-def battle_columns(battles: list[Battle]) -> dict[str, Any]:
+def _battle_columns(battles: list[Battle]) -> dict[str, Any]:
     """Staged battles as columns (`STAGED_BATTLES`, less those `_write` adds)."""
     states_a = [b.states[0] for b in battles]
     states_b = [b.states[1] for b in battles]
@@ -305,7 +305,7 @@ def battle_columns(battles: list[Battle]) -> dict[str, Any]:
     }
 
 
-def chat_columns(chats: list[Chat]) -> dict[str, Any]:
+def _chat_columns(chats: list[Chat]) -> dict[str, Any]:
     """Staged conversation states as columns (`STAGED_STATES`, less those `_write` adds)."""
     states = [c.state for c in chats]
     return {
@@ -318,7 +318,6 @@ def chat_columns(chats: list[Chat]) -> dict[str, Any]:
         "n_messages": [s.n_messages for s in states],
         "reject_reason": [c.reject for c in chats],
     }
-
 
 
 def _conversations(states: list[State]) -> pa.ListArray:
