@@ -21,6 +21,7 @@ from assets.ingest import cleaned_tables, dedup_tags
 from assets.markdown import markdown_image, markdown_table
 from assets.resources import ArenaStorage, ReleaseSettings, release_executor
 from pipeline import release as stages
+from pipeline.gate import UnverifiedReleaseError, read_record, record_path
 
 GROUP = "release"
 
@@ -153,10 +154,12 @@ def anonymized(storage: ArenaStorage, release: ReleaseSettings) -> dg.Materializ
 def provider_exports(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """One private release per provider: its models' rows of the public share, opponents anonymous, and
     its own model named only while on the leaderboard."""
-    with release.stage(storage, reads=["share"], writes=["providers"]) as (config, _, ws):
+    with release.stage(storage, reads=["share"], writes=["providers", "verify/providers"]) as (config, _, ws):
         manifests = stages.export_providers(config, ws)
+        reports = stages.verify_provider_exports(config, ws)
     rows = [{"provider": provider, **{f"{name} rows": t["rows"] for name, t in manifest["tables"].items()},
-             "models named": ", ".join(manifest["leaderboard_models"]) or "none"}
+             "models named": ", ".join(manifest["leaderboard_models"]) or "none",
+             "verified": "PASS" if reports[provider].ok else "FAIL"}
             for provider, manifest in manifests.items()]
     return dg.MaterializeResult(metadata={
         "providers": len(manifests),
@@ -168,11 +171,10 @@ def provider_exports(storage: ArenaStorage, release: ReleaseSettings) -> dg.Mate
 def release_build(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """The public release directory: the anonymized tables as Parquet shards, the manifest and the
     dataset card (with the leaderboard); then verified, for the blocking checks below."""
-    reads, writes = ["share", "anonymized", "leaderboard"], ["public", "verify"]
+    reads, writes = ["share", "anonymized", "leaderboard"], ["public", "verify/public"]
     with release.stage(storage, reads=reads, writes=writes) as (config, _, ws):
         manifest = stages.build(config, ws)
         report = stages.verify(config, ws)
-        ws.write_json("verify", "report", [c.__dict__ for c in report.checks])
         card = (ws.public_dir / "README.md").read_text()
     tables = manifest["tables"]
     battles = tables.get("battles", {})
@@ -203,24 +205,44 @@ def _histogram(counts: dict[str, int], label: str) -> str:
     return markdown_table([{label: key, "rows": value} for key, value in rows])
 
 
-def _report_checks(storage: ArenaStorage, release: ReleaseSettings, names: tuple[str, ...]) -> dg.AssetCheckResult:
+def _recorded_checks(storage: ArenaStorage, release: ReleaseSettings, name: str) -> list[dict[str, str]]:
+    """The checks of the verification record the publishing gate reads (none when never verified)."""
     with release.stage(storage, reads=["verify"]) as (_, _, ws):
-        checks = ws.read_json("verify", "report")
-    selected = [c for c in checks if c["name"] in names]
-    failed = [c for c in selected if c["status"] == "fail"]
-    return dg.AssetCheckResult(
-        passed=bool(selected) and not failed,
-        metadata={c["name"]: f"{c['status'].upper()}: {c['detail']}"[:2000] for c in selected}
-        or {"error": f"no verify result for {names}"},
-    )
+        record = read_record(record_path(ws.root, name))
+    return record.checks if record else []
+
+
+def _check_result(checks: list[dict[str, str]], names: tuple[str, ...]) -> dg.AssetCheckResult:
+    """Passes only when every named check ran and passed (a waived one shows its reason); a check that is
+    missing or did not run fails, as it fails the publishing gate."""
+    selected = {c["name"]: c for c in checks if c["name"] in names}
+    missing = [n for n in names if n not in selected]
+    failed = [c for c in selected.values() if c["status"] not in ("pass", "warn", "waived")]
+    metadata = {c["name"]: f"{c['status'].upper()}: {c['detail']}" for c in selected.values()}
+    metadata |= {n: "MISSING: this check has no verification result" for n in missing}
+    return dg.AssetCheckResult(passed=not failed and not missing, metadata=metadata)
 
 
 def _blocking_check(name: str, names: tuple[str, ...], description: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=release_build, name=name, blocking=True, description=description)
     def _check(storage: ArenaStorage, release: ReleaseSettings) -> dg.AssetCheckResult:
-        return _report_checks(storage, release, names)
+        return _check_result(_recorded_checks(storage, release, "public"), names)
 
     return _check
+
+
+@dg.asset_check(asset=provider_exports, name="provider_export_verification", blocking=True,
+                description="every provider export passed the same verification as the public release")
+def provider_export_verification(storage: ArenaStorage, release: ReleaseSettings) -> dg.AssetCheckResult:
+    with release.stage(storage, reads=["verify"]) as (config, _, ws):
+        records = {p: read_record(record_path(ws.root, f"providers/{p}")) for p in config.providers}
+    failures = {p: "; ".join(r.failures) if r else "never verified" for p, r in records.items()
+                if r is None or not r.passed}
+    return dg.AssetCheckResult(
+        passed=not failures,
+        metadata={p: f"FAIL: {why}" for p, why in failures.items()}
+        | {p: "PASS" for p in records if p not in failures} or {"providers": "none configured"},
+    )
 
 
 RELEASE_CHECKS = [
@@ -229,16 +251,20 @@ RELEASE_CHECKS = [
     _blocking_check("anonymization_leak_scan", ("models", "raw_ips", "names"),
                     "no non-leaderboard model name and no raw IP anywhere public"),
     _blocking_check("schema", ("manifest", "files", "schema", "card"), "lmsys-compatible schemas, files as listed"),
-    _blocking_check("public_fraction", ("fraction",), "public share matches the keyed-hash draw"),
+    _blocking_check("public_fraction", ("fraction", "fraction_ids"), "public share matches the keyed-hash draw"),
     _blocking_check("row_accounting", ("counts", "stages"), "row counts match the manifest; required stages ran"),
+    provider_export_verification,
 ]
 
 
 @dg.asset(deps=[release_build, provider_exports], group_name=GROUP, kinds={"huggingface"})
 def published_release(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """One commit and a version tag per repo and target (Hub or local Hub-shaped directory)."""
-    with release.stage(storage, reads=["public", "providers"]) as (config, _, ws):
-        results = stages.publish(config, ws)
+    with release.stage(storage, reads=["public", "providers", "verify"]) as (config, _, ws):
+        try:
+            results = stages.publish(config, ws)
+        except UnverifiedReleaseError as refused:
+            raise dg.Failure(description=f"Not published: {refused}", allow_retries=False) from None
     return dg.MaterializeResult(metadata={
         "published": dg.MetadataValue.md(markdown_table(
             [{"repo": r.repo_id, "version": r.version, "changed": r.changed, "url": r.url} for r in results])),

@@ -57,7 +57,17 @@ REASON_DOCS = {
     "blocked_word": "text holds a blocked word",
     "blocked_model": "a blocked model answered",
     "moderation_flagged": "flagged by the moderation stage",
+    "residual_pii": "withheld: after redaction its text still held structured PII or an IP address",
 }
+# What the publishing gate (pipeline/gate.py) verified over every file of the release before publishing it.
+GATE_CHECKS = (
+    ("files, card, schema, counts", "every data file matches its sha256 and the public schema; counts add up"),
+    ("stages", "the required classifier stages ran"),
+    ("fraction, fraction_ids", "the share is the keyed-hash draw; every published id re-drawn with the salt"),
+    ("models, names", "no model name off the leaderboard, in any column or text"),
+    ("raw_ips, pii_patterns", "no IP address and no structured PII or secret, by the detectors redaction uses"),
+    ("canaries, pii", "none of the private canary values and none of the planted test PII values"),
+)
 DISCLAIMERS = (
     "This dataset contains conversations that may be offensive or unsafe. It is not intended for "
     "training dialogue agents without appropriate filtering.",
@@ -112,7 +122,8 @@ def render_card(
             f"the leaderboard are named; every other model is `{label}`."
         )
     parts += [_release_section(manifest), _tables_section(manifest), _models_section(manifest),
-              _languages_section(manifest), _filters_section(manifest), _stages_section(manifest)]
+              _languages_section(manifest), _filters_section(manifest), _stages_section(manifest),
+              _verification_section(manifest)]
     if leaderboard:
         parts.append(_leaderboard_section(leaderboard))
     if previous is not None:
@@ -213,6 +224,21 @@ def _stages_section(manifest: Mapping[str, Any]) -> str:
     if any(r[2].startswith("not_run") for r in rows):
         note = "\n\n**Some classifier stages did not run:** their columns are null in this release."
     return "## Classifier stages\n\n" + _table(["stage", "table", "status", "model", "version", "why"], rows) + note
+
+
+def _verification_section(manifest: Mapping[str, Any]) -> str:
+    """What was checked before publishing; a check waived by the config is listed with its reason."""
+    settings = manifest["config"]["verify"]
+    waivers = settings.get("waivers") or {}
+    lines = [f"- {names}: {what}" for names, what in GATE_CHECKS]
+    waived = ("\n\n**Waived checks** (they did not run; the release config gives the reason):\n\n"
+              + "\n".join(f"- `{name}`: {reason}" for name, reason in sorted(waivers.items()))) if waivers else (
+        "\n\nNo check was waived: every one of them ran and passed.")
+    return ("## Verification\n\nThis release was published only because a verification of exactly these files "
+            "passed every check below (a check that cannot run counts as failed unless waived). Rows whose "
+            "redacted text still held structured PII were withheld (`residual_pii` above); the release is "
+            f"blocked when they exceed {settings.get('max_residual_pii_fraction', 0):.1%} of a table.\n\n"
+            + "\n".join(lines) + waived)
 
 
 def _changelog(manifest: Mapping[str, Any], previous: Mapping[str, Any]) -> str:

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from classifiers.status import StageStatus
 from pipeline import schemas
 from pipeline.errors import ReleaseBlocked
+from pipeline.leak_scan import residual_pii_rows
 from pipeline.release_config import Filters, FrequentPrompts, LogWindow
 
 # A classifier stage is known by the columns it writes; its types are the stage's own and pass through.
@@ -38,6 +39,8 @@ STAGE_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 CLASSIFIER_COLUMNS = ("openai_moderation", "toxic_chat_tag", "toxicity")
 # Public columns that may be missing from the input (the stage did not run): published as nulls.
+# Release filter reason of rows withheld because their redacted text still holds PII (see PublicFilter.reasons).
+RESIDUAL_PII = "residual_pii"
 OPTIONAL_COLUMNS = frozenset({*CLASSIFIER_COLUMNS, "redacted", "language", "language_code", "dedup_tag"})
 
 DROP_REASONS = (
@@ -206,11 +209,12 @@ class PublicFilter:
     checks: tuple[tuple[str, str], ...]
     params: dict[str, object]
     columns: tuple[str, ...]  # what the conditions read
+    allowed_ips: tuple = ()  # networks an address in the text may belong to (the config's verify setting)
 
     @classmethod
     def prepare(
         cls, schema: pa.Schema, kind: TableKind, filters: Filters, required_stages: Iterable[str],
-        prompts: Iterable[pa.Table],
+        prompts: Iterable[pa.Table], allowed_ips: tuple = (),
     ) -> PublicFilter:
         """`prompts`: the whole table, in batches holding at least its conversation columns."""
         names = set(schema.names)
@@ -253,16 +257,30 @@ class PublicFilter:
         if filters.drop_moderation_flagged and flagged:
             checks.append(("moderation_flagged", f"coalesce({flagged}, false)"))
         columns = (*convs, *kind.model_columns, *(c for c in OPTIONAL_COLUMNS if c in names))
-        return cls(kind, tuple(checks), params, tuple(dict.fromkeys(columns)))
+        return cls(kind, tuple(checks), params, tuple(dict.fromkeys(columns)), tuple(allowed_ips))
+
+    @property
+    def reason_names(self) -> tuple[str, ...]:
+        return (*(reason for reason, _ in self.checks), RESIDUAL_PII)
 
     def reasons(self, batch: pa.Table) -> pa.Array:
-        """Per row of `batch`, the first reason whose condition holds, or null: aligned with its rows."""
-        return _first_reasons(_for_duckdb(batch, self.columns), self.checks, self.params)
+        """Per row of `batch`, the first reason whose condition holds, or null: aligned with its rows.
+
+        Last, a row every filter kept is withheld as `residual_pii` when its redacted text still holds
+        what verify's leak scans find (structured PII, an IP address): verify then finds nothing in what
+        is published, and a redaction miss costs its row, not the release."""
+        reasons = _first_reasons(_for_duckdb(batch, self.columns), self.checks, self.params)
+        kept = np.flatnonzero(pc.is_null(reasons).to_numpy(zero_copy_only=False))
+        if not len(kept):
+            return reasons
+        residue = np.zeros(len(batch), dtype=bool)
+        residue[kept] = residual_pii_rows(batch.take(kept), self.kind.conversation_columns, self.allowed_ips)
+        return pc.if_else(pa.array(residue), pa.scalar(RESIDUAL_PII), reasons) if residue.any() else reasons
 
     def count(self, reasons: pa.Array) -> dict[str, int]:
         """Rows dropped per reason, every reason checked (zeros included) in check order."""
         counts = dict(zip(*(v.to_pylist() for v in pc.value_counts(reasons).flatten()), strict=True))
-        return {reason: counts.get(reason, 0) for reason, _ in self.checks}
+        return {reason: counts.get(reason, 0) for reason in self.reason_names}
 
 
 def _any(conditions: Iterable[str]) -> str:

@@ -230,16 +230,18 @@ class PublishTarget(Protocol):
 
 
 def publish_release(
-    staged_dir: Path,
+    staged: Path | StagedRelease,
     repo_id: str,
     version: str,
     target: PublishTarget,
     private: bool,
     retry: RetryPolicy | None = None,
 ) -> PublishResult:
-    """Publish `staged_dir` as `version` of `repo_id`: one commit, then one tag; safe to re-run."""
+    """Publish a staged directory (or one already hashed, e.g. by the publishing gate) as `version` of
+    `repo_id`: one commit, then one tag; safe to re-run. The commit is read back and compared, file by
+    file, with the staged sha256s, so bytes changed after hashing are never tagged."""
     check_names(repo_id, version)
-    release = StagedRelease.scan(staged_dir)
+    release = staged if isinstance(staged, StagedRelease) else StagedRelease.scan(staged)
     logger.info("Publishing %s@%s: %d files, %d bytes",
                 repo_id, version, len(release.files), release.size_bytes)
     step = functools.partial(publish_once, release, repo_id, version, target, private)

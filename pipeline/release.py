@@ -35,6 +35,7 @@ from classifiers.status import StageStatus
 from classifiers.tagging import Classifiers, ModerationLayout, tag_batches
 from classifiers.toxicity import ToxicityScorer
 from pipeline import policy
+from pipeline.gate import apply_waivers, record_path, record_verification, require_verified
 from pipeline.publish import HubTarget, LocalTarget, PublishResult, publish_release
 from pipeline.rating_plots import write_plots
 from pipeline.ratings import LeaderboardOptions, compute_leaderboard
@@ -50,7 +51,7 @@ from pipeline.release_build import (
     write_provider_exports,
     write_public_release,
 )
-from pipeline.release_config import ReleaseConfig, Salt
+from pipeline.release_config import ReleaseConfig, Salt, config_hash
 from pipeline.stage_settings import StageSettings
 from pipeline.verify import VerifyReport, options_from_config, verify_release
 from redaction.table import AUDIT_SCHEMA, FAILURES_SCHEMA, TableRedactor, redacted_schema
@@ -344,19 +345,45 @@ def build(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, Any]:
 
 
 def verify(config: ReleaseConfig, ws: ReleaseWorkspace) -> VerifyReport:
-    return verify_release(ws.public_dir, options_from_config(config))
+    """Verify the public release and record the outcome, bound to its bytes, for the publishing gate."""
+    return _verify_and_record(config, ws, ws.public_dir, "public")
+
+
+def verify_provider_exports(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, VerifyReport]:
+    """Verify every provider export and record each outcome for the publishing gate."""
+    return {directory.name: _verify_and_record(config, ws, directory, f"providers/{directory.name}")
+            for directory in _provider_dirs(ws)}
+
+
+def _verify_and_record(config: ReleaseConfig, ws: ReleaseWorkspace, release_dir: Path, name: str) -> VerifyReport:
+    report = apply_waivers(verify_release(release_dir, options_from_config(config, ws.workdir)),
+                           config.verify.waivers)
+    record_verification(release_dir, name, config.version, config_hash(config), report, record_path(ws.root, name))
+    return report
+
+
+def _provider_dirs(ws: ReleaseWorkspace) -> list[Path]:
+    return sorted(p for p in ws.provider_dir.glob("*") if p.is_dir()) if ws.provider_dir.is_dir() else []
 
 
 def publish(config: ReleaseConfig, ws: ReleaseWorkspace) -> list[PublishResult]:
-    """One commit and one tag per repo and target: the public release, then each provider's, private."""
+    """One commit and one tag per repo and target: the public release, then each provider's, private.
+
+    Every directory passes the publishing gate before anything is uploaded: a passing verification record
+    must cover exactly its bytes under this config (pipeline/gate.py), so one unverified export stops the
+    whole release, not half of it."""
+    releases = [("public", ws.public_dir, "", False)] + [
+        (f"providers/{d.name}", d, f"-{d.name}", True) for d in _provider_dirs(ws)]
+    digest = config_hash(config)
+    staged = {name: require_verified(directory, name, config.version, digest, record_path(ws.root, name))
+              for name, directory, _, _ in releases}
     results = []
     for spec in config.targets:
         target = (LocalTarget(config.path(spec.path)) if spec.kind == "local"
                   else HubTarget(endpoint=spec.endpoint, token_env=spec.token_env))
-        results.append(publish_release(ws.public_dir, spec.repo_id, config.version, target, spec.private))
-        for provider_dir in sorted(p for p in ws.provider_dir.glob("*") if p.is_dir()):
-            repo_id = f"{spec.repo_id}-{provider_dir.name}"
-            results.append(publish_release(provider_dir, repo_id, config.version, target, private=True))
+        for name, _, suffix, private in releases:
+            results.append(publish_release(staged[name], spec.repo_id + suffix, config.version, target,
+                                           private or spec.private))
     return results
 
 

@@ -204,8 +204,9 @@ def filter_share(
             raise ValueError(f"{name}: {source.num_rows} rows given but only {drawn['drawn']} were drawn")
         kind = policy.TABLE_KINDS[name]
         rule = policy.PublicFilter.prepare(source.schema, kind, config.filters, config.required_stages,
-                                           prompts=source.batches(kind.conversation_columns))
-        dropped = {reason: 0 for reason, _ in rule.checks}
+                                           prompts=source.batches(kind.conversation_columns),
+                                           allowed_ips=tuple(config.verify.allowed_ip_networks))
+        dropped = {reason: 0 for reason in rule.reason_names}
         public = 0
         with open_sink(name, source.schema) as sink:
             for batch in source.batches(None):
@@ -218,7 +219,19 @@ def filter_share(
                     sink.write_table(kept)
         held = {"held_back_upstream": missing} if held_back else {}
         counts[name] = drawn | {"dropped": held | dropped, "public": public}
+        _check_residue(name, dropped[policy.RESIDUAL_PII], public, config.verify.max_residual_pii_fraction)
     return counts, stages
+
+
+def _check_residue(table: str, residue: int, public: int, max_fraction: float) -> None:
+    """Raise ReleaseBlocked when redaction failed systematically: too many rows still held PII after it."""
+    screened = residue + public
+    if screened and residue / screened > max_fraction:
+        raise ReleaseBlocked(
+            f"{table}: {residue:,} of {screened:,} rows ({residue / screened:.1%}) still hold structured PII or an "
+            f"IP address after redaction, above verify.max_residual_pii_fraction ({max_fraction:.1%}): redaction "
+            "failed systematically, so the release is blocked. Those rows are never published; fix redaction, "
+            "or raise the bound in the release config if the residue is expected.")
 
 
 def manifest_parts(

@@ -184,12 +184,35 @@ class Card(_Strict):
     contact: str | None = None
 
 
+# Checks that cannot run without something from outside the release (a file, the private config, the salt).
+WaivableCheck = Literal["canaries", "pii", "names", "fraction_ids"]
+
+
 class VerifySettings(_Strict):
-    """What `arena-release verify` checks beyond the release itself."""
+    """What verification checks beyond the release itself, and which checks may be skipped, and why.
+
+    `canary_file` and `pii_ground_truth` are private files the runs themselves may produce (sample logs
+    write both), so a relative path is resolved under the work directory, not the config's directory.
+    A check whose input is missing fails the publishing gate unless `waivers` names it with a reason.
+    """
 
     canary_file: Path | None = None
     pii_ground_truth: Path | None = None
     allowed_ip_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    waivers: dict[WaivableCheck, str] = {}
+    max_residual_pii_fraction: float = Field(default=0.01, ge=0, le=1, strict=True)
+
+    @field_validator("waivers")
+    @classmethod
+    def _reasons(cls, waivers: dict[str, str]) -> dict[str, str]:
+        empty = [name for name, reason in waivers.items() if not reason.strip()]
+        if empty:
+            raise ValueError(f"a waiver needs a reason: {', '.join(empty)}")
+        return waivers
+
+    def file(self, path: Path | None, workdir: Path) -> Path | None:
+        """A verify file: absolute as written, relative under the work directory."""
+        return None if path is None else resolve_path(path, workdir)
 
 
 class ReleaseConfig(_Strict):
@@ -270,7 +293,8 @@ class ReleaseConfig(_Strict):
         filters = data["filters"]
         for key in ("blocked_models", "blocked_words"):
             filters[key] = {"count": len(filters[key])}
-        data["verify"] = {"allowed_ip_networks": data["verify"]["allowed_ip_networks"]}
+        data["verify"] = {key: data["verify"][key]
+                          for key in ("allowed_ip_networks", "waivers", "max_residual_pii_fraction")}
         data["targets"] = [t["kind"] for t in data["targets"]]
         return data
 

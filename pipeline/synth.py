@@ -215,6 +215,7 @@ class _DayGenerator:
         self.truth = open(out / "pii_ground_truth" / f"{day.isoformat()}.jsonl", "w", encoding="utf-8")
         users = max(10, settings.battles_per_day // 4)
         self.ips = [self._ip() for _ in range(users)]
+        (out / "pii_ground_truth" / f"{day.isoformat()}.canaries").write_text("".join(f"{ip}\n" for ip in self.ips))
         self.counts = {"battles": 0, "single_chats": 0, "lines": 0}
 
     def _ip(self) -> str:
@@ -413,10 +414,17 @@ def generate(out: Path, settings: SynthSettings, workers: int = 1) -> dict:
 
 
 def _merge_ground_truth(out: Path) -> None:
-    """One sidecar file, `pii_ground_truth.jsonl`, in day order."""
+    """Two sidecar files: `pii_ground_truth.jsonl` (planted PII, in day order) and `canaries.txt` (every raw
+    IP the logs hold, one a line: values that must never reach a public output)."""
     parts = sorted((out / "pii_ground_truth").glob("*.jsonl"))
     with open(out / "pii_ground_truth.jsonl", "w", encoding="utf-8") as merged:
         for part in parts:
             merged.write(part.read_text(encoding="utf-8"))
             part.unlink()
+    ips: set[str] = set()
+    for part in sorted((out / "pii_ground_truth").glob("*.canaries")):
+        ips.update(part.read_text().split())
+        part.unlink()
+    (out / "canaries.txt").write_text("# raw IP addresses of the sample logs' users\n" + "".join(
+        f"{ip}\n" for ip in sorted(ips)))
     (out / "pii_ground_truth").rmdir()

@@ -32,11 +32,20 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.card import CARD_NAME, read_card_header
+from pipeline.leak_scan import (
+    IP_PREFILTER,
+    STRUCTURED_PREFILTER,
+    ip_hits,
+    mask,
+    matching,
+    pii_pattern_hits,
+    string_leaves,
+)
 from pipeline.manifest import MANIFEST_NAME, ManifestError, content_hash, read_manifest, sha256_file
 from pipeline.policy import TABLE_KINDS, public_share_mask
 from pipeline.release_config import ReleaseConfig, Salt
 
-Status = Literal["pass", "fail", "skip", "warn"]
+Status = Literal["pass", "fail", "skip", "warn", "waived"]
 BATCH_ROWS = 20_000
 FRACTION_SIGMAS = 5.0
 MAX_EXAMPLES = 5
@@ -45,9 +54,6 @@ _WORD = re.compile(r"[0-9A-Za-z_]+")  # ASCII words, split the same way by Arrow
 _NON_WORD = r"[^0-9A-Za-z_]+"
 
 # Cheap RE2 prefilter (Arrow kernels), then exact checks in Python on the few strings that match it.
-_IP_PREFILTER = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:"
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)(?!\w)")
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{0,4}|(?:\d{1,3}\.){3}\d{1,3})(?![\w:])")
 _SINGLE_WORD = re.compile(r"^\w+$")
 
 
@@ -83,7 +89,9 @@ class VerifyReport:
         lines = [f"verify {self.source}"]
         lines += [f"  {c.status.upper():<4}  {c.name:<12} {c.detail}" for c in self.checks]
         failed = [c.name for c in self.checks if c.status == "fail"]
-        lines.append("FAILED: " + ", ".join(failed) if failed else "OK: no check failed")
+        skipped = [c.name for c in self.checks if c.status == "skip"]
+        not_run = f"; did not run: {', '.join(skipped)}" if skipped else ""
+        lines.append(("FAILED: " + ", ".join(failed) if failed else "OK: no check failed") + not_run)
         return "\n".join(lines)
 
 
@@ -98,15 +106,17 @@ class VerifyOptions:
     salt: bytes | None = None
 
 
-def options_from_config(config: ReleaseConfig, environ: Mapping[str, str] = os.environ) -> VerifyOptions:
-    """Options from a release config: its verify files, unreleased model names, the salt if set."""
+def options_from_config(config: ReleaseConfig, workdir: Path,
+                        environ: Mapping[str, str] = os.environ) -> VerifyOptions:
+    """Options from a release config: its verify files (relative ones under `workdir`), unreleased model
+    names, the salt if set."""
     named = set(config.leaderboard_models)
     private = {m for models in config.providers.values() for m in models} | set(config.filters.blocked_models)
     settings = config.verify
     salt = environ.get(config.sampling_salt.env) or config.sampling_salt.dev_default
     return VerifyOptions(
-        pii_ground_truth=settings.pii_ground_truth and config.path(settings.pii_ground_truth),
-        canary_file=settings.canary_file and config.path(settings.canary_file),
+        pii_ground_truth=settings.file(settings.pii_ground_truth, workdir),
+        canary_file=settings.file(settings.canary_file, workdir),
         private_model_names=frozenset(private - named),
         allowed_ip_networks=tuple(settings.allowed_ip_networks),
         salt=salt.encode() if salt else None,
@@ -307,28 +317,27 @@ def _check_stages(manifest: Mapping[str, Any], report: VerifyReport) -> None:
 
 
 def _check_fraction(release: _Release, options: VerifyOptions, report: VerifyReport) -> None:
-    """The draw against a binomial bound; with the salt, every published id is drawn again."""
+    """The public draw against a binomial bound (`fraction`); with the salt, every published id is drawn
+    again (`fraction_ids`), which for a provider export shows it holds only rows of the public share."""
     manifest = release.manifest
-    if manifest["kind"] != "public":
-        report.checks.append(Check("fraction", "skip", "a provider export is a subset of the public share"))
-        return
     fraction = manifest["public_fraction"]
-    problems = []
-    for table, info in manifest["tables"].items():
-        n, drawn = info["counts"]["in_window"], info["counts"]["drawn"]
-        slack = FRACTION_SIGMAS * math.sqrt(n * fraction * (1 - fraction)) + 1
-        if abs(drawn - fraction * n) > slack:
-            problems.append(f"{table}: {drawn} of {n} drawn, expected {fraction * n:.0f} ± {slack:.0f}")
-    exact = "salt not available: per-id check skipped"
+    if manifest["kind"] == "public":
+        problems = []
+        for table, info in manifest["tables"].items():
+            n, drawn = info["counts"]["in_window"], info["counts"]["drawn"]
+            slack = FRACTION_SIGMAS * math.sqrt(n * fraction * (1 - fraction)) + 1
+            if abs(drawn - fraction * n) > slack:
+                problems.append(f"{table}: {drawn} of {n} drawn, expected {fraction * n:.0f} ± {slack:.0f}")
+        report.add("fraction", problems, f"draw within {FRACTION_SIGMAS:.0f} sigma of {fraction:.0%} of the window")
     salt = options.salt
-    if salt is not None and Salt(salt, "verify", "").fingerprint != manifest["salt"]["fingerprint"]:
-        exact = "the salt at hand is not the release's (fingerprint differs): per-id check skipped"
-        salt = None
-    if salt is not None:
-        exact = "every published id re-drawn with the salt"
-        problems += _redraw_ids(release, salt, fraction)
-    bound = f"draw within {FRACTION_SIGMAS:.0f} sigma of {fraction:.0%} of the window"
-    report.add("fraction", problems, f"{bound}; {exact}")
+    if salt is None:
+        report.checks.append(Check("fraction_ids", "skip", "the sampling salt is not at hand: ids not re-drawn"))
+    elif Salt(salt, "verify", "").fingerprint != manifest["salt"]["fingerprint"]:
+        report.checks.append(Check("fraction_ids", "skip",
+                                   "the salt at hand is not the release's (fingerprint differs): ids not re-drawn"))
+    else:
+        report.add("fraction_ids", _redraw_ids(release, salt, fraction),
+                   "every published id re-drawn with the salt is in the public share")
 
 
 def _redraw_ids(release: _Release, salt: bytes, fraction: float) -> list[str]:
@@ -407,46 +416,13 @@ class _Literals:
                     yield from ((int(i), v, self.kind_of[v]) for v in self.by_anchor[word] if v in text)
         for values in self.groups:
             pattern = "|".join(r"\Q" + v.replace(r"\E", r"\E\\E\Q") + r"\E" for v in values)
-            for i in _matching(strings, pattern):
+            for i in matching(strings, pattern):
                 text = strings[int(i)].as_py()
                 yield from ((int(i), v, self.kind_of[v]) for v in values if v in text)
 
 
-def _string_leaves(array: pa.Array, path: str, rows: np.ndarray) -> Iterator[tuple[str, pa.Array, np.ndarray]]:
-    """Every string inside `array` (through lists and structs), with the row each one belongs to."""
-    kind = array.type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        yield path, array, rows
-    elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        parents = pc.list_parent_indices(array).to_numpy()
-        yield from _string_leaves(array.flatten(), path + "[]", rows[parents])
-    elif pa.types.is_struct(kind):
-        for i in range(kind.num_fields):
-            yield from _string_leaves(pc.struct_field(array, [i]), f"{path}.{kind.field(i).name}", rows)
-
-
 def _location(prefix: str, ids: pa.Array, row: int, leaf: str) -> str:
     return f"{prefix}={ids[int(row)].as_py()} {leaf}"
-
-
-def _ip_hits(text: str, allowed: tuple) -> list[str]:
-    found = []
-    for pattern in (_IPV4, _IPV6):
-        for match in pattern.finditer(text):
-            try:
-                address = ipaddress.ip_address(match.group().split("%")[0])
-            except ValueError:
-                continue
-            if isinstance(address, ipaddress.IPv6Address) and sum(1 for g in match.group().split(":") if g) < 2:
-                continue
-            if not any(address in network for network in allowed if network.version == address.version):
-                found.append(str(address))
-    return found
-
-
-def _mask(value: str) -> str:
-    """Enough of a found value to locate it, not enough to leak it further through verify's output."""
-    return value[:4] + "…" if len(value) > 6 else value[:2] + "…"
 
 
 def _load_ground_truth(path: Path) -> tuple[list[str], dict[str, set[str]], int]:
@@ -503,37 +479,38 @@ class _Scanner:
             self.watched_rows += len(watched)
         rows = np.arange(batch.num_rows)
         for column, array in zip(batch.schema.names, batch.columns, strict=True):
-            for leaf, strings, row_of in _string_leaves(array, column, rows):
+            for leaf, strings, row_of in string_leaves(array, column, rows):
                 self.strings += len(strings) - strings.null_count
                 self._scan_leaf(strings, lambda i, leaf=leaf, row_of=row_of: where(row_of[i], leaf), row_of, watched)
 
     def _scan_leaf(self, strings: pa.Array, where: Callable[[int], str], row_of: np.ndarray,
                    watched: Mapping[int, set[str]]) -> None:
-        for i in _matching(strings, _IP_PREFILTER):
-            for address in _ip_hits(strings[int(i)].as_py(), self.options.allowed_ip_networks):
-                self.found["raw_ips"].append(f"{where(i)}: {_mask(address)}")
-        for i in _matching(strings, _PII_PREFILTER):
-            for hit in _pii_pattern_hits(strings[int(i)].as_py()):
+        for i in matching(strings, IP_PREFILTER):
+            for address in ip_hits(strings[int(i)].as_py(), self.options.allowed_ip_networks):
+                self.found["raw_ips"].append(f"{where(i)}: {mask(address)}")
+        for i in matching(strings, STRUCTURED_PREFILTER):
+            for hit in pii_pattern_hits(strings[int(i)].as_py()):
                 self.found["pii_patterns"].append(f"{where(i)}: {hit}")
         for i, value, kind in self.literals.find(strings):
-            self.found[kind].append(f"{where(i)}: {_mask(value)}")
+            self.found[kind].append(f"{where(i)}: {mask(value)}")
         if self.names:
-            self.found["names"] += [f"{where(i)}: unreleased model name" for i in _matching(strings, self.names)]
+            self.found["names"] += [f"{where(i)}: unreleased model name" for i in matching(strings, self.names)]
         for i in np.flatnonzero(np.isin(row_of, list(watched))) if watched else ():
             text = strings[int(i)].as_py() or ""
             for value in watched[int(row_of[i])]:
                 if re.search(rf"(?<!\w){re.escape(value)}(?!\w)", text):
-                    self.found["pii"].append(f"{where(i)}: {_mask(value)}")
+                    self.found["pii"].append(f"{where(i)}: {mask(value)}")
 
     def scan_text_file(self, path: Path) -> None:
-        if self.names and path.is_file() and len(_matching(pa.array([path.read_text(encoding="utf-8")]), self.names)):
+        if self.names and path.is_file() and len(matching(pa.array([path.read_text(encoding="utf-8")]), self.names)):
             self.found["names"].append(f"{path.name} names an unreleased model")
 
     def report(self, report: VerifyReport) -> None:
         options = self.options
         report.add("raw_ips", self.found["raw_ips"], f"no IP address in {self.strings:,} strings")
         report.add("pii_patterns", self.found["pii_patterns"],
-                   "no email, card number, SSN, API key or private key pattern in any string")
+                   "no email, card, IBAN, SSN, API key, private key or secret in any string "
+                   "(the detectors redaction uses)")
         if options.canary_file is None:
             report.checks.append(Check("canaries", "skip", "no canary values file given"))
         else:
@@ -551,49 +528,6 @@ class _Scanner:
         else:
             report.add("names", self.found["names"],
                        f"none of {len(options.private_model_names)} unreleased model names in any text")
-
-
-# Structured PII that redaction replaces; any left in a public string means redaction missed it or was
-# misconfigured. Each pattern is an RE2 prefilter; `_pii_pattern_hits` validates candidates.
-_PII_PATTERNS = {
-    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
-    "card": r"\b(?:\d[ -]?){12,18}\d\b",
-    "ssn": r"\b\d{3}-\d{2}-\d{4}\b",
-    "api_key": r"\b(?:sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36}|hf_[A-Za-z0-9]{30,}"
-               r"|xox[abpr]-[A-Za-z0-9-]{10,})",
-    "private_key": r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
-}
-_PII_PREFILTER = "|".join(f"(?:{p})" for p in _PII_PATTERNS.values())
-
-
-def _luhn_valid(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char) * (2 if position % 2 else 1)
-        total += value - 9 if value > 9 else value
-    return total % 10 == 0
-
-
-def _pii_pattern_hits(text: str) -> list[str]:
-    """Structured PII values in `text`: emails, Luhn-valid card numbers, valid SSNs, API keys, PEM keys."""
-    found = []
-    for kind, pattern in _PII_PATTERNS.items():
-        for match in re.finditer(pattern, text):
-            value = match.group()
-            if kind == "card":
-                digits = re.sub(r"\D", "", value)
-                if not (13 <= len(digits) <= 19 and _luhn_valid(digits)):
-                    continue
-            if kind == "ssn" and (value[:3] in ("000", "666") or value[0] == "9" or value[4:6] == "00"
-                                  or value[7:] == "0000"):
-                continue
-            found.append(f"{kind} {_mask(value)}")
-    return found
-
-
-def _matching(strings: pa.Array, pattern: str) -> np.ndarray:
-    """Indexes of the strings matching an RE2 pattern."""
-    return np.flatnonzero(pc.fill_null(pc.match_substring_regex(strings, pattern), False).to_numpy(False))
 
 
 def _scan_strings(release: _Release, options: VerifyOptions, report: VerifyReport) -> None:

@@ -5,10 +5,25 @@ to keep worker processes across tables) for Arrow tables of conversations; `Reda
 configuration (redaction/default_settings.yaml).
 """
 
-from redaction.engine import Redactor, TextAnalyzer
-from redaction.settings import RedactionSettings, SettingsError
-from redaction.spans import Detection, RedactedSpan, RedactionResult
-from redaction.table import RedactionOutput, TableRedactor, redact_table
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Imported on first use, so a light module of this package (redaction.structured, which verify uses) does
+# not load Presidio and spaCy.
+_HOMES = {
+    "Redactor": "engine", "TextAnalyzer": "engine", "RedactionSettings": "settings", "SettingsError": "settings",
+    "Detection": "spans", "RedactedSpan": "spans", "RedactionResult": "spans", "RedactionOutput": "table",
+    "TableRedactor": "table", "redact_table": "table",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'redaction' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"redaction.{_HOMES[name]}"), name)
+
 
 __all__ = [
     "Detection",

@@ -193,10 +193,12 @@ def test_each_release_filter_drops_and_counts_its_rows():
         battle("model", model_b="blocked-model"),
         battle("flagged", openai_moderation=moderation(True)),
         battle("unchecked", redacted=None),
+        battle("residue", prompt="Please charge my card 4111 1111 1111 1111 for the order, thank you."),
+        battle("doc_ip", prompt="Why does ping 192.0.2.15 time out on my laptop? It worked yesterday."),
     ]
     filters = Filters(blocked_words=["forbidden"], blocked_models=["blocked-model"])
     kept, dropped = filter_rows(rows, filters, required=["pii"])
-    assert kept == ["ok"]
+    assert kept == ["ok", "doc_ip"]
     assert dropped == {
         "pii_not_checked": 1,
         "bad_format": 2,
@@ -206,6 +208,7 @@ def test_each_release_filter_drops_and_counts_its_rows():
         "blocked_word": 1,
         "blocked_model": 1,
         "moderation_flagged": 1,
+        "residual_pii": 1,
     }
 
 

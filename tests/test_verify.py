@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -24,8 +25,9 @@ from battle_fixtures import (
     release_config,
 )
 
+from pipeline import policy
 from pipeline.commands import verify as verify_command
-from pipeline.errors import UsageError
+from pipeline.errors import ReleaseBlocked, UsageError
 from pipeline.manifest import MANIFEST_NAME, content_hash, file_entry, read_manifest, write_manifest
 from pipeline.release_build import build_release
 from pipeline.release_config import Salt
@@ -118,7 +120,8 @@ def test_provider_exports_pass_and_name_only_their_own_models(built):
     for provider in ("openai", "anthropic", "alpha-labs"):
         report = verify_release(built / "providers" / provider, full_options())
         assert report.ok, report.format()
-        assert statuses(report)["fraction"] == "skip"
+        assert "fraction" not in statuses(report)  # the binomial bound is the public draw's
+        assert statuses(report)["fraction_ids"] == "pass"  # every exported id is in the public share
         assert json.loads((built / "providers" / provider / MANIFEST_NAME).read_text())["provider"] == provider
 
 
@@ -126,18 +129,19 @@ def test_checks_that_lack_their_inputs_say_so(release):
     report = verify_release(release)
     assert report.ok
     skipped = {c.name: c.detail for c in report.checks if c.status == "skip"}
-    assert set(skipped) == {"canaries", "pii", "names"}
-    assert "salt not available" in next(c.detail for c in report.checks if c.name == "fraction")
+    assert set(skipped) == {"canaries", "pii", "names", "fraction_ids"}
+    assert "salt is not at hand" in skipped["fraction_ids"]
+    assert "did not run: fraction_ids, canaries, pii, names" in report.format()
 
 
 @pytest.mark.parametrize(
     ("text", "address"),
     [
-        ("my server at 203.0.113.7. refuses ssh", "203.0.113.7"),
+        ("my server at 93.184.216.7. refuses ssh", "93.184.216.7"),
         ("configure the interface with 10.0.1.40/27 please", "10.0.1.40"),
-        ("ping 2001:db8:85a3::8a2e:370:7334 works", "2001:db8:85a3::8a2e:370:7334"),
+        ("ping 2a00:1450:85a3::8a2e:370:7334 works", "2a00:1450:85a3::8a2e:370:7334"),
         ("inet6 fe80::1ff:fe23:4567:890a%eth0 scope link", "fe80::1ff:fe23:4567:890a"),
-        ("full form 2001:0db8:0000:0000:0000:ff00:0042:8329 here", "2001:0db8:0000:0000:0000:ff00:0042:8329"),
+        ("full form 2a00:1450:0000:0000:0000:ff00:0042:8329 here", "2a00:1450:0000:0000:0000:ff00:0042:8329"),
     ],
 )
 def test_a_raw_ip_in_any_message_fails(release, text, address):
@@ -162,13 +166,18 @@ def test_ip_lookalikes_pass(release, text):
     assert verify_release(release, full_options()).ok
 
 
+def test_documentation_addresses_are_not_raw_ips(release):
+    rewrite(release, "battles", set_prompt(3, "e.g. ping 192.0.2.10, 198.51.100.7, 203.0.113.9 or 2001:db8::1"))
+    assert verify_release(release, full_options()).ok
+
+
 def test_allowed_networks_and_string_columns_outside_messages(release):
     rewrite(release, "battles", set_prompt(3, "my router is 10.0.1.40"))
     allowed = full_options(allowed_ip_networks=(__import__("ipaddress").ip_network("10.0.0.0/8"),))
     assert verify_release(release, allowed).ok
 
     def judge_is_an_ip(rows):
-        rows[0]["judge"] = "198.51.100.77"
+        rows[0]["judge"] = "93.184.216.77"
         return rows
 
     rewrite(release, "battles", judge_is_an_ip)
@@ -279,7 +288,7 @@ def test_a_held_back_row_is_caught_with_the_salt(release, built):
     extra = {**template, "question_id": held_back["question_id"]}
     rewrite(release, "battles", lambda rows: rows + [extra])
     report = verify_release(release, full_options())
-    assert failed(report) == {"fraction"} and "1 published ids are outside the public share" in report.format()
+    assert failed(report) == {"fraction_ids"} and "1 published ids are outside the public share" in report.format()
     without_salt = verify_release(release, VerifyOptions())
     assert without_salt.ok  # one extra row is within the count bound: only the salt can tell
     wrong_salt = verify_release(release, VerifyOptions(salt=b"another-salt-0123456789abcdef"))
@@ -336,11 +345,17 @@ def run_cli(*argv: str) -> int:
 
 def test_command_exit_codes(release, truth, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ARENA_RELEASE_SALT", SALT.key.decode())
-    assert run_cli(str(release), "--pii-ground-truth", str(truth)) == 0
+    # Without a canary file or the private config, two checks cannot run: that fails, as at the gate ...
+    assert run_cli(str(release), "--pii-ground-truth", str(truth)) == 1
     out = capsys.readouterr().out
-    assert "PASS  fraction" in out and "every published id re-drawn" in out and "OK: no check failed" in out
-    rewrite(release, "battles", set_prompt(0, "reach me at 203.0.113.9"))
-    assert run_cli(str(release)) == 1
+    assert "FAIL  canaries" in out and "a check that did not run is not a pass" in out
+    # ... unless the caller only wants what can be checked, and is told what was not.
+    assert run_cli(str(release), "--pii-ground-truth", str(truth), "--allow-skipped") == 0
+    out = capsys.readouterr().out
+    assert "PASS  fraction_ids" in out and "every published id re-drawn" in out
+    assert "OK: no check failed; did not run: canaries, names" in out
+    rewrite(release, "battles", set_prompt(0, "reach me at 93.184.216.9"))
+    assert run_cli(str(release), "--allow-skipped") == 1
     assert "FAIL  raw_ips" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError):
         run_cli(str(tmp_path / "nowhere"))
@@ -375,8 +390,25 @@ def test_verify_a_published_hub_revision(built, tmp_path, monkeypatch, capsys):
             repo_id="arena/conversations", repo_type="dataset", folder_path=built / "release", commit_message="release"
         )
         api.create_tag("arena/conversations", tag="2024.06-example", repo_type="dataset")
-        assert run_cli("arena/conversations", "--revision", "2024.06-example", "--endpoint", hub.url) == 0
-        assert "verify arena/conversations@2024.06-example" in capsys.readouterr().out
+        tag = ("arena/conversations", "--revision", "2024.06-example", "--endpoint", hub.url)
+        # The public's view: no private config, ground truth, canaries or salt, so four checks cannot run.
+        assert run_cli(*tag) == 1
+        out = capsys.readouterr().out
+        assert "verify arena/conversations@2024.06-example" in out and "did not run (" in out
+        assert run_cli(*tag, "--allow-skipped") == 0
+        assert "did not run: fraction_ids, canaries, pii, names" in capsys.readouterr().out
+        # The steward's: the private config with every input, and the salt: every check runs and passes.
+        canaries, truth = tmp_path / "canaries.txt", tmp_path / "truth.jsonl"
+        canaries.write_text("93.184.216.34\n")
+        truth.write_text(json.dumps({"conv_id": "none", "entity_type": "PERSON", "value": "Rosalind Franklin"}) + "\n")
+        data = json.loads(json.dumps(release_config().model_dump(mode="json")))
+        data["verify"] |= {"canary_file": str(canaries), "pii_ground_truth": str(truth)}
+        data["sampling_salt"] = {"env": "ARENA_RELEASE_SALT"}
+        (tmp_path / "release.yaml").write_text(json.dumps(data))
+        monkeypatch.setenv("ARENA_RELEASE_SALT", SALT.key.decode())
+        assert run_cli(*tag, "--config", str(tmp_path / "release.yaml")) == 0
+        out = capsys.readouterr().out
+        assert "OK: no check failed" in out and "did not run" not in out and "PASS  fraction_ids" in out
         with pytest.raises(UsageError, match="cannot fetch"):
             run_cli("arena/missing", "--revision", "v0", "--endpoint", hub.url)
 
@@ -387,13 +419,18 @@ def test_single_battle_release_without_conversations(tmp_path):
     assert report.ok, report.format()
 
 
-def test_without_redaction_verify_finds_the_planted_pii_of_every_published_row(ingested, synth_logs, tmp_path):
-    """Real synthetic logs through the real ingest, released with no PII stage: every published
-    conversation that had PII planted must be reported, and its raw IPs too."""
+def test_without_redaction_verify_finds_the_planted_pii_of_every_published_row(ingested, synth_logs, tmp_path,
+                                                                                monkeypatch):
+    """Real synthetic logs through the real ingest, released with no PII stage: the release filters withhold
+    the rows still holding structured PII and, that many, block the release. Were that filter broken too,
+    verify would still report every published conversation that had PII planted, and its raw IPs."""
     tables, _ = ingested
     battles, conversations = pq.read_table(tables / "battles.parquet"), pq.read_table(tables / "conversations.parquet")
     example_leaderboard = yaml.safe_load(EXAMPLE_CONFIG.read_text())["leaderboard"]
     config = release_config(required_stages=[], leaderboard=example_leaderboard)
+    with pytest.raises(ReleaseBlocked, match="redaction failed systematically"):
+        build_release(config, SALT, tmp_path / "r", battles, conversations)
+    monkeypatch.setattr(policy, "residual_pii_rows", lambda table, *_: np.zeros(table.num_rows, dtype=bool))
     build_release(config, SALT, tmp_path / "r", battles, conversations)
     truth = synth_logs / "pii_ground_truth.jsonl"
     report = verify_release(tmp_path / "r", VerifyOptions(pii_ground_truth=truth, salt=SALT.key))

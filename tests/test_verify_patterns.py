@@ -1,10 +1,11 @@
-"""The structured-PII pattern scan of `verify`: a second line of defence behind redaction."""
+"""The structured-PII pattern scan of `verify`: the detectors redaction uses (redaction/structured.py), run
+again over every published string."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline.verify import _pii_pattern_hits
+from pipeline.verify import pii_pattern_hits
 
 
 @pytest.mark.parametrize(("text", "kind"), [
@@ -14,9 +15,18 @@ from pipeline.verify import _pii_pattern_hits
     ("OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuvwxyz0123", "api_key"),
     ("AKIAIOSFODNN7EXAMPLE is the key id", "api_key"),
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow", "private_key"),
+    # cards of 12, 15 and 19 digits (Luhn-valid), and digits written against CJK text
+    ("card 5019 7170 1013", "card"),
+    ("amex 3782 822463 10005 please", "card"),
+    ("card 6011 0000 0000 0000 001 ok", "card"),
+    ("这张信用卡2500 4538 7917 1892可以用吗", "card"),
+    ("IBAN DE89 3704 0044 0532 0130 00 for the rent", "iban"),
+    ("DATABASE_URL=postgresql://admin:Hunter2pass@db.internal:5432/app", "secret"),
+    ("SECRET_KEY = 'f8a9sd7f98a7sdf98'", "secret"),
+    ("curl -H 'Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abcdefghij'", "secret"),
 ])
 def test_structured_pii_is_found(text, kind):
-    hits = _pii_pattern_hits(text)
+    hits = pii_pattern_hits(text)
     assert [h.split()[0] for h in hits] == [kind]
     assert "…" in hits[0]  # masked, never the whole value
 
@@ -27,6 +37,9 @@ def test_structured_pii_is_found(text, kind):
     "ssn-shaped 000-12-3456 and 666-12-3456 and 123-00-4567",
     "EMAIL_1 and NAME_2 are placeholders",
     "3x + 7 = 22, on 2024-06-01",
+    "id 123e4567-e89b-12d3-a456-426614174000 is a UUID",
+    "PASSWORD=${DB_PASSWORD} and api_key: os.environ['KEY'] and token=<your token>",
+    "postgresql://user:PASSWORD_1@db/app",  # redaction's own placeholder
 ])
 def test_lookalikes_are_not_pii(text):
-    assert _pii_pattern_hits(text) == []
+    assert pii_pattern_hits(text) == []

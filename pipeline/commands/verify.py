@@ -1,6 +1,9 @@
 """`arena-release verify`: re-check a release directory or a published Hub dataset repo.
 
-Prints one line per check and exits 1 when any check fails (2 for unusable arguments).
+Prints one line per check and exits 1 when any check fails (2 for unusable arguments). A check that could
+not run (no ground truth, canary file, private config or salt at hand) fails too, as at the publishing
+gate, unless the config waives it with a reason; `--allow-skipped` lets a third party, who has none of
+those, check what it can: the skipped checks are still listed, and the summary says they did not run.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 from pathlib import Path
 
 from pipeline.errors import UsageError
+from pipeline.gate import apply_waivers
 from pipeline.manifest import ManifestError, read_manifest
 from pipeline.release_config import load_release_config
 from pipeline.verify import VerifyOptions, fetch_release, options_from_config, verify_release
@@ -26,11 +30,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pii-ground-truth", type=Path, help="JSONL of planted PII values (overrides the config)")
     p.add_argument("--canaries", type=Path, help="file of values that must never appear, one a line")
     p.add_argument("--salt-env", help="environment variable holding the sampling salt (default: the manifest's)")
+    p.add_argument("--workdir", type=Path, default=Path(".workdir"),
+                   help="work directory, under which the config's relative verify files are found [.workdir]")
+    p.add_argument("--allow-skipped", action="store_true",
+                   help="a check that cannot run is reported as skipped instead of failing the command")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    options = options_from_config(load_release_config(args.config)) if args.config else VerifyOptions()
+    config = load_release_config(args.config) if args.config else None
+    options = options_from_config(config, args.workdir) if config else VerifyOptions()
     options = dataclasses.replace(
         options,
         pii_ground_truth=args.pii_ground_truth or options.pii_ground_truth,
@@ -45,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         options = dataclasses.replace(options, salt=os.environ[salt_env].encode())
     source = args.release + (f"@{args.revision}" if args.revision else "")
     report = verify_release(release_dir, options, source=source)
+    if not args.allow_skipped:
+        report = apply_waivers(report, config.verify.waivers if config else {})
     print(report.format())
     return 0 if report.ok else 1
 
