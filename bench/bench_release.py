@@ -6,7 +6,8 @@ Uses `bench/out/ingested-<battles>` and `bench/out/logs-<battles>` when present 
 makes them), else generates and ingests that many battles first. The ingested tables carry no
 classifier columns, so the bench releases with no required stage: it times the policy itself
 (window and keyed-hash draw, filters on the drawn rows, anonymization, projection, Parquet, card,
-manifest, provider exports) and verify, which then reports the unredacted planted PII, as it must.
+manifest, provider exports) and verify, which then reports the unredacted planted names, as it must (rows
+still holding structured PII are withheld by the residual-PII filter).
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ def main() -> None:
     ingested, logs = ensure_ingested(args.battles, args.ingested, args.logs)
 
     config = load_release_config(ROOT / "release_configs" / "example.yaml")
-    config = config.model_copy(update={"required_stages": []})
+    # Unredacted rows: the residual-PII filter withholds the many that hold structured PII (timed with the
+    # filters); the bound is lifted so the build goes on instead of blocking the release.
+    config = config.model_copy(update={
+        "required_stages": [], "verify": config.verify.model_copy(update={"max_residual_pii_fraction": 1.0})})
     salt = resolve_salt(config, {})
     battles = timed("read battles", 0, lambda: pq.read_table(ingested / "battles.parquet"))
     conversations = timed("read conversations", 0, lambda: pq.read_table(ingested / "conversations.parquet"))

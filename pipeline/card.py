@@ -237,7 +237,8 @@ def _verification_section(manifest: Mapping[str, Any]) -> str:
     return ("## Verification\n\nThis release was published only because a verification of exactly these files "
             "passed every check below (a check that cannot run counts as failed unless waived). Rows whose "
             "redacted text still held structured PII were withheld (`residual_pii` above); the release is "
-            f"blocked when they exceed {settings.get('max_residual_pii_fraction', 0):.1%} of a table.\n\n"
+            f"blocked when they exceed {settings.get('max_residual_pii_fraction', 0):.1%} of a table (and "
+            f"{settings.get('residual_pii_min_rows', 0)} rows).\n\n"
             + "\n".join(lines) + waived)
 
 

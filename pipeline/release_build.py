@@ -29,7 +29,7 @@ from pipeline import policy
 from pipeline.card import write_card
 from pipeline.manifest import build_manifest, file_entry, read_manifest, table_summary, write_manifest
 from pipeline.policy import ReleaseBlocked, StageStatus
-from pipeline.release_config import ReleaseConfig, Salt, config_hash
+from pipeline.release_config import ReleaseConfig, Salt, VerifySettings, config_hash
 
 ROWS_PER_FILE = 250_000
 ROWS_PER_GROUP = 50_000
@@ -219,14 +219,16 @@ def filter_share(
                     sink.write_table(kept)
         held = {"held_back_upstream": missing} if held_back else {}
         counts[name] = drawn | {"dropped": held | dropped, "public": public}
-        _check_residue(name, dropped[policy.RESIDUAL_PII], public, config.verify.max_residual_pii_fraction)
+        _check_residue(name, dropped[policy.RESIDUAL_PII], public, config.verify)
     return counts, stages
 
 
-def _check_residue(table: str, residue: int, public: int, max_fraction: float) -> None:
-    """Raise ReleaseBlocked when redaction failed systematically: too many rows still held PII after it."""
-    screened = residue + public
-    if screened and residue / screened > max_fraction:
+def _check_residue(table: str, residue: int, public: int, settings: VerifySettings) -> None:
+    """Raise ReleaseBlocked when redaction failed systematically: too many rows still held PII after it (a
+    share above the bound, and at least `residual_pii_min_rows` rows, so one miss in a small release is a
+    withheld row, not a blocked release)."""
+    screened, max_fraction = residue + public, settings.max_residual_pii_fraction
+    if residue and residue >= settings.residual_pii_min_rows and residue / screened > max_fraction:
         raise ReleaseBlocked(
             f"{table}: {residue:,} of {screened:,} rows ({residue / screened:.1%}) still hold structured PII or an "
             f"IP address after redaction, above verify.max_residual_pii_fraction ({max_fraction:.1%}): redaction "

@@ -201,6 +201,7 @@ class VerifySettings(_Strict):
     allowed_ip_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     waivers: dict[WaivableCheck, str] = {}
     max_residual_pii_fraction: float = Field(default=0.01, ge=0, le=1, strict=True)
+    residual_pii_min_rows: int = Field(default=10, ge=0, strict=True)
 
     @field_validator("waivers")
     @classmethod
@@ -294,7 +295,8 @@ class ReleaseConfig(_Strict):
         for key in ("blocked_models", "blocked_words"):
             filters[key] = {"count": len(filters[key])}
         data["verify"] = {key: data["verify"][key]
-                          for key in ("allowed_ip_networks", "waivers", "max_residual_pii_fraction")}
+                          for key in ("allowed_ip_networks", "waivers", "max_residual_pii_fraction",
+                                      "residual_pii_min_rows")}
         data["targets"] = [t["kind"] for t in data["targets"]]
         return data
 

@@ -447,6 +447,15 @@ def _load_ground_truth(path: Path) -> tuple[list[str], dict[str, set[str]], int]
     return sorted(global_values), per_conv, bad
 
 
+def _unreadable(path: Path) -> OSError | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            f.read(1)
+    except OSError as err:
+        return err
+    return None
+
+
 def _read_canaries(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip() and not line.startswith("#")]
@@ -457,9 +466,15 @@ class _Scanner:
 
     def __init__(self, options: VerifyOptions):
         self.options = options
-        canaries = _read_canaries(options.canary_file) if options.canary_file else []
+        # An input file that cannot be read fails its check (it is named, never a crash, never a skip).
+        self.unreadable = {check: f"cannot read {path}: {err.strerror or err}"
+                           for check, path in (("canaries", options.canary_file), ("pii", options.pii_ground_truth))
+                           if path is not None for err in [_unreadable(Path(path))] if err}
+        canaries = _read_canaries(options.canary_file) if options.canary_file and "canaries" not in self.unreadable \
+            else []
         self.pii_values, self.pii_per_conv, self.pii_bad_lines = (
-            _load_ground_truth(options.pii_ground_truth) if options.pii_ground_truth else ([], {}, 0)
+            _load_ground_truth(options.pii_ground_truth) if options.pii_ground_truth and "pii" not in self.unreadable
+            else ([], {}, 0)
         )
         self.literals = _Literals({**{v: "pii" for v in self.pii_values}, **{v: "canaries" for v in canaries}})
         self.canary_count = len(canaries)
@@ -505,6 +520,9 @@ class _Scanner:
         if self.names and path.is_file() and len(matching(pa.array([path.read_text(encoding="utf-8")]), self.names)):
             self.found["names"].append(f"{path.name} names an unreleased model")
 
+    def _unreadable_input(self, check: str) -> list[str]:
+        return [self.unreadable[check]] if check in self.unreadable else []
+
     def report(self, report: VerifyReport) -> None:
         options = self.options
         report.add("raw_ips", self.found["raw_ips"], f"no IP address in {self.strings:,} strings")
@@ -514,12 +532,13 @@ class _Scanner:
         if options.canary_file is None:
             report.checks.append(Check("canaries", "skip", "no canary values file given"))
         else:
-            report.add("canaries", self.found["canaries"],
+            report.add("canaries", self.found["canaries"] + self._unreadable_input("canaries"),
                        f"none of {self.canary_count} canary values from {options.canary_file}")
         if options.pii_ground_truth is None:
             report.checks.append(Check("pii", "skip", "no PII ground truth given (--pii-ground-truth or config)"))
         else:
             bad = [f"{self.pii_bad_lines} unreadable ground-truth lines"] if self.pii_bad_lines else []
+            bad += self._unreadable_input("pii")
             report.add("pii", self.found["pii"] + bad,
                        f"none of {len(self.pii_values)} planted values anywhere, nor single-word values in their "
                        f"own {self.watched_rows} published rows")

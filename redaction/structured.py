@@ -61,9 +61,20 @@ _NOT_SECRET_VALUES = re.compile(
 
 
 def _secret_value(value: str) -> bool:
-    """An assigned value that is a real secret, not a variable reference, a mask or a placeholder."""
+    """A password or token value that is real, not a variable reference, a mask or a placeholder."""
     value = value.strip("\"'`")
     return len(value) >= 6 and not _NOT_SECRET_VALUES.match(value) and not _PLACEHOLDER.match(value)
+
+
+# An unquoted right-hand side that reads as code, not as a value: a name that is itself about the secret
+# (`s_password = newPassword;`), an attribute (`config.db.password`), a call or an index.
+_CODE_REFERENCE = re.compile(r"(?i)pass|pwd|secret|token|key|^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$|[()\[\]]")
+
+
+def _assigned_secret(value: str) -> bool:
+    """The value of `PASSWORD=...`, `api_key: ...`: quoted, any real value; unquoted, one that is not code."""
+    quoted = value[:1] in "\"'`"
+    return _secret_value(value) and (quoted or not _CODE_REFERENCE.search(value))
 
 
 # Regions whose national formats count as phone numbers (a number with a "+" prefix counts in any region),
@@ -116,7 +127,7 @@ DETECTORS: tuple[_Detector, ...] = (
               re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]+:(?P<v>[^\s@/]+)@"), _secret_value),
     _Detector("SECRET", r"(?i)" + _SECRET_NAMES + r"[\"']?\s*[:=]",
               re.compile(r"(?i)" + _L + r"[A-Za-z0-9_]*" + _SECRET_NAMES
-                         + r"[\"']?\s*[:=]>?\s*(?P<v>\"[^\"\n]+\"|'[^'\n]+'|[^\s\"',;]+)"), _secret_value),
+                         + r"[\"']?\s*[:=]>?\s*(?P<v>\"[^\"\n]+\"|'[^'\n]+'|[^\s\"',;]+)"), _assigned_secret),
     _Detector("EMAIL_ADDRESS", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
               re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}" + _R)),
     _Detector("CREDIT_CARD", r"\d(?:[ -]?\d){11,18}",

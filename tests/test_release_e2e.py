@@ -1,5 +1,6 @@
-"""A whole release in-process through `arena-release run` (the Dagster assets and their checks), then
-the same release with PII redaction misconfigured (names only): the blocking PII check must stop publishing."""
+"""A whole release in-process through `arena-release run` (the Dagster assets and their checks); the same
+release with PII redaction misconfigured (names only), which the residual-PII filter must catch; and the
+publishing gate, which must refuse whatever did not pass verification, whichever way publishing is asked for."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def release_setup(tmp_path_factory):
     (tmp / "canaries.txt").write_text("\n".join(structured) + "\n")
     config = yaml.safe_load((ROOT / "release_configs" / "example.yaml").read_text())
     config["targets"] = [{**config["targets"][0], "path": str(tmp / "hub")}]
-    config["verify"]["canary_file"] = str(tmp / "canaries.txt")
+    config["verify"] |= {"canary_file": str(tmp / "canaries.txt"),
+                         "pii_ground_truth": str(logs / "pii_ground_truth.jsonl")}
     (tmp / "release.yaml").write_text(yaml.safe_dump(config))
     return tmp, logs, config
 
@@ -56,8 +58,10 @@ def test_release_runs_end_to_end_and_publishes(release_setup, capsys):
     leaderboard = set(config["leaderboard"]["models"]) | {config["anonymous_label"]}
     assert set(battles["model_a"].to_pylist()) | set(battles["model_b"].to_pylist()) <= leaderboard
     assert "anonymous" in battles["model_a"].to_pylist() + battles["model_b"].to_pylist()
-    report = json.loads((tmp / "good" / "releases" / config["version"] / "verify" / "report.json").read_text())
-    assert {c["name"]: c["status"] for c in report}["canaries"] == "pass"
+    record_file = tmp / "good" / "releases" / config["version"] / "verify" / "public" / "record.json"
+    record = json.loads(record_file.read_text())
+    assert {c["name"]: c["status"] for c in record["checks"]}["canaries"] == "pass"
+    assert not [c for c in record["checks"] if c["status"] in ("skip", "fail")]  # every check ran and passed
     assert any(p.is_dir() for p in (tmp / "hub").glob("*/*-openai"))  # provider export, private repo
     assert battles["dedup_tag"].null_count == 0  # the release reads the dedup_tags asset's battles
 
@@ -81,7 +85,91 @@ def test_planted_leak_fails_the_check_and_blocks_publishing(release_setup, capsy
     (tmp / "release.yaml").write_text(yaml.safe_dump(config))
     assert run_release(tmp, logs, "leaky", "--stages", str(tmp / "stages.yaml")) == 1
     captured = capsys.readouterr()
-    assert "release_build ... FAILED" in captured.out
-    assert "check pii_leak_scan failed, publishing stopped" in captured.err
+    # The rows still holding structured PII are withheld; that many of them means redaction failed.
+    assert "public_share ... FAILED" in captured.out and "redaction failed systematically" in captured.err
     published = [p for p in (tmp / "hub").rglob("manifest.json") if "leaky" in p.read_text()]
     assert not published
+
+    # With a bound that tolerates it, those rows are withheld, counted, and the rest is published: verify,
+    # running the same detectors over every published string, then finds nothing (nor any planted value).
+    config["version"] = "2024.06-residue"
+    config["verify"] |= {"max_residual_pii_fraction": 1.0}
+    (tmp / "release.yaml").write_text(yaml.safe_dump(config))
+    assert run_release(tmp, logs, "leaky", "--stages", str(tmp / "stages.yaml")) == 0, capsys.readouterr().err
+    repo = tmp / "hub" / config["targets"][0]["repo_id"]
+    manifest = json.loads((repo / "manifest.json").read_text())
+    assert manifest["version"] == "2024.06-residue"
+    withheld = {name: t["counts"]["dropped"]["residual_pii"] for name, t in manifest["tables"].items()}
+    assert all(withheld.values()) and all(t["rows"] for t in manifest["tables"].values()), withheld
+    assert "withheld: after redaction its text still held structured PII" in (repo / "README.md").read_text()
+    record = json.loads((tmp / "leaky" / "releases" / "2024.06-residue" / "verify" / "public" / "record.json")
+                        .read_text())
+    assert {c["name"]: c["status"] for c in record["checks"]} | {"salt": "pass"} == dict.fromkeys(
+        ["manifest", "files", "card", "schema", "counts", "stages", "fraction", "fraction_ids", "models", "raw_ips",
+         "pii_patterns", "canaries", "pii", "names", "salt"], "pass")
+
+
+def _publish_alone(tmp: Path, logs: Path, workdir: str):
+    """Materialize `published_release` by itself, as a steward can from the UI, on a fresh instance."""
+    import dagster as dg
+
+    from assets.definitions import defs
+    from assets.release import published_release
+    from assets.resources import ArenaStorage, ReleaseSettings
+
+    resources = {"storage": ArenaStorage(logs_dir=str(logs), workdir=str(tmp / workdir), workers=1),
+                 "release": ReleaseSettings(config_file=str(tmp / "release.yaml"))}
+    result = dg.materialize([*defs.assets, *defs.asset_checks], selection=[published_release.key],
+                            instance=dg.DagsterInstance.ephemeral(), resources=resources, raise_on_error=False)
+    failures = [e.step_failure_data.error for e in result.all_events if e.is_step_failure]
+    return result.success, " ".join(f"{e.message} {e.cause.message if e.cause else ''}" for e in failures)
+
+
+def test_the_gate_refuses_what_did_not_pass_on_every_path(release_setup, capsys):
+    """A failing blocking check stops the run; publishing alone afterwards is refused too; so is a check
+    that did not run, until the config waives it with a reason; and so are bytes changed after verification."""
+    tmp, logs, config = release_setup
+    hub = tmp / "hub" / config["targets"][0]["repo_id"]
+    tags = hub.parent.parent / ".revisions" / config["targets"][0]["repo_id"] / "tags"
+
+    # 1. A canary value that is published (a model name) fails pii_leak_scan; publishing alone is refused.
+    (tmp / "leaky_canaries.txt").write_text("gpt-4o-2024-05-13\n")
+    config["version"] = "2024.06-gate-canary"
+    config["verify"] |= {"canary_file": str(tmp / "leaky_canaries.txt")}
+    (tmp / "release.yaml").write_text(yaml.safe_dump(config))
+    assert run_release(tmp, logs, "gate") == 1
+    assert "check pii_leak_scan failed, publishing stopped" in capsys.readouterr().err
+    published, why = _publish_alone(tmp, logs, "gate")
+    assert not published and "did not pass verification" in why and "canaries" in why, why
+    assert not (tags / "2024.06-gate-canary").exists()
+
+    # 2. No canary file and no ground truth: those checks cannot run, and that fails the release.
+    config["version"] = "2024.06-gate-skip"
+    config["verify"] |= {"canary_file": None, "pii_ground_truth": None}
+    (tmp / "release.yaml").write_text(yaml.safe_dump(config))
+    assert run_release(tmp, logs, "gate") == 1
+    assert "a check that did not run is not a pass" in capsys.readouterr().err
+    assert not (tags / "2024.06-gate-skip").exists()
+
+    # 3. Waived by name, with reasons: published, and the waivers are in the manifest and the card.
+    config["verify"]["waivers"] = {"canaries": "no raw-IP list for this test release",
+                                   "pii": "no planted PII in these logs' truth file"}
+    (tmp / "release.yaml").write_text(yaml.safe_dump(config))
+    assert run_release(tmp, logs, "gate") == 0, capsys.readouterr().err
+    assert (tags / "2024.06-gate-skip").exists()
+    manifest = json.loads((hub / "manifest.json").read_text())
+    assert manifest["config"]["verify"]["waivers"] == config["verify"]["waivers"]
+    card = (hub / "README.md").read_text()
+    assert "**Waived checks**" in card and "`canaries`: no raw-IP list for this test release" in card
+
+    # 4. One byte changed after verification: refused, naming the file.
+    card_file = tmp / "gate" / "releases" / "2024.06-gate-skip" / "public" / "README.md"
+    card_file.write_text(card_file.read_text() + " ")
+    published, why = _publish_alone(tmp, logs, "gate")
+    assert not published and "changed after verification: README.md" in why, why
+    # 5. A config changed after verification (here: a waiver's reason) must be verified again.
+    card_file.write_text(card_file.read_text()[:-1])
+    config["verify"]["waivers"]["pii"] = "another reason"
+    (tmp / "release.yaml").write_text(yaml.safe_dump(config))
+    published, why = _publish_alone(tmp, logs, "gate")
+    assert not published and "verified under another release config" in why, why

@@ -449,6 +449,12 @@ def test_without_redaction_verify_finds_the_planted_pii_of_every_published_row(i
     assert expected_ips and expected_ips <= reported_ips
 
 
+def test_a_verify_input_that_cannot_be_read_fails_its_check(release, tmp_path):
+    report = verify_release(release, full_options(truth=tmp_path / "missing.jsonl", canaries=tmp_path))
+    assert failed(report) == {"pii", "canaries"}
+    assert "cannot read " + str(tmp_path / "missing.jsonl") in report.format()
+
+
 def test_canary_values_are_matched_literally(release, tmp_path):
     canaries = tmp_path / "canaries.txt"
     canaries.write_text("x.y\nab\\Ecd\n[tok]+(1)\n")

@@ -40,6 +40,8 @@ def test_structured_pii_is_found(text, kind):
     "id 123e4567-e89b-12d3-a456-426614174000 is a UUID",
     "PASSWORD=${DB_PASSWORD} and api_key: os.environ['KEY'] and token=<your token>",
     "postgresql://user:PASSWORD_1@db/app",  # redaction's own placeholder
+    "function setPassword(string memory newPassword) external {\n    s_password = newPassword;\n}",
+    "password = config.db.password; token = get_token(user)",
 ])
 def test_lookalikes_are_not_pii(text):
     assert pii_pattern_hits(text) == []

@@ -166,6 +166,8 @@ def _explain_failure(result, failed_checks) -> None:
 
 
 def _summary(workdir: Path, version: str, elapsed: float) -> str:
+    from pipeline.gate import read_record
+
     root = workdir / "releases" / version
     lines = [f"release {version} done in {elapsed:.1f}s"]
     accounting = json.loads((workdir / "cleaned" / "accounting.json").read_text())
@@ -177,6 +179,12 @@ def _summary(workdir: Path, version: str, elapsed: float) -> str:
     for name, status in statuses.items():
         flag = "" if status["status"] == "ok" else "   <-- NOT RUN"
         lines.append(f"  {name}: {status['status']} ({status.get('model') or '-'}) {status.get('reason') or ''}{flag}")
+    for record_file in sorted((root / "verify").rglob("record.json")):
+        record = read_record(record_file)
+        if record is not None:
+            statuses = [c["status"] for c in record.checks]
+            lines.append(f"  verified {record.release}: {statuses.count('pass')} checks passed, "
+                         f"{statuses.count('waived')} waived, {len(record.failures)} failed or not run")
     manifest = json.loads((root / "public" / "manifest.json").read_text())
     for name, table in manifest["tables"].items():
         lines.append(f"  public {name}: {table.get('rows', '?'):,} rows")
