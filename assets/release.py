@@ -164,6 +164,19 @@ def provider_exports(storage: ArenaStorage, release: ReleaseSettings) -> dg.Mate
     })
 
 
+@dg.asset_check(asset=provider_exports, name="provider_export_checks", blocking=True,
+                description="each export: only its provider's rows, marked; opponents anonymous; no other "
+                            "provider's or unreleased model name anywhere; provider terms, not a public license")
+def provider_export_checks(storage: ArenaStorage, release: ReleaseSettings) -> dg.AssetCheckResult:
+    with release.stage(storage, reads=["share", "providers"]) as (config, _, ws):
+        reports = stages.verify_exports(config, ws)
+    return dg.AssetCheckResult(
+        passed=all(report.ok for report in reports.values()),
+        metadata={f"{provider}: {c.name}": f"{c.status.upper()}: {c.detail}"[:2000]
+                  for provider, report in reports.items() for c in report.checks},
+    )
+
+
 @dg.asset(deps=[anonymized, leaderboard], group_name=GROUP, kinds={"parquet"})
 def release_build(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """The public release directory: the anonymized tables as Parquet shards, the manifest and the
@@ -231,6 +244,7 @@ RELEASE_CHECKS = [
     _blocking_check("schema", ("manifest", "files", "schema", "card"), "lmsys-compatible schemas, files as listed"),
     _blocking_check("public_fraction", ("fraction",), "public share matches the keyed-hash draw"),
     _blocking_check("row_accounting", ("counts", "stages"), "row counts match the manifest; required stages ran"),
+    provider_export_checks,
 ]
 
 

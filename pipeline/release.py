@@ -52,7 +52,7 @@ from pipeline.release_build import (
 )
 from pipeline.release_config import ReleaseConfig, Salt
 from pipeline.stage_settings import StageSettings
-from pipeline.verify import VerifyReport, options_from_config, verify_release
+from pipeline.verify import VerifyReport, options_from_config, verify_provider_export, verify_release
 from redaction.table import AUDIT_SCHEMA, FAILURES_SCHEMA, TableRedactor, redacted_schema
 
 # Rows per batch when the public share is drawn from the cleaned tables: bounded memory at any window,
@@ -345,6 +345,13 @@ def build(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, Any]:
 
 def verify(config: ReleaseConfig, ws: ReleaseWorkspace) -> VerifyReport:
     return verify_release(ws.public_dir, options_from_config(config))
+
+
+def verify_exports(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, VerifyReport]:
+    """The blocking export checks of every provider in the config, against the private share; a
+    provider whose export directory is missing gets a failing report."""
+    return {provider: verify_provider_export(ws.provider_dir / provider, provider, config, ws.root / "share")
+            for provider in config.providers}
 
 
 def publish(config: ReleaseConfig, ws: ReleaseWorkspace) -> list[PublishResult]:

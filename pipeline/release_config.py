@@ -182,6 +182,16 @@ class Card(_Strict):
         "with the conversations they judged."
     )
     contact: str | None = None
+    # Provider exports carry these terms instead of `license` (their header says `license: other`).
+    provider_license_name: str = Field(default="arena-provider-early-access", pattern=r"^[a-z0-9][a-z0-9.-]*$")
+    provider_terms: str = Field(
+        default=(
+            "Early access for the named provider's own evaluation of its models only. Do not redistribute, "
+            "publish or share this data, or any part of it, before the public release that will contain it; "
+            "delete it on request."
+        ),
+        min_length=1,
+    )
 
 
 class VerifySettings(_Strict):
