@@ -32,6 +32,8 @@ identical content is one snapshot. Private repos get an owner-only (0700) store.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import fcntl
 import functools
 import hashlib
@@ -45,7 +47,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -71,6 +73,14 @@ class ReleaseConflictError(PublishError):
 
 class MissingTokenError(PublishError):
     """The environment variable that should hold the Hub token is unset or empty."""
+
+
+class RateLimitedError(PublishError):
+    """The target answered 429 and said how long to wait (`retry_after_s`, None: it did not say)."""
+
+    def __init__(self, message: str, retry_after_s: float | None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class HubCallError(PublishError):
@@ -172,18 +182,25 @@ class RetryPolicy:
     """How often, and how patiently, a transient failure is retried.
 
     Worst case a publish makes `attempts` tries and sleeps at most `max_total_delay_s` between them;
-    each try is itself bounded by the target's timeouts.
+    each try is itself bounded by the target's timeouts. A rate limit is not a failure: when the target
+    says how long to wait (the Hub's 429 with `Retry-After`, which can be most of an hour once a repo
+    passes its commit rate), the wait is honored and does not use up a try, as long as all such waits
+    together stay within `max_rate_limit_wait_s`; beyond it, `RateLimitedError` says so and when to re-run.
     """
 
     attempts: int = 4
     first_delay_s: float = 2.0
     max_delay_s: float = 30.0
+    max_rate_limit_wait_s: float = 3600.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError(f"RetryPolicy.attempts must be >= 1, got {self.attempts}")
         if not 0 <= self.first_delay_s <= self.max_delay_s:
             raise ValueError("RetryPolicy needs 0 <= first_delay_s <= max_delay_s")
+        if self.max_rate_limit_wait_s < 0:
+            raise ValueError("RetryPolicy.max_rate_limit_wait_s must be >= 0")
 
     def delay_s(self, failed_attempt: int) -> float:
         return min(self.max_delay_s, self.first_delay_s * 2 ** (failed_attempt - 1))
@@ -193,17 +210,32 @@ class RetryPolicy:
         return sum(self.delay_s(attempt) for attempt in range(1, self.attempts))
 
     def run(self, step: Callable[[], T], is_transient: Callable[[BaseException], bool]) -> T:
-        attempt = 1
+        attempt, waited = 1, 0.0
         while True:
             try:
                 return step()
             except Exception as error:
+                limited = next((e for e in exception_chain(error) if isinstance(e, RateLimitedError)), None)
+                if limited is not None and limited.retry_after_s is not None:
+                    wait = limited.retry_after_s
+                    if waited + wait > self.max_rate_limit_wait_s:
+                        raise RateLimitedError(
+                            f"Rate limited: {limited} The target asks to wait {wait:.0f} s, which would make "
+                            f"{waited + wait:.0f} s of waiting, beyond the bound of {self.max_rate_limit_wait_s:.0f} s "
+                            "(publishing.max_rate_limit_wait_s). Re-run later: publishing resumes where it "
+                            "stopped and repeats nothing.", wait) from error
+                    logger.warning("Rate limited (%s): waiting %.0f s as the target asks (Retry-After); "
+                                   "%.0f of at most %.0f s waited so far",
+                                   limited, wait, waited, self.max_rate_limit_wait_s)
+                    self.sleep(wait)
+                    waited += wait
+                    continue
                 if attempt >= self.attempts or not is_transient(error):
                     raise
                 delay = self.delay_s(attempt)
                 logger.warning("Transient failure (%s: %s); retry %d/%d in %.1fs",
                                type(error).__name__, error, attempt, self.attempts - 1, delay)
-                time.sleep(delay)
+                self.sleep(delay)
                 attempt += 1
 
 
@@ -502,8 +534,8 @@ class HubTarget:
         from huggingface_hub.errors import HfHubHTTPError
 
         for cause in exception_chain(error):
-            if isinstance(cause, HubCallError):
-                return cause.transient
+            if isinstance(cause, HubCallError | RateLimitedError):
+                return cause.transient if isinstance(cause, HubCallError) else True
             if isinstance(cause, httpx2.TimeoutException | httpx2.NetworkError | httpx2.RemoteProtocolError):
                 return True
             if isinstance(cause, HfHubHTTPError) and cause.response is not None:
@@ -529,6 +561,37 @@ class HubTarget:
                 masked = f"{type(error).__name__}: {str(error).replace(token, '***')}"
                 raise HubCallError(masked, self.is_transient(error)) from None
             raise
+
+
+def raise_on_rate_limit(response) -> None:
+    """A 429 leaves huggingface_hub at once, as RateLimitedError with the wait the Hub asked for.
+
+    The library would otherwise sleep out any `Retry-After` itself, however long, within a single
+    call; raised here, the wait goes through `RetryPolicy`, which bounds it and says so.
+    """
+    if response.status_code != 429:
+        return
+    from huggingface_hub.utils import parse_ratelimit_headers
+
+    limit = parse_ratelimit_headers(response.headers)
+    wait = retry_after_s(response.headers.get("retry-after"))
+    if wait is None and limit is not None and limit.remaining == 0:
+        wait = float(limit.reset_in_seconds)
+    raise RateLimitedError(f"{response.request.method} {response.request.url.path} answered 429 "
+                           f"({response.headers.get('x-error-message', 'too many requests')}).", wait)
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """`Retry-After` as seconds: a number of seconds or an HTTP date (RFC 9110); None if absent or unreadable."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 def exception_chain(error: BaseException) -> Iterator[BaseException]:
@@ -564,7 +627,8 @@ def bound_http_timeouts(timeout_s: float) -> None:
         client = default_client_factory()
         client.timeout = httpx2.Timeout(timeout_s)
         client.event_hooks = {**client.event_hooks,
-                              "request": [*client.event_hooks["request"], fill_missing_timeouts]}
+                              "request": [*client.event_hooks["request"], fill_missing_timeouts],
+                              "response": [*client.event_hooks.get("response", []), raise_on_rate_limit]}
         return client
 
     set_client_factory(client_factory)
