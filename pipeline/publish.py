@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -469,23 +469,51 @@ class HubTarget:
 
     The token is read from `token_env` for every call and never kept. `timeout_s` bounds every HTTP
     read, write and connect: huggingface_hub's shared client waits forever by default.
+
+    `transfer` decides how file contents travel, whatever is installed: "lfs" (the LFS batch API and
+    plain PUTs, the path the tests exercise) or "xet" (huggingface_hub's Xet storage, needs hf_xet).
+    `gated_access`: the repo is public but gated, its files served only to these accounts (granted
+    at every publish; any other accepted account is revoked). A commit holds at most
+    `max_files_per_commit` files (the Hub recommends < 100); a larger release is several commits.
     """
 
     endpoint: str | None = None
     token_env: str = "HF_TOKEN"
     timeout_s: float = 60.0
+    transfer: Literal["lfs", "xet"] = "lfs"
+    gated_access: tuple[str, ...] | None = None
+    max_files_per_commit: int = 100
 
     def prepare_repo(self, repo_id: str, private: bool) -> None:
         from huggingface_hub.errors import RepositoryNotFoundError
 
+        if self.gated_access is not None and private:
+            raise PublishError(f"{repo_id}: a gated repo is public (gated), not private")
         with self.api() as api:
             try:
                 info = api.dataset_info(repo_id, timeout=self.timeout_s)
             except RepositoryNotFoundError:
                 api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
                 info = api.dataset_info(repo_id, timeout=self.timeout_s)
+            if self.gated_access is not None:
+                info = self.set_access(api, repo_id, info)
         if bool(info.private) != private:
             raise PublishError(visibility_mismatch(repo_id, bool(info.private), private))
+
+    def set_access(self, api, repo_id: str, info):
+        """Gate the repo (before any file is committed) and make its accepted accounts exactly `gated_access`."""
+        if info.gated != "manual":
+            api.update_repo_settings(repo_id, gated="manual", repo_type="dataset")
+            info = api.dataset_info(repo_id, timeout=self.timeout_s)
+            if info.gated != "manual":
+                raise PublishError(f"{repo_id} could not be gated (gated={info.gated!r}): refusing to publish")
+        accepted = {request.username for request in api.list_accepted_access_requests(repo_id, repo_type="dataset")}
+        for user in sorted(set(self.gated_access) - accepted):
+            api.grant_access(repo_id, user, repo_type="dataset")
+        for user in sorted(accepted - set(self.gated_access)):
+            api.reject_access_request(repo_id, user, repo_type="dataset",
+                                      rejection_reason="not on this export's access list")
+        return info
 
     def snapshot(self, repo_id: str, revision: str) -> Snapshot | None:
         from huggingface_hub import RepoFile
@@ -505,19 +533,31 @@ class HubTarget:
         return Snapshot(commit, files)
 
     def commit(self, repo_id: str, release: StagedRelease, parent: Snapshot | None, message: str) -> str:
+        """One commit, or several of at most `max_files_per_commit` files when the release is larger:
+        files `main` already holds are not sent again, so a re-run after a split commit was cut off
+        sends only what is missing; the card and manifest come in the last one."""
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
         operations: list = []
-        for path, digest in release.files.items():
+        held = parent.files if parent else {}
+        last = {"README.md", "manifest.json"}
+        for path, digest in sorted(release.files.items(), key=lambda item: (item[0] in last, item[0])):
+            if path in held and digest.same_content(held[path]) and path not in last:
+                continue
             addition = CommitOperationAdd(path, str(release.root / path))
             addition.upload_info.sha256 = bytes.fromhex(digest.sha256)  # hashed once, when scanned
             operations.append(addition)
-        stale = sorted(set(parent.files) - set(release.files)) if parent else []
-        operations += [CommitOperationDelete(path) for path in stale]
+        stale = sorted(set(held) - set(release.files))
+        operations = [CommitOperationDelete(path) for path in stale] + operations
+        parts = [operations[i:i + self.max_files_per_commit]
+                 for i in range(0, len(operations), self.max_files_per_commit)] or [[]]
+        commit = parent.commit if parent else None
         with self.api() as api:
-            info = api.create_commit(repo_id, operations, commit_message=message, repo_type="dataset",
-                                     parent_commit=parent.commit if parent else None)
-        return info.oid
+            for number, part in enumerate(parts, 1):
+                title = message if len(parts) == 1 else f"{message} ({number}/{len(parts)})"
+                commit = api.create_commit(repo_id, part, commit_message=title, repo_type="dataset",
+                                           parent_commit=commit).oid
+        return commit
 
     def tag(self, repo_id: str, version: str, commit: str) -> None:
         with self.api() as api:
@@ -554,13 +594,30 @@ class HubTarget:
             )
         bound_http_timeouts(self.timeout_s)
         try:
-            yield HfApi(endpoint=self.endpoint, token=token)
+            with transfer_mode(self.transfer):
+                yield HfApi(endpoint=self.endpoint, token=token)
         except Exception as error:
             text = "".join(traceback.format_exception(error))
             if token in text:
                 masked = f"{type(error).__name__}: {str(error).replace(token, '***')}"
                 raise HubCallError(masked, self.is_transient(error)) from None
             raise
+
+
+@contextmanager
+def transfer_mode(mode: str) -> Iterator[None]:
+    """Uploads through LFS or Xet as decided, not as installed: huggingface_hub uploads through Xet
+    whenever hf_xet is importable, unless its HF_HUB_DISABLE_XET constant says otherwise."""
+    from huggingface_hub import constants
+
+    if mode == "xet":
+        import hf_xet  # noqa: F401 - the Xet mode needs it; fail here, clearly, when it is missing
+    before = constants.HF_HUB_DISABLE_XET
+    constants.HF_HUB_DISABLE_XET = mode == "lfs"
+    try:
+        yield
+    finally:
+        constants.HF_HUB_DISABLE_XET = before
 
 
 def raise_on_rate_limit(response) -> None:

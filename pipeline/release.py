@@ -35,7 +35,8 @@ from classifiers.status import StageStatus
 from classifiers.tagging import Classifiers, ModerationLayout, tag_batches
 from classifiers.toxicity import ToxicityScorer
 from pipeline import policy
-from pipeline.publish import HubTarget, LocalTarget, PublishResult, publish_release
+from pipeline.delivery import deliver_exports
+from pipeline.publish import HubTarget, LocalTarget, PublishResult, RetryPolicy, publish_release
 from pipeline.rating_plots import write_plots
 from pipeline.ratings import LeaderboardOptions, compute_leaderboard
 from pipeline.release_build import (
@@ -355,15 +356,14 @@ def verify_exports(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, Ver
 
 
 def publish(config: ReleaseConfig, ws: ReleaseWorkspace) -> list[PublishResult]:
-    """One commit and one tag per repo and target: the public release, then each provider's, private."""
-    results = []
+    """Every provider's export to its delivery, then the public release to each target (one commit and
+    one tag per repo). Exports first: a failure leaves the public release unpublished, and every step
+    is idempotent, so a re-run completes what was left and repeats nothing."""
+    retry = RetryPolicy(max_rate_limit_wait_s=config.publishing.max_rate_limit_wait_s)
+    results = deliver_exports(config, ws.provider_dir, ws.root / "delivery", retry)
     for spec in config.targets:
         target = (LocalTarget(config.path(spec.path)) if spec.kind == "local"
-                  else HubTarget(endpoint=spec.endpoint, token_env=spec.token_env))
-        results.append(publish_release(ws.public_dir, spec.repo_id, config.version, target, spec.private))
-        for provider_dir in sorted(p for p in ws.provider_dir.glob("*") if p.is_dir()):
-            repo_id = f"{spec.repo_id}-{provider_dir.name}"
-            results.append(publish_release(provider_dir, repo_id, config.version, target, private=True))
+                  else HubTarget(endpoint=spec.endpoint, token_env=spec.token_env, transfer=config.publishing.transfer,
+                                 max_files_per_commit=config.publishing.max_files_per_commit))
+        results.append(publish_release(ws.public_dir, spec.repo_id, config.version, target, spec.private, retry))
     return results
-
-
