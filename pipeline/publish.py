@@ -59,6 +59,7 @@ REQUIRED_FILES = ("README.md", "manifest.json")
 HUB_PLUMBING = ".gitattributes"  # created by the Hub with every repo; not part of a release
 TRANSIENT_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 CHUNK_BYTES = 1 << 20
+MAX_HUB_FILE_BYTES = 50 * 10**9  # the Hub refuses larger files (it recommends < 20 GB)
 INSTALLED_HTTP_TIMEOUT: dict[str, float] = {}  # the timeout bound_http_timeouts last gave huggingface_hub
 T = TypeVar("T")
 
@@ -538,6 +539,10 @@ class HubTarget:
         sends only what is missing; the card and manifest come in the last one."""
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
+        too_large = [path for path in release.files if (release.root / path).stat().st_size > MAX_HUB_FILE_BYTES]
+        if too_large:
+            raise PublishError(f"{', '.join(too_large)}: larger than the Hub's {MAX_HUB_FILE_BYTES:,} bytes per file; "
+                               "write smaller shards (release_build.ROWS_PER_FILE)")
         operations: list = []
         held = parent.files if parent else {}
         last = {"README.md", "manifest.json"}

@@ -258,6 +258,17 @@ def test_a_release_with_more_files_than_a_commit_takes_is_split_and_resumes(hub,
     assert hub.repo(PUBLIC).commits[result.commit].title == "Release v1 (2/2)"
 
 
+def test_a_file_over_the_hubs_size_limit_is_refused_before_any_upload(hub, tmp_path, monkeypatch):
+    import pipeline.publish
+
+    staged = sharded_release(tmp_path / "staged", shards=1)
+    largest = max((p for p in staged.rglob("*.parquet")), key=lambda p: p.stat().st_size)
+    monkeypatch.setattr(pipeline.publish, "MAX_HUB_FILE_BYTES", largest.stat().st_size - 1)
+    with pytest.raises(PublishError, match="larger than the Hub's"):
+        publish_release(staged, PUBLIC, "v1", HubTarget(endpoint=hub.url), private=False, retry=FAST)
+    assert not hub.calls("lfs_batch") and not hub.calls("commit")
+
+
 def test_a_release_within_the_limit_is_one_commit(hub, tmp_path):
     staged = sharded_release(tmp_path / "staged", shards=3)
     publish_release(staged, PUBLIC, "v1", HubTarget(endpoint=hub.url), private=False, retry=FAST)
