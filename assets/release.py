@@ -251,7 +251,7 @@ RELEASE_CHECKS = [
 @dg.asset(deps=[release_build, provider_exports], group_name=GROUP, kinds={"huggingface"})
 def published_release(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """One commit and a version tag per repo and target (Hub or local Hub-shaped directory)."""
-    with release.stage(storage, reads=["public", "providers"]) as (config, _, ws):
+    with release.stage(storage, reads=["public", "providers"], writes=["delivery"]) as (config, _, ws):
         results = stages.publish(config, ws)
     return dg.MaterializeResult(metadata={
         "published": dg.MetadataValue.md(markdown_table(

@@ -33,7 +33,6 @@ from pipeline.publish import (
     ReleaseConflictError,
     RetryPolicy,
     StagedRelease,
-    check_names,
     publish_release,
     write_atomically,
 )
@@ -71,7 +70,6 @@ def deliver_to_object_store(
     """Upload the export under `<uri>/<version>/` (manifest last: it marks a complete delivery), then
     sign a URL per file and write the delivery note. Objects already there with the same content are
     not sent again; a complete delivery with other content is a conflict, as on the Hub."""
-    check_names("provider/export", version)
     release = StagedRelease.scan(export_dir)
     store = Store(delivery.uri)
     base = f"{store.root}/{version}"

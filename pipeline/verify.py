@@ -8,6 +8,10 @@ fraction (exactly, per id, when the salt is at hand); model columns show only le
 the anonymous label; and no string anywhere (nested message text included) holds a raw IP
 address, a canary value, a planted PII value or, given the private config, an unreleased model name.
 
+A provider export also gets `verify_provider_export`: only that provider's rows, each marked with its
+own side, opponents anonymous, no other provider's and no unreleased model name anywhere, the
+provider terms on its card.
+
 Data files are read batch by batch; each string column (lists and structs flattened) is scanned
 with Arrow's RE2 kernels, and only the few matching strings are looked at in Python.
 """
@@ -33,7 +37,8 @@ import pyarrow.parquet as pq
 
 from pipeline.card import CARD_NAME, read_card_header
 from pipeline.manifest import MANIFEST_NAME, ManifestError, content_hash, read_manifest, sha256_file
-from pipeline.policy import TABLE_KINDS, public_share_mask
+from pipeline.policy import TABLE_KINDS, provider_export, public_share_mask
+from pipeline.release_build import named_models, previous_manifest
 from pipeline.release_config import ReleaseConfig, Salt
 
 Status = Literal["pass", "fail", "skip", "warn"]
@@ -627,8 +632,6 @@ def verify_provider_export(
     the provider terms, not a public license. With `share_dir` (the private share, real names:
     `<share_dir>/<table>.parquet`), the rows and markers are also checked against the truth.
     """
-    from pipeline.release_build import named_models, previous_manifest  # release_build imports this module's peers
-
     export_dir = Path(export_dir)
     report = VerifyReport(f"{provider} export {export_dir}")
     try:
@@ -715,8 +718,6 @@ def _rows_where(file: str, mask: pa.ChunkedArray, what: str) -> list[str]:
 
 def _check_export_against_share(release: _Release, share_dir: Path, own: set[str], report: VerifyReport) -> None:
     """The export holds exactly the share's rows with the provider's models, with truthful markers."""
-    from pipeline.policy import provider_export
-
     problems = []
     for table in release.manifest["tables"]:
         kind = TABLE_KINDS[table]

@@ -14,9 +14,10 @@ organizations it is a member of (`orgs`). A gated repo is public, but its files 
 members of its namespace and to the users granted access (`/user-access-request/grant`). A
 non-member asking for a private repo gets 404 `RepoNotFound`, an anonymous caller 401.
 
-Out of scope: model and Space repos, pull requests, Xet storage (clients must not offer it, see
-`HubServer.transfers_offered`). The server binds 127.0.0.1 on an ephemeral port and runs in a daemon
-thread: `with HubServer(tokens={token: user}, orgs={org: {user}}) as hub: ... hub.url ...`.
+Out of scope: model and Space repos, pull requests, Xet storage (a client in Xet mode fails at its
+first Xet call; `state.transfers_offered` records what each LFS batch request offered). The server
+binds 127.0.0.1 on an ephemeral port and runs in a daemon thread:
+`with HubServer(tokens={token: user}, orgs={org: {user}}) as hub: ... hub.url ...`.
 """
 
 from __future__ import annotations

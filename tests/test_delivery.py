@@ -10,7 +10,6 @@ import urllib.request
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from battle_fixtures import EXAMPLE_CONFIG, LEADERBOARD, PROVIDERS, make_battles, make_conversations
 from huggingface_hub import HfApi
@@ -21,7 +20,7 @@ from pydantic import ValidationError
 from pipeline.delivery import deliver_exports
 from pipeline.manifest import MANIFEST_NAME
 from pipeline.publish import HubTarget, PublishError, ReleaseConflictError, RetryPolicy, publish_release
-from pipeline.release_build import build_release
+from pipeline.release_build import build_release, write_table
 from pipeline.release_config import ReleaseConfig, Salt
 from tests.hubserver import HubServer
 from tests.s3server import s3_endpoint
@@ -226,13 +225,11 @@ def test_an_interrupted_publish_resumes_where_it_stopped_and_repeats_nothing(hub
 
 
 def sharded_release(directory: Path, shards: int, rows_per_shard: int = 50) -> Path:
-    """A staged release with `shards` Parquet files per table, as write_table splits a large table."""
+    """A staged release whose tables `write_table` splits into `shards` Parquet files each, as it splits
+    a large table at ROWS_PER_FILE."""
     for table in ("battles", "conversations"):
-        (directory / "data" / table).mkdir(parents=True)
-        for number in range(shards):
-            rows = [{"id": f"{table}-{number}-{i}", "value": i} for i in range(rows_per_shard)]
-            pq.write_table(pa.Table.from_pylist(rows),
-                           directory / "data" / table / f"train-{number:05d}-of-{shards:05d}.parquet")
+        rows = pa.table({"id": [f"{table}-{i}" for i in range(shards * rows_per_shard)]})
+        assert len(write_table(rows, directory, table, rows_per_file=rows_per_shard)) == shards
     (directory / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n# sharded\n")
     (directory / MANIFEST_NAME).write_text(json.dumps({"shards": shards}))
     return directory
