@@ -313,12 +313,12 @@ class ReleaseConfig(_Strict):
     def _consistent(self) -> ReleaseConfig:
         if self.anonymous_label in self.leaderboard.models:
             raise ValueError(f"anonymous_label {self.anonymous_label!r} is also a leaderboard model name")
-        self._check_deliveries()
         if self.sampling_salt.dev_default and any(t.kind == "hub" for t in self.targets):
             raise ValueError(
                 "sampling_salt.dev_default is for local example releases only; with a hub target the "
                 f"salt must come from the environment variable {self.sampling_salt.env} (remove dev_default)"
             )
+        self._check_deliveries()
         return self
 
     def _check_deliveries(self) -> None:
