@@ -355,11 +355,11 @@ def verify_exports(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, Ver
             for provider in config.providers}
 
 
-def publish(config: ReleaseConfig, ws: ReleaseWorkspace) -> list[PublishResult]:
+def publish(config: ReleaseConfig, ws: ReleaseWorkspace, retry: RetryPolicy | None = None) -> list[PublishResult]:
     """Every provider's export to its delivery, then the public release to each target (one commit and
     one tag per repo). Exports first: a failure leaves the public release unpublished, and every step
     is idempotent, so a re-run completes what was left and repeats nothing."""
-    retry = RetryPolicy(max_rate_limit_wait_s=config.publishing.max_rate_limit_wait_s)
+    retry = retry or RetryPolicy(max_rate_limit_wait_s=config.publishing.max_rate_limit_wait_s)
     results = deliver_exports(config, ws.provider_dir, ws.root / "delivery", retry)
     for spec in config.targets:
         target = (LocalTarget(config.path(spec.path)) if spec.kind == "local"

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from pipeline.delivery import deliver_exports
 from pipeline.manifest import MANIFEST_NAME
 from pipeline.publish import HubTarget, PublishError, ReleaseConflictError, RetryPolicy, publish_release
+from pipeline.release import ReleaseWorkspace, publish
 from pipeline.release_build import build_release, write_table
 from pipeline.release_config import ReleaseConfig, Salt
 from tests.hubserver import HubServer
@@ -113,13 +114,14 @@ def test_two_s3_prefixes_that_only_share_a_beginning_are_accepted():
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("deliveries")
+def exports(tmp_path_factory) -> ReleaseWorkspace:
+    """A built release in a release workspace: the public release and every provider's export."""
+    ws = ReleaseWorkspace(tmp_path_factory.mktemp("deliveries"), "2024.06-example")
     battles = make_battles(300, seed=31)
     config = ReleaseConfig.model_validate(config_data())
-    build_release(config, SALT, root / "public", battles, make_conversations(battles, singles=50, seed=31),
-                  provider_dir=root / "providers")
-    return root
+    build_release(config, SALT, ws.public_dir, battles, make_conversations(battles, singles=50, seed=31),
+                  provider_dir=ws.provider_dir)
+    return ws
 
 
 @pytest.fixture
@@ -140,11 +142,8 @@ def hub_config(hub: HubServer, **publishing) -> ReleaseConfig:
     return ReleaseConfig.model_validate(data)
 
 
-def publish_all(config: ReleaseConfig, exports: Path, notes: Path) -> list:
-    """What `pipeline.release.publish` does: exports first, then the public release."""
-    results = deliver_exports(config, exports / "providers", notes, FAST)
-    target = HubTarget(endpoint=config.targets[0].endpoint)
-    return results + [publish_release(exports / "public", PUBLIC, config.version, target, False, FAST)]
+def publish_all(config: ReleaseConfig, ws: ReleaseWorkspace) -> list:
+    return publish(config, ws, retry=FAST)
 
 
 def read_manifest_as(hub: HubServer, user: str | None, repo_id: str, tmp_path: Path) -> dict:
@@ -155,7 +154,7 @@ def read_manifest_as(hub: HubServer, user: str | None, repo_id: str, tmp_path: P
 
 
 def test_each_provider_reads_its_own_export_on_the_hub_and_no_other(hub, exports, tmp_path):
-    results = publish_all(hub_config(hub), exports, tmp_path / "notes")
+    results = publish_all(hub_config(hub), exports)
     assert all(r.changed for r in results)
     repos = {provider: DELIVERIES[provider]["repo_id"] for provider in DELIVERIES}
     readers = {"openai": "openai-researcher", "anthropic": "anthropic-researcher", "alpha-labs": "alpha-researcher"}
@@ -191,12 +190,12 @@ def test_provider_tokens_cannot_write_elsewhere(hub):
 
 def test_the_gated_access_list_is_exactly_the_configs(hub, exports, tmp_path):
     config = hub_config(hub)
-    publish_all(config, exports, tmp_path / "notes")
+    publish_all(config, exports)
     repo_id = DELIVERIES["alpha-labs"]["repo_id"]
     HfApi(endpoint=hub.url, token=TOKEN_OF["arena-bot"]).grant_access(repo_id, "openai-researcher",
                                                                       repo_type="dataset")
     assert read_manifest_as(hub, "openai-researcher", repo_id, tmp_path)["provider"] == "alpha-labs"
-    publish_all(config, exports, tmp_path / "notes")  # nothing to commit, but the access list is set again
+    publish_all(config, exports)  # nothing to commit, but the access list is set again
     assert hub.repo(repo_id).granted == {"alpha-researcher"}
     with pytest.raises(GatedRepoError):
         read_manifest_as(hub, "openai-researcher", repo_id, tmp_path / "again")
@@ -206,18 +205,18 @@ def test_an_interrupted_publish_resumes_where_it_stopped_and_repeats_nothing(hub
     config = hub_config(hub)
     hub.inject("commit", status=500, after=2)  # two exports commit, the third export's commit fails
     with pytest.raises(HfHubHTTPError, match="500"):
-        publish_all(config, exports, tmp_path / "notes")
+        publish_all(config, exports)
     assert PUBLIC not in hub.state.repos  # the public release waits for every export
     committed = {call.path.split("/commit/")[0] for call in hub.calls("commit") if call.status == 200}
     assert len(committed) == 2
 
-    results = publish_all(config, exports, tmp_path / "notes")
+    results = publish_all(config, exports)
 
     assert [r.changed for r in results].count(True) == 2  # the failed export and the public release
     again = [call.path.split("/commit/")[0] for call in hub.calls("commit")][3:]
     assert len(again) == 2 and not set(again) & committed
     before = len(hub.calls("commit"))
-    assert not any(r.changed for r in publish_all(config, exports, tmp_path / "notes"))
+    assert not any(r.changed for r in publish_all(config, exports))
     assert len(hub.calls("commit")) == before
 
 
@@ -309,15 +308,15 @@ def s3_config(endpoint: str, **expiry) -> ReleaseConfig:
 def test_each_provider_gets_signed_urls_for_its_own_export_only(exports, tmp_path, monkeypatch):
     with s3_endpoint(monkeypatch, bucket="exports") as endpoint:
         config = s3_config(endpoint, url_expiry_s=3600)
-        results = deliver_exports(config, exports / "providers", tmp_path / "notes", FAST)
+        results = deliver_exports(config, exports.provider_dir, tmp_path / "notes", FAST)
         assert all(r.changed for r in results)
         for provider in PROVIDERS:
             note_path = tmp_path / "notes" / f"{provider}.json"
             assert stat.S_IMODE(note_path.stat().st_mode) == 0o600
             note = json.loads(note_path.read_text())
             assert note["provider"] == provider and note["location"] == f"s3://exports/{provider}"
-            staged = {p.relative_to(exports / "providers" / provider).as_posix()
-                      for p in (exports / "providers" / provider).rglob("*") if p.is_file()}
+            staged = {p.relative_to(exports.provider_dir / provider).as_posix()
+                      for p in (exports.provider_dir / provider).rglob("*") if p.is_file()}
             assert {f["path"] for f in note["files"]} == staged
             for file in note["files"]:
                 assert f"/exports/{provider}/2024.06-example/" in file["url"] and "X-Amz-Expires=3600" in file["url"]
@@ -327,7 +326,7 @@ def test_each_provider_gets_signed_urls_for_its_own_export_only(exports, tmp_pat
             others = [p for p in PROVIDERS if p != provider]
             assert not any(f"/exports/{other}/" in note_path.read_text() for other in others)
 
-        again = deliver_exports(config, exports / "providers", tmp_path / "notes", FAST)
+        again = deliver_exports(config, exports.provider_dir, tmp_path / "notes", FAST)
         assert not any(r.changed for r in again)  # nothing sent twice, new URLs signed
 
 
@@ -336,12 +335,12 @@ def test_a_delivery_cut_off_before_its_manifest_is_completed(exports, tmp_path, 
 
     with s3_endpoint(monkeypatch, bucket="exports") as endpoint:
         config = s3_config(endpoint)
-        deliver_exports(config, exports / "providers", tmp_path / "notes", FAST)
+        deliver_exports(config, exports.provider_dir, tmp_path / "notes", FAST)
         fs, root = pafs.FileSystem.from_uri(f"s3://exports/openai/2024.06-example?endpoint_override={endpoint}")
         fs.delete_file(f"{root}/{MANIFEST_NAME}")
         card = f"{root}/README.md"
         before = fs.get_file_info(card).mtime
-        results = deliver_exports(config, exports / "providers", tmp_path / "notes", FAST)
+        results = deliver_exports(config, exports.provider_dir, tmp_path / "notes", FAST)
         assert [r.changed for r in results] == [False, False, True]  # sorted: alpha-labs, anthropic, openai
         assert fs.get_file_info(card).mtime == before  # only the missing manifest was sent
         assert fs.get_file_info(f"{root}/{MANIFEST_NAME}").type == pafs.FileType.File
@@ -352,9 +351,9 @@ def test_another_export_under_a_delivered_version_is_refused(exports, tmp_path, 
 
     with s3_endpoint(monkeypatch, bucket="exports") as endpoint:
         config = s3_config(endpoint)
-        deliver_exports(config, exports / "providers", tmp_path / "notes", FAST)
+        deliver_exports(config, exports.provider_dir, tmp_path / "notes", FAST)
         changed = tmp_path / "changed"
-        shutil.copytree(exports / "providers", changed)
+        shutil.copytree(exports.provider_dir, changed)
         manifest = json.loads((changed / "openai" / MANIFEST_NAME).read_text())
         (changed / "openai" / MANIFEST_NAME).write_text(json.dumps({**manifest, "content_sha256": "0" * 64}))
         with pytest.raises(ReleaseConflictError, match="never rewritten"):

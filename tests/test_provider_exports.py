@@ -213,3 +213,21 @@ def test_the_export_card_carries_the_configured_terms(tmp_path):
     assert verify_provider_export(tmp_path / "p" / "openai", "openai", config).ok
     assert json.loads((tmp_path / "r" / MANIFEST_NAME).read_text())["kind"] == "public"
     assert "license: cc-by-4.0" in (tmp_path / "r" / CARD_NAME).read_text()
+
+
+def test_the_release_stage_checks_every_configured_providers_export(built, tmp_path):
+    from assets.release import RELEASE_CHECKS, provider_export_checks
+    from pipeline.release import ReleaseWorkspace, verify_exports
+
+    ws = ReleaseWorkspace(tmp_path, CONFIG.version)
+    shutil.copytree(built / "share", ws.root / "share")
+    shutil.copytree(built / "providers", ws.provider_dir)
+    assert all(report.ok for report in verify_exports(CONFIG, ws).values())
+    shutil.rmtree(ws.provider_dir / "anthropic")
+    rewrite(ws.provider_dir / "openai", "battles", set_first_prompt("ask claude-1"))
+    reports = verify_exports(CONFIG, ws)
+    assert set(reports) == set(PROVIDERS)
+    assert failed(reports["anthropic"]) == {"export_manifest"} and failed(reports["openai"]) == {
+        "export_other_providers"} and reports["alpha-labs"].ok
+    spec = next(iter(provider_export_checks.check_specs))
+    assert spec.blocking and provider_export_checks in RELEASE_CHECKS
