@@ -9,9 +9,11 @@ steps run on both targets, so both behave alike:
 - Atomic and resumable: the files become visible in one commit or not at all. If a run dies after
   the commit but before the tag, `main` already holds the identical content, and the next run tags
   that commit instead of committing again (one commit per release, which the Hub's commit rate
-  limit needs).
+  limit needs). A release of more than `HubTarget.max_files_per_commit` files (the Hub's limit) is
+  several commits; a re-run sends only what `main` lacks, and the tag marks the complete release.
 - Bounded retries: transient failures (5xx, 429, timeouts, dropped connections) re-run the whole
-  idempotent step under `RetryPolicy`, so a commit whose answer was lost is found, not repeated.
+  idempotent step under `RetryPolicy`, so a commit whose answer was lost is found, not repeated; a
+  429's `Retry-After` is waited out, within a bound.
 - Secrets: the Hub token is read from the environment at each call, never stored, logged or
   shown in an error.
 
