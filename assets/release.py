@@ -232,7 +232,9 @@ def _blocking_check(name: str, names: tuple[str, ...], description: str) -> dg.A
 
 
 @dg.asset_check(asset=provider_exports, name="provider_export_verification", blocking=True,
-                description="every provider export passed the same verification as the public release")
+                description="each export passed the public release's checks and its own: only its provider's "
+                            "rows, marked; opponents anonymous; no other provider's or unreleased model name "
+                            "anywhere; provider terms, not a public license")
 def provider_export_verification(storage: ArenaStorage, release: ReleaseSettings) -> dg.AssetCheckResult:
     with release.stage(storage, reads=["verify"]) as (config, _, ws):
         records = {p: read_record(record_path(ws.root, f"providers/{p}")) for p in config.providers}
@@ -260,7 +262,7 @@ RELEASE_CHECKS = [
 @dg.asset(deps=[release_build, provider_exports], group_name=GROUP, kinds={"huggingface"})
 def published_release(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """One commit and a version tag per repo and target (Hub or local Hub-shaped directory)."""
-    with release.stage(storage, reads=["public", "providers", "verify"]) as (config, _, ws):
+    with release.stage(storage, reads=["public", "providers", "verify"], writes=["delivery"]) as (config, _, ws):
         try:
             results = stages.publish(config, ws)
         except UnverifiedReleaseError as refused:

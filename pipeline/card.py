@@ -44,6 +44,8 @@ COLUMN_DOCS = {
     "toxicity": "toxicity scores (null where the stage did not run)",
     "dedup_tag": "high_freq: prompt among the most repeated ones; sampled: kept by the leaderboard's sampling",
     "redacted": "true when personal names were replaced by NAME_1, NAME_2, ...",
+    "own_side": "provider exports: which side is this provider's model (a, b or both)",
+    "own_model": "provider exports: true, the model is this provider's (named or `{label}`)",
 }
 REASON_DOCS = {
     "held_back_upstream": "drawn, then held back before the release (e.g. its redaction failed)",
@@ -88,9 +90,12 @@ def header(manifest: Mapping[str, Any]) -> dict[str, Any]:
     largest = max((t["rows"] for t in tables.values()), default=0)
     languages = sorted({code for t in tables.values() for code in t["languages"] if code != "unknown"})
     card = manifest["config"]["card"]
+    # An export is under the provider terms, never the public license (Hub: `license: other` + a name).
+    terms = ({"license": "other", "license_name": card["provider_license_name"]}
+             if manifest["kind"] == "provider_export" else {"license": card["license"]})
     return {
         "pretty_name": card["title"],
-        "license": card["license"],
+        **terms,
         "language": languages,
         "size_categories": [next((cat for limit, cat in SIZE_CATEGORIES if largest < limit), "n>100M")],
         "task_categories": ["text-generation", "text-classification"],
@@ -119,8 +124,10 @@ def render_card(
         parts.append(
             f"> **Early access for {manifest['provider']}; not for redistribution.** Every row is part of "
             f"the public share that a later public release will contain. Only this provider's models on "
-            f"the leaderboard are named; every other model is `{label}`."
+            f"the leaderboard are named; every other model is `{label}`. `own_side` (battles: `a`, `b` or "
+            f"`both`) and `own_model` (conversations) mark this provider's own answers, named or not."
         )
+        parts.append(f"## Terms ({card['provider_license_name']})\n\n{card['provider_terms']}")
     parts += [_release_section(manifest), _tables_section(manifest), _models_section(manifest),
               _languages_section(manifest), _filters_section(manifest), _stages_section(manifest),
               _verification_section(manifest)]

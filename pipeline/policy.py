@@ -59,13 +59,19 @@ DROP_REASONS = (
 
 @dataclass(frozen=True)
 class TableKind:
-    """How the policy reads one table; `public_columns` gives order and fixed types (None: pass-through)."""
+    """How the policy reads one table; `public_columns` gives order and fixed types (None: pass-through);
+    a provider export has the public columns, then `export_columns` (which side is the provider's own)."""
 
     name: str
     id_column: str
     conversation_columns: tuple[str, ...]
     model_columns: tuple[str, ...]
     public_columns: tuple[tuple[str, pa.DataType | None], ...]
+    export_columns: tuple[tuple[str, pa.DataType], ...]
+
+    @property
+    def provider_columns(self) -> tuple[tuple[str, pa.DataType | None], ...]:
+        return (*self.public_columns, *self.export_columns)
 
 
 def _typed(schema: pa.Schema, *names: str) -> tuple[tuple[str, pa.DataType], ...]:
@@ -88,6 +94,7 @@ BATTLES = TableKind(
         ("language_code", pa.string()),
         ("redacted", pa.bool_()),
     ),
+    export_columns=(("own_side", pa.string()),),
 )
 # lmsys/lmsys-chat-1m (no tstamp, no user id), plus language_code and the toxicity columns.
 CONVERSATIONS = TableKind(
@@ -103,6 +110,7 @@ CONVERSATIONS = TableKind(
         ("toxic_chat_tag", None),
         ("toxicity", None),
     ),
+    export_columns=(("own_model", pa.bool_()),),
 )
 TABLE_KINDS = {kind.name: kind for kind in (BATTLES, CONVERSATIONS)}
 
@@ -431,17 +439,28 @@ def anonymize_models(table: pa.Table, leaderboard_models: Iterable[str], label: 
 def provider_export(
     table: pa.Table, provider_models: Iterable[str], leaderboard_models: Iterable[str], label: str
 ) -> pa.Table:
-    """Rows of the public share involving the provider's models; only its own leaderboard models named.
+    """Rows of the public share involving the provider's models, with the side marker; only its own
+    leaderboard models named.
 
-    Opponents are always `label`, and so is the provider's own model while it is not on the leaderboard.
+    Opponents are always `label`, and so is the provider's own model while it is not on the leaderboard:
+    the marker (`own_side` in battles: a, b or both; `own_model` in conversations) is how the provider
+    finds its answers without the export naming a model the policy keeps unnamed.
     """
     own = set(provider_models)
     own_values = pa.array(sorted(own), pa.string())
     columns = _model_columns(table)
-    involved = pc.is_in(table[columns[0]], value_set=own_values)
+    is_own = {name: pc.fill_null(pc.is_in(table[name], value_set=own_values), False) for name in columns}
+    involved = is_own[columns[0]]
     for name in columns[1:]:
-        involved = pc.or_(involved, pc.is_in(table[name], value_set=own_values))
-    return anonymize_models(table.filter(involved), own & set(leaderboard_models), label)
+        involved = pc.or_(involved, is_own[name])
+    if columns == ["model"]:
+        marker_name, marker = "own_model", is_own["model"]
+    else:
+        a, b = is_own["model_a"], is_own["model_b"]
+        marker_name = "own_side"
+        marker = pc.if_else(pc.and_(a, b), "both", pc.if_else(a, "a", pc.if_else(b, "b", pa.scalar(None, pa.string()))))
+    marked = table.append_column(marker_name, marker).filter(involved)
+    return anonymize_models(marked, own & set(leaderboard_models), label)
 
 
 def _model_columns(table: pa.Table) -> list[str]:
@@ -460,19 +479,29 @@ def to_public(table: pa.Table, kind: TableKind) -> pa.Table:
     return public_columns(table.take(public_order(table, kind)) if len(table) else table, kind)
 
 
+def to_export(table: pa.Table, kind: TableKind) -> pa.Table:
+    """A provider export (from `provider_export`) in public order: the public columns, then the marker."""
+    _require_public_columns(table.column_names, kind)
+    ordered = table.take(public_order(table, kind)) if len(table) else table
+    return public_columns(ordered, kind, kind.provider_columns)
+
+
 def public_order(keys: pa.Table, kind: TableKind) -> pa.Array:
     """The public row order (time, then id) as indices into `keys`, which needs only those two columns."""
     return pc.sort_indices(keys, sort_keys=[("tstamp", "ascending"), (kind.id_column, "ascending")])
 
 
-def public_columns(table: pa.Table, kind: TableKind) -> pa.Table:
-    """The public columns in their public order and types, rows as given (a batch of the sorted table).
+def public_columns(
+    table: pa.Table, kind: TableKind, columns: tuple[tuple[str, pa.DataType | None], ...] | None = None
+) -> pa.Table:
+    """The public columns (or `columns`) in their order and types, rows as given (a batch of the sorted
+    table).
 
     Classifier columns keep the stage's own types; one whose stage did not run is all null.
     """
     _require_public_columns(table.column_names, kind)
     arrays, fields = [], []
-    for name, fixed in kind.public_columns:
+    for name, fixed in columns or kind.public_columns:
         if name in table.column_names:
             column = table[name] if fixed is None else table[name].cast(fixed)
         else:

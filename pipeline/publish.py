@@ -9,9 +9,11 @@ steps run on both targets, so both behave alike:
 - Atomic and resumable: the files become visible in one commit or not at all. If a run dies after
   the commit but before the tag, `main` already holds the identical content, and the next run tags
   that commit instead of committing again (one commit per release, which the Hub's commit rate
-  limit needs).
+  limit needs). A release of more than `HubTarget.max_files_per_commit` files (the Hub's limit) is
+  several commits; a re-run sends only what `main` lacks, and the tag marks the complete release.
 - Bounded retries: transient failures (5xx, 429, timeouts, dropped connections) re-run the whole
-  idempotent step under `RetryPolicy`, so a commit whose answer was lost is found, not repeated.
+  idempotent step under `RetryPolicy`, so a commit whose answer was lost is found, not repeated; a
+  429's `Retry-After` is waited out, within a bound.
 - Secrets: the Hub token is read from the environment at each call, never stored, logged or
   shown in an error.
 
@@ -32,6 +34,8 @@ identical content is one snapshot. Private repos get an owner-only (0700) store.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import fcntl
 import functools
 import hashlib
@@ -45,9 +49,9 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,7 @@ REQUIRED_FILES = ("README.md", "manifest.json")
 HUB_PLUMBING = ".gitattributes"  # created by the Hub with every repo; not part of a release
 TRANSIENT_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 CHUNK_BYTES = 1 << 20
+MAX_HUB_FILE_BYTES = 50 * 10**9  # the Hub refuses larger files (it recommends < 20 GB)
 INSTALLED_HTTP_TIMEOUT: dict[str, float] = {}  # the timeout bound_http_timeouts last gave huggingface_hub
 T = TypeVar("T")
 
@@ -71,6 +76,14 @@ class ReleaseConflictError(PublishError):
 
 class MissingTokenError(PublishError):
     """The environment variable that should hold the Hub token is unset or empty."""
+
+
+class RateLimitedError(PublishError):
+    """The target answered 429 and said how long to wait (`retry_after_s`, None: it did not say)."""
+
+    def __init__(self, message: str, retry_after_s: float | None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class HubCallError(PublishError):
@@ -172,18 +185,25 @@ class RetryPolicy:
     """How often, and how patiently, a transient failure is retried.
 
     Worst case a publish makes `attempts` tries and sleeps at most `max_total_delay_s` between them;
-    each try is itself bounded by the target's timeouts.
+    each try is itself bounded by the target's timeouts. A rate limit is not a failure: when the target
+    says how long to wait (the Hub's 429 with `Retry-After`, which can be most of an hour once a repo
+    passes its commit rate), the wait is honored and does not use up a try, as long as all such waits
+    together stay within `max_rate_limit_wait_s`; beyond it, `RateLimitedError` says so and when to re-run.
     """
 
     attempts: int = 4
     first_delay_s: float = 2.0
     max_delay_s: float = 30.0
+    max_rate_limit_wait_s: float = 3600.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError(f"RetryPolicy.attempts must be >= 1, got {self.attempts}")
         if not 0 <= self.first_delay_s <= self.max_delay_s:
             raise ValueError("RetryPolicy needs 0 <= first_delay_s <= max_delay_s")
+        if self.max_rate_limit_wait_s < 0:
+            raise ValueError("RetryPolicy.max_rate_limit_wait_s must be >= 0")
 
     def delay_s(self, failed_attempt: int) -> float:
         return min(self.max_delay_s, self.first_delay_s * 2 ** (failed_attempt - 1))
@@ -193,17 +213,32 @@ class RetryPolicy:
         return sum(self.delay_s(attempt) for attempt in range(1, self.attempts))
 
     def run(self, step: Callable[[], T], is_transient: Callable[[BaseException], bool]) -> T:
-        attempt = 1
+        attempt, waited = 1, 0.0
         while True:
             try:
                 return step()
             except Exception as error:
+                limited = next((e for e in exception_chain(error) if isinstance(e, RateLimitedError)), None)
+                if limited is not None and limited.retry_after_s is not None:
+                    wait = limited.retry_after_s
+                    if waited + wait > self.max_rate_limit_wait_s:
+                        raise RateLimitedError(
+                            f"Rate limited: {limited} The target asks to wait {wait:.0f} s, which would make "
+                            f"{waited + wait:.0f} s of waiting, beyond the bound of {self.max_rate_limit_wait_s:.0f} s "
+                            "(publishing.max_rate_limit_wait_s). Re-run later: publishing resumes where it "
+                            "stopped and repeats nothing.", wait) from error
+                    logger.warning("Rate limited (%s): waiting %.0f s as the target asks (Retry-After); "
+                                   "%.0f of at most %.0f s waited so far",
+                                   limited, wait, waited, self.max_rate_limit_wait_s)
+                    self.sleep(wait)
+                    waited += wait
+                    continue
                 if attempt >= self.attempts or not is_transient(error):
                     raise
                 delay = self.delay_s(attempt)
                 logger.warning("Transient failure (%s: %s); retry %d/%d in %.1fs",
                                type(error).__name__, error, attempt, self.attempts - 1, delay)
-                time.sleep(delay)
+                self.sleep(delay)
                 attempt += 1
 
 
@@ -439,23 +474,51 @@ class HubTarget:
 
     The token is read from `token_env` for every call and never kept. `timeout_s` bounds every HTTP
     read, write and connect: huggingface_hub's shared client waits forever by default.
+
+    `transfer` decides how file contents travel, whatever is installed: "lfs" (the LFS batch API and
+    plain PUTs, the path the tests exercise) or "xet" (huggingface_hub's Xet storage, needs hf_xet).
+    `gated_access`: the repo is public but gated, its files served only to these accounts (granted
+    at every publish; any other accepted account is revoked). A commit holds at most
+    `max_files_per_commit` files (the Hub recommends < 100); a larger release is several commits.
     """
 
     endpoint: str | None = None
     token_env: str = "HF_TOKEN"
     timeout_s: float = 60.0
+    transfer: Literal["lfs", "xet"] = "lfs"
+    gated_access: tuple[str, ...] | None = None
+    max_files_per_commit: int = 100
 
     def prepare_repo(self, repo_id: str, private: bool) -> None:
         from huggingface_hub.errors import RepositoryNotFoundError
 
+        if self.gated_access is not None and private:
+            raise PublishError(f"{repo_id}: a gated repo is public (gated), not private")
         with self.api() as api:
             try:
                 info = api.dataset_info(repo_id, timeout=self.timeout_s)
             except RepositoryNotFoundError:
                 api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
                 info = api.dataset_info(repo_id, timeout=self.timeout_s)
+            if self.gated_access is not None:
+                info = self.set_access(api, repo_id, info)
         if bool(info.private) != private:
             raise PublishError(visibility_mismatch(repo_id, bool(info.private), private))
+
+    def set_access(self, api, repo_id: str, info):
+        """Gate the repo (before any file is committed) and make its accepted accounts exactly `gated_access`."""
+        if info.gated != "manual":
+            api.update_repo_settings(repo_id, gated="manual", repo_type="dataset")
+            info = api.dataset_info(repo_id, timeout=self.timeout_s)
+            if info.gated != "manual":
+                raise PublishError(f"{repo_id} could not be gated (gated={info.gated!r}): refusing to publish")
+        accepted = {request.username for request in api.list_accepted_access_requests(repo_id, repo_type="dataset")}
+        for user in sorted(set(self.gated_access) - accepted):
+            api.grant_access(repo_id, user, repo_type="dataset")
+        for user in sorted(accepted - set(self.gated_access)):
+            api.reject_access_request(repo_id, user, repo_type="dataset",
+                                      rejection_reason="not on this export's access list")
+        return info
 
     def snapshot(self, repo_id: str, revision: str) -> Snapshot | None:
         from huggingface_hub import RepoFile
@@ -475,19 +538,35 @@ class HubTarget:
         return Snapshot(commit, files)
 
     def commit(self, repo_id: str, release: StagedRelease, parent: Snapshot | None, message: str) -> str:
+        """One commit, or several of at most `max_files_per_commit` files when the release is larger:
+        files `main` already holds are not sent again, so a re-run after a split commit was cut off
+        sends only what is missing; the card and manifest come in the last one."""
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
+        too_large = [path for path in release.files if (release.root / path).stat().st_size > MAX_HUB_FILE_BYTES]
+        if too_large:
+            raise PublishError(f"{', '.join(too_large)}: larger than the Hub's {MAX_HUB_FILE_BYTES:,} bytes per file; "
+                               "write smaller shards (release_build.ROWS_PER_FILE)")
         operations: list = []
-        for path, digest in release.files.items():
+        held = parent.files if parent else {}
+        last = {"README.md", "manifest.json"}
+        for path, digest in sorted(release.files.items(), key=lambda item: (item[0] in last, item[0])):
+            if path in held and digest.same_content(held[path]) and path not in last:
+                continue
             addition = CommitOperationAdd(path, str(release.root / path))
             addition.upload_info.sha256 = bytes.fromhex(digest.sha256)  # hashed once, when scanned
             operations.append(addition)
-        stale = sorted(set(parent.files) - set(release.files)) if parent else []
-        operations += [CommitOperationDelete(path) for path in stale]
+        stale = sorted(set(held) - set(release.files))
+        operations = [CommitOperationDelete(path) for path in stale] + operations
+        parts = [operations[i:i + self.max_files_per_commit]
+                 for i in range(0, len(operations), self.max_files_per_commit)] or [[]]
+        commit = parent.commit if parent else None
         with self.api() as api:
-            info = api.create_commit(repo_id, operations, commit_message=message, repo_type="dataset",
-                                     parent_commit=parent.commit if parent else None)
-        return info.oid
+            for number, part in enumerate(parts, 1):
+                title = message if len(parts) == 1 else f"{message} ({number}/{len(parts)})"
+                commit = api.create_commit(repo_id, part, commit_message=title, repo_type="dataset",
+                                           parent_commit=commit).oid
+        return commit
 
     def tag(self, repo_id: str, version: str, commit: str) -> None:
         with self.api() as api:
@@ -504,8 +583,8 @@ class HubTarget:
         from huggingface_hub.errors import HfHubHTTPError
 
         for cause in exception_chain(error):
-            if isinstance(cause, HubCallError):
-                return cause.transient
+            if isinstance(cause, HubCallError | RateLimitedError):
+                return cause.transient if isinstance(cause, HubCallError) else True
             if isinstance(cause, httpx2.TimeoutException | httpx2.NetworkError | httpx2.RemoteProtocolError):
                 return True
             if isinstance(cause, HfHubHTTPError) and cause.response is not None:
@@ -524,13 +603,61 @@ class HubTarget:
             )
         bound_http_timeouts(self.timeout_s)
         try:
-            yield HfApi(endpoint=self.endpoint, token=token)
+            with transfer_mode(self.transfer):
+                yield HfApi(endpoint=self.endpoint, token=token)
         except Exception as error:
             text = "".join(traceback.format_exception(error))
             if token in text:
                 masked = f"{type(error).__name__}: {str(error).replace(token, '***')}"
                 raise HubCallError(masked, self.is_transient(error)) from None
             raise
+
+
+@contextmanager
+def transfer_mode(mode: str) -> Iterator[None]:
+    """Uploads through LFS or Xet as decided, not as installed: huggingface_hub uploads through Xet
+    whenever hf_xet is importable, unless its HF_HUB_DISABLE_XET constant says otherwise."""
+    from huggingface_hub import constants
+
+    if mode == "xet":
+        import hf_xet  # noqa: F401 - the Xet mode needs it; fail here, clearly, when it is missing
+    before = constants.HF_HUB_DISABLE_XET
+    constants.HF_HUB_DISABLE_XET = mode == "lfs"
+    try:
+        yield
+    finally:
+        constants.HF_HUB_DISABLE_XET = before
+
+
+def raise_on_rate_limit(response) -> None:
+    """A 429 leaves huggingface_hub at once, as RateLimitedError with the wait the Hub asked for.
+
+    The library would otherwise sleep out any `Retry-After` itself, however long, within a single
+    call; raised here, the wait goes through `RetryPolicy`, which bounds it and says so.
+    """
+    if response.status_code != 429:
+        return
+    from huggingface_hub.utils import parse_ratelimit_headers
+
+    limit = parse_ratelimit_headers(response.headers)
+    wait = retry_after_s(response.headers.get("retry-after"))
+    if wait is None and limit is not None and limit.remaining == 0:
+        wait = float(limit.reset_in_seconds)
+    raise RateLimitedError(f"{response.request.method} {response.request.url.path} answered 429 "
+                           f"({response.headers.get('x-error-message', 'too many requests')}).", wait)
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """`Retry-After` as seconds: a number of seconds or an HTTP date (RFC 9110); None if absent or unreadable."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 def exception_chain(error: BaseException) -> Iterator[BaseException]:
@@ -566,7 +693,8 @@ def bound_http_timeouts(timeout_s: float) -> None:
         client = default_client_factory()
         client.timeout = httpx2.Timeout(timeout_s)
         client.event_hooks = {**client.event_hooks,
-                              "request": [*client.event_hooks["request"], fill_missing_timeouts]}
+                              "request": [*client.event_hooks["request"], fill_missing_timeouts],
+                              "response": [*client.event_hooks.get("response", []), raise_on_rate_limit]}
         return client
 
     set_client_factory(client_factory)

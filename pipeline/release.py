@@ -35,8 +35,9 @@ from classifiers.status import StageStatus
 from classifiers.tagging import Classifiers, ModerationLayout, tag_batches
 from classifiers.toxicity import ToxicityScorer
 from pipeline import policy
+from pipeline.delivery import deliver_exports
 from pipeline.gate import apply_waivers, record_path, record_verification, require_verified
-from pipeline.publish import HubTarget, LocalTarget, PublishResult, publish_release
+from pipeline.publish import HubTarget, LocalTarget, PublishResult, RetryPolicy, publish_release
 from pipeline.rating_plots import write_plots
 from pipeline.ratings import LeaderboardOptions, compute_leaderboard
 from pipeline.release_build import (
@@ -53,7 +54,7 @@ from pipeline.release_build import (
 )
 from pipeline.release_config import ReleaseConfig, Salt, config_hash
 from pipeline.stage_settings import StageSettings
-from pipeline.verify import VerifyReport, options_from_config, verify_release
+from pipeline.verify import VerifyReport, options_from_config, verify_provider_export, verify_release
 from redaction.table import AUDIT_SCHEMA, FAILURES_SCHEMA, TableRedactor, redacted_schema
 
 # Rows per batch when the public share is drawn from the cleaned tables: bounded memory at any window,
@@ -350,40 +351,53 @@ def verify(config: ReleaseConfig, ws: ReleaseWorkspace) -> VerifyReport:
 
 
 def verify_provider_exports(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, VerifyReport]:
-    """Verify every provider export and record each outcome for the publishing gate."""
-    return {directory.name: _verify_and_record(config, ws, directory, f"providers/{directory.name}")
-            for directory in _provider_dirs(ws)}
+    """Verify every provider's export, as the public release is verified plus the checks that keep an
+    export to its provider (verify_provider_export, against the private share), and record each outcome
+    for the publishing gate. A provider without an export directory gets a failing report, no record."""
+    reports = {}
+    for provider in sorted(config.providers):
+        directory = ws.provider_dir / provider
+        exported = verify_provider_export(directory, provider, config, ws.root / "share")
+        if directory.is_dir():
+            general = verify_release(directory, options_from_config(config, ws.workdir))
+            exported.checks[:0] = general.checks
+        reports[provider] = _gated_and_recorded(config, ws, directory, f"providers/{provider}", exported)
+    return reports
 
 
 def _verify_and_record(config: ReleaseConfig, ws: ReleaseWorkspace, release_dir: Path, name: str) -> VerifyReport:
-    report = apply_waivers(verify_release(release_dir, options_from_config(config, ws.workdir)),
-                           config.verify.waivers)
-    record_verification(release_dir, name, config.version, config_hash(config), report, record_path(ws.root, name))
+    return _gated_and_recorded(config, ws, release_dir, name,
+                               verify_release(release_dir, options_from_config(config, ws.workdir)))
+
+
+def _gated_and_recorded(config: ReleaseConfig, ws: ReleaseWorkspace, release_dir: Path, name: str,
+                        report: VerifyReport) -> VerifyReport:
+    """The report as the gate reads it (skips fail unless waived), recorded against the directory's bytes."""
+    report = apply_waivers(report, config.verify.waivers)
+    if release_dir.is_dir():
+        record_verification(release_dir, name, config.version, config_hash(config), report,
+                            record_path(ws.root, name))
     return report
 
 
-def _provider_dirs(ws: ReleaseWorkspace) -> list[Path]:
-    return sorted(p for p in ws.provider_dir.glob("*") if p.is_dir()) if ws.provider_dir.is_dir() else []
+def publish(config: ReleaseConfig, ws: ReleaseWorkspace, retry: RetryPolicy | None = None) -> list[PublishResult]:
+    """Every provider's export to its delivery, then the public release to each target (one commit and
+    one tag per repo). Exports first: a failure leaves the public release unpublished, and every step
+    is idempotent, so a re-run completes what was left and repeats nothing.
 
-
-def publish(config: ReleaseConfig, ws: ReleaseWorkspace) -> list[PublishResult]:
-    """One commit and one tag per repo and target: the public release, then each provider's, private.
-
-    Every directory passes the publishing gate before anything is uploaded: a passing verification record
-    must cover exactly its bytes under this config (pipeline/gate.py), so one unverified export stops the
-    whole release, not half of it."""
-    releases = [("public", ws.public_dir, "", False)] + [
-        (f"providers/{d.name}", d, f"-{d.name}", True) for d in _provider_dirs(ws)]
+    Before anything is uploaded, every directory passes the publishing gate: a passing verification
+    record must cover exactly its bytes under this config (pipeline/gate.py), so one unverified export
+    stops the whole release, not half of it; what is uploaded is what the gate hashed."""
     digest = config_hash(config)
-    staged = {name: require_verified(directory, name, config.version, digest, record_path(ws.root, name))
-              for name, directory, _, _ in releases}
-    results = []
+    exports = {provider: require_verified(ws.provider_dir / provider, f"providers/{provider}", config.version,
+                                          digest, record_path(ws.root, f"providers/{provider}"))
+               for provider in sorted(config.providers)}
+    public = require_verified(ws.public_dir, "public", config.version, digest, record_path(ws.root, "public"))
+    retry = retry or RetryPolicy(max_rate_limit_wait_s=config.publishing.max_rate_limit_wait_s)
+    results = deliver_exports(config, exports, ws.root / "delivery", retry)
     for spec in config.targets:
         target = (LocalTarget(config.path(spec.path)) if spec.kind == "local"
-                  else HubTarget(endpoint=spec.endpoint, token_env=spec.token_env))
-        for name, _, suffix, private in releases:
-            results.append(publish_release(staged[name], spec.repo_id + suffix, config.version, target,
-                                           private or spec.private))
+                  else HubTarget(endpoint=spec.endpoint, token_env=spec.token_env, transfer=config.publishing.transfer,
+                                 max_files_per_commit=config.publishing.max_files_per_commit))
+        results.append(publish_release(public, spec.repo_id, config.version, target, spec.private, retry))
     return results
-
-

@@ -278,11 +278,16 @@ def write_public_release(
 def write_provider_exports(
     provider_dir: Path, share: ReleaseShare, config: ReleaseConfig, shown: set[str], parts: Mapping[str, Any]
 ) -> dict[str, dict[str, Any]]:
-    """One private release directory per provider: its models' rows of the share, opponents anonymous."""
+    """One private release directory per provider: its models' rows of the share, opponents anonymous,
+    each row marked with the provider's own side."""
     manifests = {}
+    # The public config view lists the whole leaderboard: other providers' names have no place in an export.
+    view = dict(parts["config_view"])
+    view["leaderboard"] = {**view["leaderboard"], "models": {"count": len(view["leaderboard"]["models"])}}
+    parts = {**parts, "config_view": view}
     for provider, models in config.providers.items():
         exported = {
-            name: policy.to_public(
+            name: policy.to_export(
                 policy.provider_export(table, models, shown, config.anonymous_label), policy.TABLE_KINDS[name]
             )
             for name, table in share.tables.items()

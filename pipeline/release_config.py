@@ -171,6 +171,65 @@ class HubTarget(_RepoTarget):
 
 Target = Annotated[LocalTarget | HubTarget, Field(discriminator="kind")]
 
+_S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]*)?(\?.*)?$"
+MAX_SIGNED_URL_S = 7 * 24 * 3600  # SigV4 presigned URLs live at most 7 days
+
+
+class HubDelivery(_Strict):
+    """A private repo in a namespace the provider controls, written with a token for that namespace
+    (the provider's organization adds the publisher's account; nobody else's export lives there)."""
+
+    kind: Literal["hub"]
+    repo_id: str = Field(pattern=_REPO_ID)
+    token_env: str = Field(pattern=_ENV_NAME)
+    endpoint: str | None = Field(default=None, pattern=r"^https?://")
+
+    @property
+    def namespace(self) -> str:
+        return self.repo_id.split("/")[0]
+
+
+class GatedDelivery(_Strict):
+    """A gated repo (in the publisher's namespace): its files are served only to the accounts in `access`,
+    which the publisher grants (and any other accepted account is revoked) at every publish."""
+
+    kind: Literal["gated"]
+    repo_id: str = Field(pattern=_REPO_ID)
+    access: list[str] = Field(min_length=1)
+    token_env: str = Field(default="HF_TOKEN", pattern=_ENV_NAME)
+    endpoint: str | None = Field(default=None, pattern=r"^https?://")
+
+    @property
+    def namespace(self) -> str:
+        return self.repo_id.split("/")[0]
+
+
+class ObjectStoreDelivery(_Strict):
+    """Objects under `uri` (`s3://bucket/prefix`, written through pyarrow.fs with the publisher's
+    credentials); the provider gets time-limited signed URLs, listed in a private delivery note."""
+
+    kind: Literal["s3"]
+    uri: str = Field(pattern=_S3_URI)
+    url_expiry_s: int = Field(default=MAX_SIGNED_URL_S, ge=60, le=MAX_SIGNED_URL_S)
+
+    @property
+    def bucket_prefix(self) -> str:
+        """`bucket/prefix/` without the scheme and the query (the endpoint options)."""
+        return self.uri.removeprefix("s3://").split("?", 1)[0].rstrip("/") + "/"
+
+
+Delivery = Annotated[HubDelivery | GatedDelivery | ObjectStoreDelivery, Field(discriminator="kind")]
+
+
+class Publishing(_Strict):
+    """How patiently and in what pieces releases are published."""
+
+    max_rate_limit_wait_s: float = Field(default=3600.0, ge=0)  # the Hub's commit rate limit asks ~1 h
+    max_files_per_commit: int = Field(default=100, ge=1)  # the Hub recommends < 100 files per commit
+    # How file contents reach the Hub, decided here rather than by what is installed: LFS (tested
+    # end to end against tests/hubserver.py) or Xet (huggingface_hub's default when hf_xet is present).
+    transfer: Literal["lfs", "xet"] = "lfs"
+
 
 class Card(_Strict):
     """Dataset card text that is not computed from the data."""
@@ -182,6 +241,16 @@ class Card(_Strict):
         "with the conversations they judged."
     )
     contact: str | None = None
+    # Provider exports carry these terms instead of `license` (their header says `license: other`).
+    provider_license_name: str = Field(default="arena-provider-early-access", pattern=r"^[a-z0-9][a-z0-9.-]*$")
+    provider_terms: str = Field(
+        default=(
+            "Early access for the named provider's own evaluation of its models only. Do not redistribute, "
+            "publish or share this data, or any part of it, before the public release that will contain it; "
+            "delete it on request."
+        ),
+        min_length=1,
+    )
 
 
 # Checks that cannot run without something from outside the release (a file, the private config, the salt).
@@ -227,6 +296,8 @@ class ReleaseConfig(_Strict):
     required_stages: list[Stage] = list(STAGES)
     filters: Filters = Filters()
     targets: list[Target] = Field(min_length=1)
+    deliveries: dict[str, Delivery] = {}
+    publishing: Publishing = Publishing()
     previous_manifest: Path | None = None
     card: Card = Card()
     verify: VerifySettings = VerifySettings()
@@ -271,7 +342,35 @@ class ReleaseConfig(_Strict):
                 "sampling_salt.dev_default is for local example releases only; with a hub target the "
                 f"salt must come from the environment variable {self.sampling_salt.env} (remove dev_default)"
             )
+        self._check_deliveries()
         return self
+
+    def _check_deliveries(self) -> None:
+        """Refuse any setup where one provider could read another's export."""
+        unknown = sorted(set(self.deliveries) - set(self.providers))
+        if unknown:
+            raise ValueError(f"deliveries for {', '.join(unknown)}, which the providers map does not list")
+        undelivered = sorted(set(self.providers) - set(self.deliveries))
+        if undelivered and any(t.kind == "hub" for t in self.targets):
+            raise ValueError(
+                f"providers {', '.join(undelivered)} have no delivery: with a hub target their exports would be "
+                "private repos in the public repo's namespace, which every member of that organization can read; "
+                "give each a delivery (hub in its own namespace, gated with an access list, or s3)")
+        deliveries = sorted(self.deliveries.items())
+        public_namespaces = {t.repo_id.split("/")[0] for t in self.targets if t.kind == "hub"}
+        public_tokens = {t.token_env for t in self.targets if t.kind == "hub"}
+        problems = []
+        for i, (provider, delivery) in enumerate(deliveries):
+            if isinstance(delivery, HubDelivery):
+                if delivery.namespace in public_namespaces:
+                    problems.append(f"{provider}: {delivery.repo_id} is in the public repo's namespace, whose "
+                                    "members can read every private repo in it (use the provider's namespace)")
+                if delivery.token_env in public_tokens:
+                    problems.append(f"{provider}: token_env {delivery.token_env} is also the public target's token")
+            for other, theirs in deliveries[i + 1:]:
+                problems += [f"{provider} and {other}: {why}" for why in _shared_access(delivery, theirs)]
+        if problems:
+            raise ValueError("deliveries let one provider read another's export: " + "; ".join(problems))
 
     @property
     def leaderboard_models(self) -> list[str]:
@@ -298,7 +397,28 @@ class ReleaseConfig(_Strict):
                           for key in ("allowed_ip_networks", "waivers", "max_residual_pii_fraction",
                                       "residual_pii_min_rows")}
         data["targets"] = [t["kind"] for t in data["targets"]]
+        data["deliveries"] = {"count": len(self.deliveries)}
         return data
+
+
+def _shared_access(one: Any, two: Any) -> list[str]:
+    """Why two providers' deliveries would let either read the other's export (empty: they would not)."""
+    why = []
+    hub_kinds = (HubDelivery, GatedDelivery)
+    if isinstance(one, hub_kinds) and isinstance(two, hub_kinds):
+        if one.repo_id == two.repo_id:
+            why.append(f"both deliver to {one.repo_id}")
+        elif one.namespace == two.namespace and HubDelivery in (type(one), type(two)):
+            why.append(f"namespace {one.namespace} is one provider's, and its members could read the other's repo")
+        if one.token_env == two.token_env and HubDelivery in (type(one), type(two)):
+            why.append(f"both are written with ${one.token_env}: a provider's token must write its namespace only")
+        if isinstance(one, GatedDelivery) and isinstance(two, GatedDelivery) and set(one.access) & set(two.access):
+            why.append(f"accounts {', '.join(sorted(set(one.access) & set(two.access)))} are granted both repos")
+    if isinstance(one, ObjectStoreDelivery) and isinstance(two, ObjectStoreDelivery):
+        first, second = sorted((one.bucket_prefix, two.bucket_prefix))
+        if second.startswith(first):
+            why.append(f"s3://{second} is inside s3://{first}")
+    return why
 
 
 def resolve_path(path: Path, base_dir: Path | None) -> Path:

@@ -8,6 +8,10 @@ fraction (exactly, per id, when the salt is at hand); model columns show only le
 the anonymous label; and no string anywhere (nested message text included) holds a raw IP
 address, a canary value, a planted PII value or, given the private config, an unreleased model name.
 
+A provider export also gets `verify_provider_export`: only that provider's rows, each marked with its
+own side, opponents anonymous, no other provider's and no unreleased model name anywhere, the
+provider terms on its card.
+
 Data files are read batch by batch; each string column (lists and structs flattened) is scanned
 with Arrow's RE2 kernels, and only the few matching strings are looked at in Python.
 """
@@ -42,7 +46,8 @@ from pipeline.leak_scan import (
     string_leaves,
 )
 from pipeline.manifest import MANIFEST_NAME, ManifestError, content_hash, read_manifest, sha256_file
-from pipeline.policy import TABLE_KINDS, public_share_mask
+from pipeline.policy import TABLE_KINDS, provider_export, public_share_mask
+from pipeline.release_build import named_models, previous_manifest
 from pipeline.release_config import ReleaseConfig, Salt
 
 Status = Literal["pass", "fail", "skip", "warn", "waived"]
@@ -248,13 +253,14 @@ def _check_schema(release: _Release, report: VerifyReport) -> None:
     problems = []
     for table in release.manifest["tables"]:
         kind = TABLE_KINDS[table]
+        expected = kind.provider_columns if release.manifest["kind"] == "provider_export" else kind.public_columns
         for entry, path in release.parquet(table):
             schema = pq.read_schema(path)
-            names = [name for name, _ in kind.public_columns]
+            names = [name for name, _ in expected]
             if schema.names != names:
                 problems.append(f"{entry['path']}: columns {schema.names}, expected {names}")
                 continue
-            for name, fixed in kind.public_columns:
+            for name, fixed in expected:
                 actual = schema.field(name).type
                 if fixed is not None and actual != fixed:
                     problems.append(f"{entry['path']}: {name} is {actual}, expected {fixed}")
@@ -562,3 +568,190 @@ def _scan_strings(release: _Release, options: VerifyOptions, report: VerifyRepor
     for name in (CARD_NAME, MANIFEST_NAME):
         scanner.scan_text_file(release.root / name)
     scanner.report(report)
+
+
+# ---------------------------------------------------------------------------------------- provider exports
+
+
+
+def verify_provider_export(
+    export_dir: Path, provider: str, config: ReleaseConfig, share_dir: Path | None = None
+) -> VerifyReport:
+    """The checks that keep one provider's export to that provider; any failure blocks its delivery.
+
+    Only rows with the provider's models, each with a valid side marker; opponents anonymous; no other
+    provider's model name and no unreleased model name (the provider's own included: its unreleased
+    side is the label plus the marker) in any data string, the manifest or the card; the card carries
+    the provider terms, not a public license. With `share_dir` (the private share, real names:
+    `<share_dir>/<table>.parquet`), the rows and markers are also checked against the truth.
+    """
+    export_dir = Path(export_dir)
+    report = VerifyReport(f"{provider} export {export_dir}")
+    try:
+        manifest = read_manifest(export_dir)
+    except ManifestError as err:
+        report.add("export_manifest", [str(err)], "")
+        return report
+    own = set(config.providers.get(provider, ()))
+    shown = named_models(config, previous_manifest(config))
+    label = config.anonymous_label
+    problems = []
+    if manifest.get("kind") != "provider_export" or manifest.get("provider") != provider:
+        problems.append(f"manifest is a {manifest.get('kind')} release for {manifest.get('provider')!r}, "
+                        f"not {provider!r}'s export")
+    if not own:
+        problems.append(f"{provider!r} is not a provider of this config")
+    unknown = [t for t in manifest.get("tables", {}) if t not in TABLE_KINDS]
+    problems += [f"unknown table {t!r}" for t in unknown]
+    named = set(manifest.get("leaderboard_models", ()))
+    if named - (own & shown):
+        problems.append(f"the manifest names {len(named - (own & shown))} models that are not {provider}'s "
+                        "own leaderboard models")
+    report.add("export_manifest", problems, f"{provider}'s export, {len(named)} own leaderboard models named")
+    if problems:
+        return report
+    release = _Release.open(export_dir, manifest)
+    _check_export_rows(release, own & shown, label, report)
+    if share_dir is not None:
+        _check_export_against_share(release, Path(share_dir), own, report)
+    others = {m for p, models in config.providers.items() if p != provider for m in models}
+    unreleased = ({m for models in config.providers.values() for m in models}
+                  | set(config.filters.blocked_models)) - shown
+    _scan_export_names(release, others, unreleased - others, report)
+    _check_export_terms(export_dir, config, report)
+    return report
+
+
+def _check_export_rows(release: _Release, own_named: set[str], label: str, report: VerifyReport) -> None:
+    """Every row marked with a valid own side; that side shows an own leaderboard model or the label,
+    the other side only the label."""
+    rows_problems, opponent_problems, rows = [], [], 0
+    allowed_own = pa.array(sorted(own_named | {label}), pa.string())
+    for table in release.manifest["tables"]:
+        kind = TABLE_KINDS[table]
+        marker = kind.export_columns[0][0]
+        for entry, path in release.parquet(table):
+            if marker not in pq.read_schema(path).names:
+                rows_problems.append(f"{entry['path']}: no {marker} column")
+                continue
+            data = pq.read_table(path, columns=[*kind.model_columns, marker])
+            rows += len(data)
+            own_of = _own_sides(data, marker)
+            unmarked = pc.invert(_or_all(list(own_of.values())))
+            rows_problems += _rows_where(entry["path"], unmarked, f"{marker} marks no own side")
+            for column, own in own_of.items():
+                shows_other = pc.and_(own, pc.invert(pc.is_in(data[column], value_set=allowed_own)))
+                rows_problems += _rows_where(entry["path"], shows_other,
+                                             f"own side {column} shows a model that is not the provider's")
+                named = pc.and_(pc.invert(own), pc.not_equal(data[column], label))
+                opponent_problems += _rows_where(entry["path"], pc.and_(named, pc.invert(unmarked)),
+                                                 f"opponent {column} is named, not {label!r}")
+    report.add("export_rows", rows_problems, f"{rows:,} rows, each marked with the provider's own side")
+    report.add("export_opponents", opponent_problems, f"every opponent is {label!r}")
+
+
+def _own_sides(data: pa.Table, marker: str) -> dict[str, pa.ChunkedArray]:
+    """Per model column, whether the marker says it is the provider's own (null markers: no side)."""
+    if marker == "own_model":
+        return {"model": pc.fill_null(data[marker], False)}
+    side = data[marker]
+    return {f"model_{s}": pc.fill_null(pc.is_in(side, value_set=pa.array([s, "both"])), False) for s in ("a", "b")}
+
+
+def _or_all(masks: list[pa.ChunkedArray]) -> pa.ChunkedArray:
+    result = masks[0]
+    for other in masks[1:]:
+        result = pc.or_(result, other)
+    return result
+
+
+def _rows_where(file: str, mask: pa.ChunkedArray, what: str) -> list[str]:
+    return [f"{file} row {int(row)}: {what}" for row in np.flatnonzero(pc.fill_null(mask, True).to_numpy())]
+
+
+def _check_export_against_share(release: _Release, share_dir: Path, own: set[str], report: VerifyReport) -> None:
+    """The export holds exactly the share's rows with the provider's models, with truthful markers."""
+    problems = []
+    for table in release.manifest["tables"]:
+        kind = TABLE_KINDS[table]
+        marker = kind.export_columns[0][0]
+        truth = provider_export(pq.read_table(share_dir / f"{table}.parquet",
+                                              columns=[kind.id_column, *kind.model_columns]), own, (), "-")
+        expected = dict(zip(truth[kind.id_column].to_pylist(), truth[marker].to_pylist(), strict=True))
+        exported = {}
+        for _, path in release.parquet(table):
+            data = pq.read_table(path, columns=[kind.id_column, marker])
+            exported |= dict(zip(data[kind.id_column].to_pylist(), data[marker].to_pylist(), strict=True))
+        missing, extra = set(expected) - set(exported), set(exported) - set(expected)
+        if missing:
+            problems.append(f"{table}: {len(missing)} of the provider's share rows are missing")
+        if extra:
+            problems.append(f"{table}: {len(extra)} rows do not involve the provider's models")
+        wrong = sum(1 for key in set(expected) & set(exported) if expected[key] != exported[key])
+        if wrong:
+            problems.append(f"{table}: {wrong} rows mark the wrong side")
+    report.add("export_share", problems, "rows and side markers match the private share")
+
+
+def _name_pattern(names: set[str]) -> str | None:
+    return "(?i)" + "|".join(r"\Q" + n + r"\E" for n in sorted(names)) if names else None
+
+
+def _name_hits(text: str, names: set[str]) -> bool:
+    """A name as a whole token: not glued to letters, digits, `_`, `-`, nor `.` and more of a version."""
+    return any(re.search(rf"(?<![\w.-]){re.escape(n)}(?![\w-]|\.\w)", text, re.I) for n in names)
+
+
+def _scan_export_names(release: _Release, others: set[str], unreleased: set[str], report: VerifyReport) -> None:
+    """Every data string, the manifest and the card: no other provider's model, no unreleased model."""
+    watched = {"export_other_providers": others, "export_unreleased": unreleased}
+    found: dict[str, list[str]] = {check: [] for check in watched}
+    patterns = {check: _name_pattern(names) for check, names in watched.items()}
+
+    def scan(strings: pa.Array, where: Callable[[int], str]) -> None:
+        for check, pattern in patterns.items():
+            if pattern is None:
+                continue
+            for i in matching(strings, pattern):
+                if _name_hits(strings[int(i)].as_py(), watched[check]):
+                    found[check].append(where(int(i)))
+
+    for table in release.manifest["tables"]:
+        id_column = TABLE_KINDS[table].id_column
+        for entry, path in release.parquet(table):
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
+                ids, rows = batch.column(id_column), np.arange(batch.num_rows)
+                prefix = f"{entry['path']} {id_column}"
+                for column, array in zip(batch.schema.names, batch.columns, strict=True):
+                    for leaf, strings, row_of in string_leaves(array, column, rows):
+                        scan(strings, lambda i, leaf=leaf, row_of=row_of, ids=ids, prefix=prefix:
+                             _location(prefix, ids, row_of[i], leaf))
+    for name in (CARD_NAME, MANIFEST_NAME):
+        path = release.root / name
+        if path.is_file():
+            scan(pa.array([path.read_text(encoding="utf-8")]), lambda _, name=name: name)
+    report.add("export_other_providers", found["export_other_providers"],
+               f"no model name of the {len(others)} other providers' models in any data string, manifest or card")
+    report.add("export_unreleased", found["export_unreleased"],
+               f"none of {len(unreleased)} unreleased model names anywhere (own ones only as the side marker)")
+
+
+def _check_export_terms(export_dir: Path, config: ReleaseConfig, report: VerifyReport) -> None:
+    path = export_dir / CARD_NAME
+    card = config.card
+    try:
+        text = path.read_text(encoding="utf-8")
+        header = read_card_header(text)
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        report.add("export_terms", [f"card unreadable: {err}"], "")
+        return
+    problems = []
+    license_value = str(header.get("license", ""))
+    if license_value != "other":
+        problems.append(f"card license is {license_value!r}: an export carries the provider terms "
+                        "(license: other), not a public license")
+    if header.get("license_name") != card.provider_license_name:
+        problems.append(f"card license_name is {header.get('license_name')!r}, not {card.provider_license_name!r}")
+    if card.provider_terms not in text:
+        problems.append("card does not carry the provider terms of the config")
+    report.add("export_terms", problems, f"license: other ({card.provider_license_name}) with the provider terms")

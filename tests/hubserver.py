@@ -8,10 +8,16 @@ branch, tag or commit id. Private repos answer 401 `RepoNotFound` without a vali
 does. Fault knobs (`HubServer.inject`) make a chosen call fail, stall, or fail after applying its
 change (a lost response), so resilience tests can drive the client through real failures.
 
-Out of scope: model and Space repos, pull requests, Xet storage (clients must set
-HF_HUB_DISABLE_XET), per-namespace permissions (any known token may write anywhere). The server
+Permissions follow the Hub's: a token belongs to a user and is a write token unless listed in
+`read_only_tokens`; a user may write to (and read the private repos of) its own namespace and the
+organizations it is a member of (`orgs`). A gated repo is public, but its files are served only to
+members of its namespace and to the users granted access (`/user-access-request/grant`). A
+non-member asking for a private repo gets 404 `RepoNotFound`, an anonymous caller 401.
+
+Out of scope: model and Space repos, pull requests, Xet storage (a client in Xet mode fails at its
+first Xet call; `state.transfers_offered` records what each LFS batch request offered). The server
 binds 127.0.0.1 on an ephemeral port and runs in a daemon thread:
-`with HubServer(tokens={token: user}) as hub: ... hub.url ...`.
+`with HubServer(tokens={token: user}, orgs={org: {user}}) as hub: ... hub.url ...`.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import re
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
@@ -52,10 +58,12 @@ LFS_SIZE_THRESHOLD = 10 * 1024 * 1024  # the Hub sends anything this large to LF
 class HubError(Exception):
     """An error answer: HTTP status, the Hub's `X-Error-Code` (if any) and a message."""
 
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.headers = dict(headers or {})
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,8 @@ class Repo:
     repo_id: str
     private: bool
     created_at: str
+    gated: str | bool = False  # False, "auto" or "manual"
+    granted: set[str] = field(default_factory=set)  # users whose access request is accepted
     commits: dict[str, Commit] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -104,7 +114,8 @@ class Fault:
 
     A hit call stalls `hang_s` seconds (so a client with a shorter timeout gives up), applies its
     change first when `apply_first` (the change lands but the answer is lost), then answers `status`
-    with `message` as the error text (to test what a client does with what a server says).
+    with `message` as the error text and `headers` (e.g. a 429 with `Retry-After`), to test what a client
+    does with what a server says.
     """
 
     route: str
@@ -114,11 +125,20 @@ class Fault:
     hang_s: float = 0.0
     apply_first: bool = False
     message: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
     seen: int = 0
 
     def hits(self) -> bool:
         self.seen += 1
         return self.after < self.seen <= self.after + self.times
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a token belongs to, and whether it is a write token."""
+
+    name: str
+    can_write: bool
 
 
 @dataclass(frozen=True)
@@ -172,8 +192,12 @@ def card_data(commit: Commit) -> dict | None:
 class HubState:
     """Repos, LFS storage, faults and the request log, shared by all handler threads under one lock."""
 
-    def __init__(self, tokens: Mapping[str, str]) -> None:
+    def __init__(self, tokens: Mapping[str, str], orgs: Mapping[str, Iterable[str]],
+                 read_only_tokens: Iterable[str]) -> None:
         self.tokens = dict(tokens)
+        self.orgs = {org: set(members) for org, members in orgs.items()}
+        self.read_only_tokens = set(read_only_tokens)
+        self.transfers_offered: list[list[str]] = []
         self.repos: dict[str, Repo] = {}
         self.lfs_objects: dict[str, bytes] = {}
         self.upload_tickets: dict[str, tuple[str, int]] = {}
@@ -183,22 +207,41 @@ class HubState:
         self.stopping = threading.Event()
         self._commit_counter = itertools.count(1)
 
-    def user_for(self, authorization: str | None) -> str | None:
+    def user_for(self, authorization: str | None) -> Caller | None:
         """The user a bearer token belongs to; a token the Hub does not know is refused outright."""
         if not authorization:
             return None
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or token not in self.tokens:
             raise HubError(401, "Invalid credentials in Authorization header")
-        return self.tokens[token]
+        return Caller(self.tokens[token], token not in self.read_only_tokens)
 
-    def repo(self, repo_id: str, user: str | None, write: bool = False) -> Repo:
-        repo = self.repos.get(repo_id)
-        if repo is None or (repo.private and user is None):
-            raise HubError(401 if user is None else 404, "Repository not found", "RepoNotFound")
-        if write and user is None:
+    def is_member(self, user: Caller | None, namespace: str) -> bool:
+        return user is not None and (user.name == namespace or user.name in self.orgs.get(namespace, ()))
+
+    def require_write(self, user: Caller | None, namespace: str) -> None:
+        if user is None:
             raise HubError(401, "You must be authenticated to write to a repo")
+        if not self.is_member(user, namespace):
+            raise HubError(403, f"You don't have the rights to write to the namespace {namespace}")
+        if not user.can_write:
+            raise HubError(403, "This is a read-only token: it cannot write")
+
+    def repo(self, repo_id: str, user: Caller | None, write: bool = False) -> Repo:
+        repo = self.repos.get(repo_id)
+        namespace = repo_id.split("/")[0]
+        if repo is None or (repo.private and not self.is_member(user, namespace)):
+            raise HubError(401 if user is None else 404, "Repository not found", "RepoNotFound")
+        if write:
+            self.require_write(user, namespace)
         return repo
+
+    def require_file_access(self, repo: Repo, user: Caller | None) -> None:
+        """A gated repo's files: members of its namespace and granted users only."""
+        if repo.gated and not self.is_member(user, repo.repo_id.split("/")[0]) and (
+                user is None or user.name not in repo.granted):
+            raise HubError(401 if user is None else 403,
+                           f"Access to dataset {repo.repo_id} is restricted. You must have access to it.", "GatedRepo")
 
     def new_commit(self, repo: Repo, parent: Commit | None, title: str, files: dict[str, Blob]) -> Commit:
         parent_oid = parent.oid if parent else None
@@ -232,6 +275,11 @@ ROUTES: list[Route] = [
         ("GET", rf"/api/datasets/{REPO}/refs", "refs"),
         ("GET", rf"/api/datasets/{REPO}/tree/{REV}(?:/(?P<path>.*))?", "tree"),
         ("POST", rf"/api/datasets/{REPO}/paths-info/{REV}", "paths_info"),
+        ("PUT", rf"/api/datasets/{REPO}/settings", "settings"),
+        ("POST", rf"/api/datasets/{REPO}/user-access-request/grant", "grant_access"),
+        ("POST", rf"/api/datasets/{REPO}/user-access-request/handle", "handle_access"),
+        ("GET", rf"/api/datasets/{REPO}/user-access-request/(?P<status>accepted|pending|rejected)",
+         "access_requests"),
         ("HEAD", rf"/datasets/{REPO}/resolve/{REV}/(?P<path>.+)", "resolve"),
         ("GET", rf"/datasets/{REPO}/resolve/{REV}/(?P<path>.+)", "resolve"),
     ]
@@ -252,7 +300,7 @@ class Reply:
     @classmethod
     def error(cls, error: HubError) -> Reply:
         """How the Hub reports errors: JSON body, X-Error-Message, and X-Error-Code when it has one."""
-        headers = {"X-Error-Message": str(error).encode("ascii", "backslashreplace").decode()}
+        headers = {"X-Error-Message": str(error).encode("ascii", "backslashreplace").decode(), **error.headers}
         if error.code:
             headers["X-Error-Code"] = error.code
         return cls.json({"error": str(error)}, error.status, headers)
@@ -277,7 +325,7 @@ class HubHandler(BaseHTTPRequestHandler):
         self.query = parse_qs(split.query)
         body = self.read_body()  # drained even when the answer is an error, so keep-alive stays in sync
         route, params = self.match(split.path)
-        user: str | None = None
+        user: Caller | None = None
         try:
             user = state.user_for(self.headers.get("Authorization"))
             if route is None:
@@ -286,12 +334,13 @@ class HubHandler(BaseHTTPRequestHandler):
             if fault is not None and fault.hang_s:
                 state.stopping.wait(fault.hang_s)
             if fault is not None and not fault.apply_first:
-                raise HubError(fault.status, fault.message or f"injected fault on {route}")
+                raise HubError(fault.status, fault.message or f"injected fault on {route}", headers=fault.headers)
             handler: Callable[..., Reply] = getattr(self, f"route_{route}")
             with state.lock:
                 reply = handler(body=body, user=user, **params)
             if fault is not None:
-                raise HubError(fault.status, fault.message or f"injected fault on {route} after applying it")
+                raise HubError(fault.status, fault.message or f"injected fault on {route} after applying it",
+                               headers=fault.headers)
         except HubError as error:
             reply = Reply.error(error)
         except Exception as error:  # malformed input or a bug here: answer loudly rather than drop the line
@@ -347,16 +396,17 @@ class HubHandler(BaseHTTPRequestHandler):
 
     # --- repos -------------------------------------------------------------------------------
 
-    def route_create_repo(self, body: bytes, user: str | None) -> Reply:
+    def route_create_repo(self, body: bytes, user: Caller | None) -> Reply:
         if user is None:
             raise HubError(401, "You must be authenticated to create a repo")
         payload = self.json_body(body)
         if payload.get("type") != "dataset":
             raise HubError(400, "This test server only hosts dataset repos")
-        namespace = payload.get("organization") or user
+        namespace = payload.get("organization") or user.name
         repo_id = f"{namespace}/{payload['name']}"
         url = f"{self.base_url}/datasets/{repo_id}"
         state = self.server.state
+        state.require_write(user, namespace)
         if repo_id in state.repos:
             raise HubError(409, "You already created this dataset repo")
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
@@ -368,7 +418,7 @@ class HubHandler(BaseHTTPRequestHandler):
         state.repos[repo_id] = repo
         return Reply.json({"url": url, "name": repo_id, "id": repo_id})
 
-    def route_repo_info(self, body: bytes, user: str | None, repo: str, rev: str = "main") -> Reply:
+    def route_repo_info(self, body: bytes, user: Caller | None, repo: str, rev: str = "main") -> Reply:
         hub_repo = self.server.state.repo(repo, user)
         commit = hub_repo.resolve(rev)
         return Reply.json({
@@ -379,7 +429,7 @@ class HubHandler(BaseHTTPRequestHandler):
             "createdAt": hub_repo.created_at,
             "lastModified": commit.date,
             "private": hub_repo.private,
-            "gated": False,
+            "gated": hub_repo.gated,
             "disabled": False,
             "downloads": 0,
             "likes": 0,
@@ -388,7 +438,7 @@ class HubHandler(BaseHTTPRequestHandler):
             "siblings": [{"rfilename": path} for path in sorted(commit.files)],
         })
 
-    def route_validate_yaml(self, body: bytes, user: str | None) -> Reply:
+    def route_validate_yaml(self, body: bytes, user: Caller | None) -> Reply:
         """Check the card's YAML header parses to a mapping and its `configs` are well formed."""
         content = self.json_body(body).get("content", "")
         match = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", content, re.S)
@@ -408,9 +458,49 @@ class HubHandler(BaseHTTPRequestHandler):
         warnings = [] if match else [{"message": "Empty or missing yaml metadata in repo card"}]
         return Reply.json({"errors": [], "warnings": warnings})
 
+    # --- settings and gated access ------------------------------------------------------------
+
+    def route_settings(self, body: bytes, user: Caller | None, repo: str) -> Reply:
+        hub_repo = self.server.state.repo(repo, user, write=True)
+        payload = self.json_body(body)
+        if "gated" in payload:
+            if payload["gated"] not in ("auto", "manual", False):
+                raise HubError(400, f"Invalid gated value {payload['gated']!r}")
+            hub_repo.gated = payload["gated"]
+        if "visibility" in payload:
+            hub_repo.private = payload["visibility"] == "private"
+        return Reply.json({})
+
+    def route_grant_access(self, body: bytes, user: Caller | None, repo: str) -> Reply:
+        hub_repo = self.server.state.repo(repo, user, write=True)
+        if not hub_repo.gated:
+            raise HubError(400, "This repository is not gated")
+        name = self.json_body(body).get("user")
+        if not name:
+            raise HubError(400, "Missing user")
+        if name in hub_repo.granted:
+            raise HubError(409, f"{name} already has access")
+        hub_repo.granted.add(name)
+        return Reply.json({"user": name, "status": "accepted"})
+
+    def route_handle_access(self, body: bytes, user: Caller | None, repo: str) -> Reply:
+        hub_repo = self.server.state.repo(repo, user, write=True)
+        payload = self.json_body(body)
+        if payload.get("status") == "accepted":
+            hub_repo.granted.add(payload["user"])
+        else:
+            hub_repo.granted.discard(payload["user"])
+        return Reply.json({})
+
+    def route_access_requests(self, body: bytes, user: Caller | None, repo: str, status: str) -> Reply:
+        hub_repo = self.server.state.repo(repo, user, write=True)
+        names = sorted(hub_repo.granted) if status == "accepted" else []
+        return Reply.json([{"user": {"user": name}, "requestId": hashlib.sha1(name.encode()).hexdigest()[:24],
+                            "status": status, "timestamp": hub_repo.created_at} for name in names])
+
     # --- uploads -----------------------------------------------------------------------------
 
-    def route_preupload(self, body: bytes, user: str | None, repo: str, rev: str) -> Reply:
+    def route_preupload(self, body: bytes, user: Caller | None, repo: str, rev: str) -> Reply:
         hub_repo = self.server.state.repo(repo, user, write=True)
         commit = hub_repo.resolve(rev)
         gitattributes = commit.files.get(".gitattributes")
@@ -424,10 +514,11 @@ class HubHandler(BaseHTTPRequestHandler):
                             "shouldIgnore": False, "oid": remote_oid})
         return Reply.json({"files": answers, "commitOid": commit.oid})
 
-    def route_lfs_batch(self, body: bytes, user: str | None, repo: str) -> Reply:
+    def route_lfs_batch(self, body: bytes, user: Caller | None, repo: str) -> Reply:
         state = self.server.state
         state.repo(repo, user, write=True)
         payload = self.json_body(body)
+        state.transfers_offered.append(list(payload.get("transfers", ["basic"])))
         if payload.get("operation") != "upload" or "basic" not in payload.get("transfers", ["basic"]):
             raise HubError(400, "Only basic LFS uploads are supported")
         objects = []
@@ -445,7 +536,7 @@ class HubHandler(BaseHTTPRequestHandler):
         return Reply.json({"transfer": "basic", "objects": objects}, 200,
                           {"Content-Type": "application/vnd.git-lfs+json"})
 
-    def route_lfs_put(self, body: bytes, user: str | None, ticket: str) -> Reply:
+    def route_lfs_put(self, body: bytes, user: Caller | None, ticket: str) -> Reply:
         """The upload href stands for a pre-signed storage URL: the ticket authorises it, not a token."""
         state = self.server.state
         if ticket not in state.upload_tickets:
@@ -457,7 +548,7 @@ class HubHandler(BaseHTTPRequestHandler):
         del state.upload_tickets[ticket]
         return Reply()
 
-    def route_lfs_verify(self, body: bytes, user: str | None) -> Reply:
+    def route_lfs_verify(self, body: bytes, user: Caller | None) -> Reply:
         payload = self.json_body(body)
         stored = self.server.state.lfs_objects.get(payload.get("oid", ""))
         if stored is None or len(stored) != int(payload.get("size", -1)):
@@ -466,7 +557,7 @@ class HubHandler(BaseHTTPRequestHandler):
 
     # --- commits and refs --------------------------------------------------------------------
 
-    def route_commit(self, body: bytes, user: str | None, repo: str, rev: str) -> Reply:
+    def route_commit(self, body: bytes, user: Caller | None, repo: str, rev: str) -> Reply:
         state = self.server.state
         hub_repo = state.repo(repo, user, write=True)
         if self.flag("create_pr"):
@@ -516,7 +607,7 @@ class HubHandler(BaseHTTPRequestHandler):
         else:
             raise HubError(400, f"Unsupported commit operation: {key}")
 
-    def route_tag(self, body: bytes, user: str | None, repo: str, rev: str) -> Reply:
+    def route_tag(self, body: bytes, user: Caller | None, repo: str, rev: str) -> Reply:
         hub_repo = self.server.state.repo(repo, user, write=True)
         commit = hub_repo.resolve(rev)
         tag = self.json_body(body).get("tag")
@@ -527,7 +618,7 @@ class HubHandler(BaseHTTPRequestHandler):
         hub_repo.tags[tag] = commit.oid
         return Reply.json({"name": tag, "ref": f"refs/tags/{tag}", "targetCommit": commit.oid})
 
-    def route_refs(self, body: bytes, user: str | None, repo: str) -> Reply:
+    def route_refs(self, body: bytes, user: Caller | None, repo: str) -> Reply:
         hub_repo = self.server.state.repo(repo, user)
 
         def refs(kind: str, names: dict[str, str]) -> list[dict]:
@@ -562,7 +653,7 @@ class HubHandler(BaseHTTPRequestHandler):
                     entry["lastCommit"] = last_commit
         return entries
 
-    def route_tree(self, body: bytes, user: str | None, repo: str, rev: str, path: str = "") -> Reply:
+    def route_tree(self, body: bytes, user: Caller | None, repo: str, rev: str, path: str = "") -> Reply:
         commit = self.server.state.repo(repo, user).resolve(rev)
         expand = self.flag("expand")
         entries = self.entries(commit, expand)
@@ -581,7 +672,7 @@ class HubHandler(BaseHTTPRequestHandler):
             headers["Link"] = f'<{self.base_url}{urlsplit(self.path).path}?{query}>; rel="next"'
         return Reply.json(listing[start:start + page_size], 200, headers)
 
-    def route_paths_info(self, body: bytes, user: str | None, repo: str, rev: str) -> Reply:
+    def route_paths_info(self, body: bytes, user: Caller | None, repo: str, rev: str) -> Reply:
         commit = self.server.state.repo(repo, user).resolve(rev)
         if self.headers.get("Content-Type", "").startswith("application/json"):
             payload = self.json_body(body)
@@ -592,8 +683,10 @@ class HubHandler(BaseHTTPRequestHandler):
         entries = self.entries(commit, expand)
         return Reply.json([entries[path.strip("/")] for path in paths if path.strip("/") in entries])
 
-    def route_resolve(self, body: bytes, user: str | None, repo: str, rev: str, path: str) -> Reply:
-        commit = self.server.state.repo(repo, user).resolve(rev)
+    def route_resolve(self, body: bytes, user: Caller | None, repo: str, rev: str, path: str) -> Reply:
+        hub_repo = self.server.state.repo(repo, user)
+        self.server.state.require_file_access(hub_repo, user)
+        commit = hub_repo.resolve(rev)
         blob = commit.files.get(path)
         if blob is None:
             raise HubError(404, f"Entry not found: {path}", "EntryNotFound")
@@ -661,8 +754,9 @@ class HubHTTPServer(ThreadingHTTPServer):
 class HubServer:
     """The test Hub: start it (or use it as a context manager), point clients at `url`."""
 
-    def __init__(self, tokens: Mapping[str, str], page_size: int = 1000) -> None:
-        self.state = HubState(tokens)
+    def __init__(self, tokens: Mapping[str, str], page_size: int = 1000,
+                 orgs: Mapping[str, Iterable[str]] | None = None, read_only_tokens: Iterable[str] = ()) -> None:
+        self.state = HubState(tokens, orgs or {}, read_only_tokens)
         self.httpd = HubHTTPServer(self.state, page_size)
         self.url = self.httpd.url
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},

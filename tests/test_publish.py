@@ -8,6 +8,7 @@ through the environment like any user (HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_DI
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import logging
@@ -37,11 +38,13 @@ from pipeline.publish import (
     LocalTarget,
     MissingTokenError,
     PublishError,
+    RateLimitedError,
     ReleaseConflictError,
     RetryPolicy,
     StagedRelease,
     publish_once,
     publish_release,
+    retry_after_s,
 )
 from tests.hubserver import HubServer
 
@@ -126,7 +129,7 @@ def hub(monkeypatch: pytest.MonkeyPatch):
     huggingface_hub reads those variables once, when first imported (possibly by another test
     module), so the same settings are applied to its `constants` for the duration of a test.
     """
-    with HubServer(tokens={TOKEN: "arena-bot"}) as server:
+    with HubServer(tokens={TOKEN: "arena-bot"}, orgs={"arena-provider": {"arena-bot"}}) as server:
         monkeypatch.setenv("HF_TOKEN", TOKEN)
         monkeypatch.setattr(hf_constants, "ENDPOINT", server.url)
         monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
@@ -472,3 +475,52 @@ def test_retry_policy_is_bounded_and_skips_permanent_errors() -> None:
     assert calls == [1]
     with pytest.raises(ValueError, match="attempts"):
         RetryPolicy(attempts=0)
+
+
+# --- rate limits ---------------------------------------------------------------------------------
+
+
+def test_hub_rate_limit_waits_as_long_as_retry_after_asks_without_using_a_try(hub: HubServer, staged) -> None:
+    slept: list[float] = []
+    patient = RetryPolicy(attempts=1, max_rate_limit_wait_s=3600, sleep=slept.append)
+    hub.inject("commit", status=429, headers={"Retry-After": "2580"}, message="retry in 43 minutes")
+    hub.inject("lfs_batch", status=429, headers={"Retry-After": "7"})  # where huggingface_hub would sleep itself
+
+    result = publish_release(staged("v1"), REPO, "v1", HubTarget(endpoint=hub.url), private=True, retry=patient)
+
+    assert result.changed and slept == [7.0, 2580.0]
+    assert [call.status for call in hub.calls("commit")] == [429, 200]
+
+
+def test_hub_rate_limit_beyond_the_bound_stops_with_a_clear_message(hub: HubServer, staged) -> None:
+    slept: list[float] = []
+    bounded = RetryPolicy(attempts=4, max_rate_limit_wait_s=600, sleep=slept.append)
+    hub.inject("commit", status=429, headers={"Retry-After": "2580"}, times=3)
+
+    with pytest.raises(RateLimitedError, match=r"asks to wait 2580 s.*bound of 600 s.*Re-run later") as raised:
+        publish_release(staged("v1"), REPO, "v1", HubTarget(endpoint=hub.url), private=True, retry=bounded)
+
+    assert raised.value.retry_after_s == 2580 and slept == []
+    assert len(hub.calls("commit")) == 1  # no blind retries into a rate limit
+
+
+def test_rate_limit_waits_add_up_against_the_bound() -> None:
+    slept: list[float] = []
+    policy = RetryPolicy(attempts=1, max_rate_limit_wait_s=25, sleep=slept.append)
+    answers = iter([RateLimitedError("429", 10.0), RateLimitedError("429", 10.0), RateLimitedError("429", 10.0)])
+
+    def step() -> None:
+        raise next(answers)
+
+    with pytest.raises(RateLimitedError, match="30 s of waiting"):
+        policy.run(step, is_transient=lambda error: True)
+    assert slept == [10.0, 10.0]
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    from email.utils import format_datetime
+
+    later = format_datetime(datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=120), usegmt=True)
+    assert retry_after_s("43") == 43.0
+    assert 110 <= retry_after_s(later) <= 120
+    assert retry_after_s(None) is None and retry_after_s("soon") is None

@@ -146,6 +146,7 @@ def test_without_dev_default_a_missing_salt_is_an_error(tmp_path):
     data = example_data()
     data["sampling_salt"] = {"env": "MY_SALT"}
     data["targets"] = [{"kind": "hub", "repo_id": "org/arena", "endpoint": "http://127.0.0.1:1"}]
+    data["providers"] = {}  # with a hub target, providers need deliveries (tests/test_delivery.py)
     config = load_release_config(write_config(tmp_path, data))
     with pytest.raises(ConfigError, match="MY_SALT is not set"):
         resolve_salt(config, {})

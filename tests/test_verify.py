@@ -380,7 +380,7 @@ def test_verify_a_published_hub_revision(built, tmp_path, monkeypatch, capsys):
     from tests.hubserver import HubServer
 
     token = "hf_verifyTestToken0123456789abcdef"
-    with HubServer(tokens={token: "arena-bot"}) as hub:
+    with HubServer(tokens={token: "arena-bot"}, orgs={"arena": {"arena-bot"}}) as hub:
         monkeypatch.setenv("HF_TOKEN", token)
         monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
         monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
