@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import dagster as dg
 
 from pipeline.cleaning_config import CleaningConfig, load_cleaning_config
-from pipeline.ingest import LOG_NAME, LogFile, discover_logs, judge_key_for
+from pipeline.ingest import LOG_NAME, Discovery, LogFile, discover_logs, judge_key_for
 from pipeline.release import ReleaseWorkspace
 from pipeline.release_config import ReleaseConfig, Salt, load_release_config, resolve_salt
 from pipeline.stage_settings import StageSettings, load_stage_settings
@@ -82,6 +82,10 @@ class ArenaStorage(dg.ConfigurableResource):
         remote, scratch = Store(self.logs_dir), Path(self.workdir) / "logs"
         return [LogFile(path=remote.pull_file(stored.path, scratch), source=stored.path, day=file_day)
                 for file_day, stored in self._remote_logs(remote) if file_day == day]
+
+    def discovery(self) -> Discovery | None:
+        """Every entry under a local logs directory, read or skipped with why (None for a remote one)."""
+        return None if is_uri(self.logs_dir) else discover_logs(self.logs)
 
     def log_fingerprints(self) -> dict[str, str]:
         """Per day, the names, sizes and modification times of its log files: a change re-stages the day."""

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from classifiers.language import LanguageSettings
 from classifiers.moderation import ModerationSettings
 from classifiers.toxicity import ToxicitySettings
-from pipeline.cleaning_config import ConfigError, read_yaml_mapping
+from pipeline.errors import ConfigError
+from pipeline.yamlfile import read_yaml_mapping
 from redaction.settings import RedactionSettings, SettingsError
 
 DEFAULT_STAGES_PATH = Path(__file__).parent / "data" / "stages.yaml"

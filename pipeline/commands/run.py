@@ -172,6 +172,10 @@ def _summary(workdir: Path, version: str, elapsed: float) -> str:
     lines.append(f"  ingest: {accounting['lines_read']:,} lines -> {accounting['kept']['battles']:,} battles, "
                  f"{accounting['kept']['conversations']:,} conversations, "
                  f"{accounting['quarantined_total']:,} quarantined (reconciled)")
+    for dropped in accounting.get("dropped_days", []):
+        lines.append(f"  log day {dropped['day']} dropped: {dropped['why']}")
+    for skipped in accounting.get("skipped_files", []):
+        lines.append(f"  skipped file {skipped['file']}: {skipped['why']}")
     statuses = {stage: json.loads((root / stage / "status.json").read_text())
                 for stage in ("language", "moderation", "toxicity")}
     for name, status in statuses.items():
