@@ -41,13 +41,14 @@ import os
 import re
 import shutil
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
+
+from pipeline.masking import secrets_masked
 
 logger = logging.getLogger(__name__)
 
@@ -521,14 +522,8 @@ class HubTarget:
                 f"${self.token_env} is not set: publishing to the Hub needs a write token in that variable"
             )
         bound_http_timeouts(self.timeout_s)
-        try:
+        with secrets_masked([token], lambda text, error: HubCallError(text, self.is_transient(error))):
             yield HfApi(endpoint=self.endpoint, token=token)
-        except Exception as error:
-            text = "".join(traceback.format_exception(error))
-            if token in text:
-                masked = f"{type(error).__name__}: {str(error).replace(token, '***')}"
-                raise HubCallError(masked, self.is_transient(error)) from None
-            raise
 
 
 def exception_chain(error: BaseException) -> Iterator[BaseException]:
