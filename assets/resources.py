@@ -14,6 +14,7 @@ from pipeline.release import ReleaseWorkspace
 from pipeline.release_config import ReleaseConfig, Salt, load_release_config, resolve_salt
 from pipeline.stage_settings import StageSettings, load_stage_settings
 from pipeline.storage import StorageError, Store, StoredFile, is_uri, synced
+from pipeline.workdir import workdir_lock
 
 DEFAULT_WORKDIR = Path(os.environ.get("ARENA_WORKDIR", ".workdir")).resolve()
 
@@ -57,9 +58,15 @@ class ArenaStorage(dg.ConfigurableResource):
                                "workdir (ARENA_WORKDIR) and leave the store unset")
         return Store(self.store)
 
-    def synced(self, reads: Iterable[str] = (), writes: Iterable[str] = ()) -> contextlib.AbstractContextManager[Path]:
-        """The workdir, with `reads` (workdir-relative prefixes) pulled before and `writes` pushed after."""
-        return synced(self.durable(), Path(self.workdir), reads, writes)
+    @contextlib.contextmanager
+    def synced(self, reads: Iterable[str] = (), writes: Iterable[str] = ()) -> Iterator[Path]:
+        """The workdir, with `reads` (workdir-relative prefixes) pulled before and `writes` pushed after,
+        under the workdir's lock: shared by the staging of log days, exclusive for every other step."""
+        writes = list(writes)
+        shared = all(w.startswith("staging/day=") for w in writes)
+        with (workdir_lock(Path(self.workdir), shared=shared),
+              synced(self.durable(), Path(self.workdir), reads, writes) as workdir):
+            yield workdir
 
     def is_staged(self, day: str) -> bool:
         marker = f"staging/day={day}/stats.json"

@@ -335,6 +335,8 @@ class LocalTarget:
         digests = {path: digest.sha256 for path, digest in sorted(release.files.items())}
         commit = hashlib.sha1(json.dumps(digests).encode()).hexdigest()
         with self.locked(repo_id):
+            for leftover in store.glob("tmp-*"):  # half-written by a killed publish: only we write under the lock
+                shutil.rmtree(leftover, ignore_errors=True)
             current = self.snapshot(repo_id, "main")
             if (current.commit if current else None) != (parent.commit if parent else None):
                 raise PublishError(f"main of {repo_id} moved during this publish; re-run to publish on top")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.cleaning_config import load_cleaning_config
 from pipeline.ingest import ingest_logs
+from pipeline.workdir import workdir_lock
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load_cleaning_config(args.cleaning)
     started = time.perf_counter()
-    accounting = ingest_logs(args.logs_dir, args.out, config, workers=args.workers, days=args.days)
+    with workdir_lock(args.out):
+        accounting = ingest_logs(args.logs_dir, args.out, config, workers=args.workers, days=args.days)
     elapsed = time.perf_counter() - started
     print(format_accounting(accounting))
     kept = accounting["kept"]["battles"]

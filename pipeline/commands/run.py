@@ -20,8 +20,10 @@ from pathlib import Path
 from pipeline.cleaning_config import load_cleaning_config
 from pipeline.errors import UsageError
 from pipeline.ingest import discover_logs, judge_key_for
-from pipeline.release_config import load_release_config
+from pipeline.release_config import ReleaseConfig, load_release_config
+from pipeline.stage_settings import load_stage_settings
 from pipeline.synth import SynthSettings, generate
+from pipeline.workdir import workdir_lock
 
 # Dagster's console logger would print every step event; this command prints its own progress and
 # explains failures itself (the full event log stays in the instance, visible in the UI).
@@ -53,8 +55,16 @@ def ensure_logs(args: argparse.Namespace, window_start) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_release_config(args.config)  # a bad config fails here, before any work
+    # Every configuration file is read and validated here, before any work: a mistake is one line.
+    config = load_release_config(args.config)
+    load_cleaning_config(args.cleaning)
+    load_stage_settings(args.stages)
     args.workdir = args.workdir.resolve()
+    with workdir_lock(args.workdir):  # one run per work directory; a killed run's temporaries go first
+        return _release(args, config)
+
+
+def _release(args: argparse.Namespace, config: ReleaseConfig) -> int:
     logs = ensure_logs(args, config.log_window.start).resolve()
     files = [f for f in discover_logs(logs).files
              if config.log_window.start.isoformat() <= f.day <= config.log_window.end.isoformat()]
