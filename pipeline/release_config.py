@@ -58,6 +58,7 @@ _REPO_ID = rf"^{_REPO_PART}/{_REPO_PART}$"
 HUB_NAME_MAX = 96
 # A provider name becomes a directory name and the suffix of a Hub repo name (`<repo>-<provider>`).
 PROVIDER_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+_PLAIN_KEY = re.compile(r"^[\w.-]+$")
 _HEX_REVISION = re.compile(r"^[0-9a-fA-F]{40}$")
 # Names a Hub revision already means: a tag named so would be shadowed by, or shadow, a branch.
 _RESERVED_VERSIONS = ("main", "master", "head", "refs")
@@ -384,7 +385,7 @@ def load_release_config(path: Path) -> ReleaseConfig:
     config._base_dir = base_dir
     missing = [f"{key}: {file} is not a file" for key, file in config.referenced_files().items() if not file.is_file()]
     if missing:
-        raise ConfigError(f"{path}: {'; '.join(missing)}")
+        raise ConfigError(f"{path}: {one_line('; '.join(missing))}")
     return config
 
 
@@ -393,13 +394,18 @@ def describe_errors(err: ValidationError) -> str:
     clauses = []
     for error in err.errors():
         loc = [str(p) for p in error["loc"]]
-        where = ".".join(loc) or "<top>"
+        where = ".".join(p if _PLAIN_KEY.match(p) else repr(p) for p in loc) or "<top>"
         if error["type"] == "extra_forbidden":
             allowed = _allowed_keys(loc[:-1])
             clauses.append(f"{where}: unknown key" + (f" (allowed: {', '.join(allowed)})" if allowed else ""))
         else:
             clauses.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
-    return "; ".join(clauses)
+    return one_line("; ".join(clauses))
+
+
+def one_line(text: str) -> str:
+    """One line whatever the file holds: a newline inside a name or value is shown escaped."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _allowed_keys(loc: list[str]) -> list[str] | None:
