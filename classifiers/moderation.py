@@ -52,7 +52,7 @@ class ModerationSettings(BaseModel):
     """OpenAI's endpoint takes an array of inputs per request; it documents no fixed item limit, but
     rate limits count requests and tokens, so the defaults stay modest and each deployment tunes them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # never coerced: `true` is not a batch size
 
     api_key_env: str = "OPENAI_API_KEY"
     base_url: str | None = None  # None: the client's default (OpenAI); any compatible endpoint works

@@ -184,3 +184,22 @@ def test_a_symlink_out_of_the_workspace_is_not_followed(tmp_path):
         child_dir(parent, "labs")
     assert (outside / "keep.txt").read_text() == "precious"
     assert child_dir(parent, "other") == parent / "other"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("moderation:\n  batch_size: true\n", "moderation.batch_size: Input should be a valid integer"),
+    ("moderation:\n  required: 'yes'\n", "moderation.required: Input should be a valid boolean"),
+    ("toxicity:\n  threshold: true\n", "toxicity.threshold: Input should be a valid number"),
+    ("language:\n  max_chars: '64'\n", "language.max_chars: Input should be a valid integer"),
+])
+def test_stage_settings_are_not_coerced(tmp_path, text, expected):
+    path = tmp_path / "stages.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=expected):
+        load_stage_settings(path)
+
+
+def test_stage_settings_paths_may_be_strings(tmp_path):
+    path = tmp_path / "stages.yaml"
+    path.write_text("language:\n  model_path: /models/lid.176.ftz\n")
+    assert str(load_stage_settings(path).language.model_path) == "/models/lid.176.ftz"
