@@ -1,7 +1,7 @@
 """Raw FastChat logs to cleaned Parquet tables, streaming, with every line accounted for.
 
 Two steps, so a day can be (re)processed on its own:
-1. `stage_days`: each log file of the given days is read line by line (plain or gzip) in worker processes;
+1. `stage_days`: each log file of the given days is read line by line (plain, gzip, zstd or bzip2) in worker processes;
    each line becomes a staged battle, conversation state or feedback row, or a quarantine row with
    its reason. Raw IPs are turned into keyed judge hashes here and never leave this step.
 2. `finalize`: DuckDB merges the staged days of a window: duplicate votes are quarantined, each

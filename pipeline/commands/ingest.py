@@ -14,7 +14,7 @@ from pipeline.workdir import workdir_lock
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("ingest", help="read raw FastChat logs, clean, dedup-tag, write Parquet")
-    p.add_argument("logs_dir", type=Path, help="directory of server{i}/YYYY-MM-DD-conv.json[.gz] files")
+    p.add_argument("logs_dir", type=Path, help="directory of server{i}/YYYY-MM-DD-conv.json[.gz|.zst|.bz2] files")
     p.add_argument("--out", type=Path, required=True, help="output directory for the Parquet tables")
     p.add_argument("--cleaning", type=Path, help="YAML overriding pipeline/data/cleaning.yaml")
     p.add_argument("--days", nargs="+", metavar="YYYY-MM-DD", help="only these days (default: all found)")
