@@ -203,3 +203,20 @@ def test_stage_settings_paths_may_be_strings(tmp_path):
     path = tmp_path / "stages.yaml"
     path.write_text("language:\n  model_path: /models/lid.176.ftz\n")
     assert str(load_stage_settings(path).language.model_path) == "/models/lid.176.ftz"
+
+
+@pytest.mark.parametrize("provider", ["../../escape", "/abs/escape", "Mistral AI"])
+def test_provider_exports_refuse_an_unvalidated_name_before_touching_disk(tmp_path, provider):
+    """Even a config built around validation cannot make the exports write or delete outside their folder."""
+    from pipeline.release_build import ReleaseShare, write_provider_exports
+    from pipeline.release_config import ReleaseConfig
+
+    outside = tmp_path / "escape"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("precious")
+    config = load_release_config(EXAMPLE).model_copy(update={"providers": {provider: ["vicuna-13b"]}})
+    assert isinstance(config, ReleaseConfig)
+    share = ReleaseShare(counts={}, stages={}, tables={})
+    with pytest.raises(ValueError, match="is not a slug"):
+        write_provider_exports(tmp_path / "work" / "providers", share, config, set(), {})
+    assert (outside / "keep.txt").read_text() == "precious" and not (tmp_path / "work").exists()
