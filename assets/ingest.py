@@ -4,6 +4,7 @@ then their dedup tags."""
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
@@ -13,8 +14,10 @@ from assets.markdown import markdown_table
 from assets.resources import ArenaStorage, ReleaseSettings
 from pipeline.dedup import UNTAGGED_BATTLES, tag_battles
 from pipeline.ingest import finalize, stage_days
+from pipeline.release_config import LogWindow
 
 log_days = dg.DynamicPartitionsDefinition(name="log_days")
+DAY_GONE = "no log file of this day under the logs directory any more"
 
 
 @dg.asset(partitions_def=log_days, group_name="ingest", kinds={"python", "parquet"})
@@ -51,18 +54,27 @@ def _reasons_table(counts: dict[str, int]) -> str:
 def cleaned_tables(
     context: dg.AssetExecutionContext, storage: ArenaStorage, release: ReleaseSettings
 ) -> dg.MaterializeResult:
-    """Battles (not yet dedup-tagged), conversations, feedback and quarantine over the staged days of the
-    release's log window, reconciled."""
+    """Battles (not yet dedup-tagged), conversations, feedback and quarantine over the log days of the
+    release's window present in the logs now, reconciled. A day known before whose files are gone is
+    dropped and listed as such (accounting, manifest, changelog), never released from an old staging."""
     window = release.load()[0].log_window
-    days = sorted(context.instance.get_dynamic_partitions(log_days.name))
-    staged = [d for d in days if window.start.isoformat() <= d <= window.end.isoformat() and storage.is_staged(d)]
-    if not staged:
-        raise dg.Failure(f"no staged log day in the window {window.start}..{window.end}: stage them first")
-    with storage.synced(reads=[f"staging/day={d}" for d in staged], writes=["cleaned"]):
-        accounting = finalize(storage.stage_root, staged, storage.cleaned_dir)
+    present = _in_window(storage.log_fingerprints(), window)
+    gone = sorted(set(_in_window(context.instance.get_dynamic_partitions(log_days.name), window)) - set(present))
+    unstaged = [d for d in present if not storage.is_staged(d)]
+    if unstaged:
+        raise dg.Failure(f"log days in the window not staged yet: {', '.join(unstaged)}: stage them first")
+    if not present:
+        raise dg.Failure(f"no log day in the window {window.start}..{window.end} under {storage.logs_dir}")
+    if gone:
+        context.log.warning(f"log days no longer in {storage.logs_dir}, dropped from this release: {', '.join(gone)}")
+    with storage.synced(reads=[f"staging/day={d}" for d in present], writes=["cleaned"]):
+        accounting = finalize(storage.stage_root, present, storage.cleaned_dir,
+                              dropped_days={day: DAY_GONE for day in gone}, discovery=storage.discovery())
     return dg.MaterializeResult(metadata={
         "dagster/row_count": accounting["kept"]["battles"],
-        "days": dg.MetadataValue.md(", ".join(staged)),
+        "days": dg.MetadataValue.md(", ".join(present)),
+        "dropped days": dg.MetadataValue.md(", ".join(gone) or "none"),
+        "skipped files": dg.MetadataValue.md(markdown_table(accounting.get("skipped_files", []))),
         "lines read": accounting["lines_read"],
         "battles": accounting["kept"]["battles"],
         "conversations": accounting["kept"]["conversations"],
@@ -76,6 +88,11 @@ def cleaned_tables(
             _preview(storage.cleaned_dir / "conversations.parquet", ["conversation_id", "model", "turn", "day"])),
         "accounting": dg.MetadataValue.json(accounting),
     })
+
+
+def _in_window(days: Iterable[str], window: LogWindow) -> list[str]:
+    """The days (YYYY-MM-DD) inside the window, both ends included, sorted."""
+    return sorted(d for d in days if window.start.isoformat() <= d <= window.end.isoformat())
 
 
 def _preview(path: Path, columns: list[str], rows: int = 10) -> str:

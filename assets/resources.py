@@ -9,11 +9,12 @@ from pathlib import Path, PurePosixPath
 import dagster as dg
 
 from pipeline.cleaning_config import CleaningConfig, load_cleaning_config
-from pipeline.ingest import LOG_NAME, LogFile, discover_logs, judge_key_for
+from pipeline.ingest import LOG_NAME, Discovery, LogFile, discover_logs, judge_key_for
 from pipeline.release import ReleaseWorkspace
 from pipeline.release_config import ReleaseConfig, Salt, load_release_config, resolve_salt
 from pipeline.stage_settings import StageSettings, load_stage_settings
 from pipeline.storage import StorageError, Store, StoredFile, is_uri, synced
+from pipeline.workdir import workdir_lock
 
 DEFAULT_WORKDIR = Path(os.environ.get("ARENA_WORKDIR", ".workdir")).resolve()
 
@@ -57,9 +58,15 @@ class ArenaStorage(dg.ConfigurableResource):
                                "workdir (ARENA_WORKDIR) and leave the store unset")
         return Store(self.store)
 
-    def synced(self, reads: Iterable[str] = (), writes: Iterable[str] = ()) -> contextlib.AbstractContextManager[Path]:
-        """The workdir, with `reads` (workdir-relative prefixes) pulled before and `writes` pushed after."""
-        return synced(self.durable(), Path(self.workdir), reads, writes)
+    @contextlib.contextmanager
+    def synced(self, reads: Iterable[str] = (), writes: Iterable[str] = ()) -> Iterator[Path]:
+        """The workdir, with `reads` (workdir-relative prefixes) pulled before and `writes` pushed after,
+        under the workdir's lock: shared by the staging of log days, exclusive for every other step."""
+        writes = list(writes)
+        shared = all(w.startswith("staging/day=") for w in writes)
+        with (workdir_lock(Path(self.workdir), shared=shared),
+              synced(self.durable(), Path(self.workdir), reads, writes) as workdir):
+            yield workdir
 
     def is_staged(self, day: str) -> bool:
         marker = f"staging/day={day}/stats.json"
@@ -82,6 +89,10 @@ class ArenaStorage(dg.ConfigurableResource):
         remote, scratch = Store(self.logs_dir), Path(self.workdir) / "logs"
         return [LogFile(path=remote.pull_file(stored.path, scratch), source=stored.path, day=file_day)
                 for file_day, stored in self._remote_logs(remote) if file_day == day]
+
+    def discovery(self) -> Discovery | None:
+        """Every entry under a local logs directory, read or skipped with why (None for a remote one)."""
+        return None if is_uri(self.logs_dir) else discover_logs(self.logs)
 
     def log_fingerprints(self) -> dict[str, str]:
         """Per day, the names, sizes and modification times of its log files: a change re-stages the day."""

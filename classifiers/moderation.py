@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import openai
@@ -29,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from classifiers.cache import ResultCache
 from classifiers.status import StageStatus
+from pipeline.masking import mask_secrets, secrets_masked
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,7 @@ class ModerationSettings(BaseModel):
     """OpenAI's endpoint takes an array of inputs per request; it documents no fixed item limit, but
     rate limits count requests and tokens, so the defaults stay modest and each deployment tunes them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # never coerced: `true` is not a batch size
 
     api_key_env: str = "OPENAI_API_KEY"
     base_url: str | None = None  # None: the client's default (OpenAI); any compatible endpoint works
@@ -62,11 +65,30 @@ class ModerationSettings(BaseModel):
     # tens of ms, one per request was most of the stage's time): a killed run asks again for at most
     # this many seconds of answers.
     commit_interval_s: float = Field(0.5, gt=0)
+    # All remote calls of the stage together may take this long; after it, the texts not answered yet get
+    # an error status (the stage is "partial", says why, and a release requiring moderation drops them).
+    # Without it, an endpoint that hangs costs timeout_s x (max_retries + 1) per batch.
+    deadline_s: float = Field(1800.0, gt=0)
     required: bool = False  # a release config sets this so a missing key stops the run
 
 
 class ModerationUnavailable(RuntimeError):
     """Moderation is required by the release config but cannot run."""
+
+
+class ModerationError(RuntimeError):
+    """A moderation call failed in a way no row status can hold; the message has the API key masked."""
+
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"  # the openai client's own default
+
+
+def effective_endpoint(settings: ModerationSettings, environ: Mapping[str, str]) -> str:
+    """The endpoint the client really calls: `base_url`, else $OPENAI_BASE_URL (as the client reads it), else
+    OpenAI's. Answers depend on it, so the cache key holds it; without credentials, query or trailing '/'."""
+    url = urlsplit(settings.base_url or environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
+    host = (url.hostname or "") + (f":{url.port}" if url.port else "")
+    return urlunsplit((url.scheme, host, url.path, "", "")).rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -250,10 +272,13 @@ class ModerationTagger:
     ) -> None:
         self.settings = settings or ModerationSettings()
         self._cache = cache or ResultCache()
-        endpoint = self.settings.base_url or "default-openai-endpoint"
-        self.model_identity = f"openai-moderation/{self.settings.model}@{endpoint}"
+        # What decides an answer: the model and the endpoint serving it (the other settings only shape
+        # the requests).
+        self.model_identity = f"openai-moderation/{self.settings.model}@{effective_endpoint(self.settings, environ)}"
         self.status = StageStatus(name="moderation", status=OK, model=self.settings.model)
         api_key = environ.get(self.settings.api_key_env)
+        self._api_key = api_key
+        self._deadline: float | None = None  # monotonic time, set by the first remote call
         self._client: openai.OpenAI | None = None
         if not api_key:
             reason = f"moderation not run: environment variable {self.settings.api_key_env} is not set"
@@ -265,13 +290,18 @@ class ModerationTagger:
             return
         self._client = openai.OpenAI(
             api_key=api_key,
-            base_url=self.settings.base_url,
+            base_url=self.settings.base_url or environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
             max_retries=self.settings.max_retries,
             timeout=self.settings.timeout_s,
         )
 
     def moderate(self, texts: Sequence[str | None]) -> Moderations:
-        """One result per text, from the cache or the endpoint; a null text gets an error row."""
+        """One result per text, from the cache or the endpoint; a null text gets an error row. Whatever the
+        endpoint echoes, the API key never leaves in a status, a log line or an exception."""
+        with secrets_masked([self._api_key], lambda text, _: ModerationError(text)):
+            return self._moderate(texts)
+
+    def _moderate(self, texts: Sequence[str | None]) -> Moderations:
         self.status.count("texts", len(texts))
         if self._client is None:
             self.status.count(NOT_RUN, len(texts))
@@ -305,21 +335,38 @@ class ModerationTagger:
         size = self.settings.batch_size
         starts = range(0, len(texts), size)
         answers: dict[int, Moderations] = {}
-        with (
-            ThreadPoolExecutor(max_workers=self.settings.max_concurrency) as pool,
-            self._cache.writer(self.model_identity, self.settings.commit_interval_s) as writer,
-        ):
-            waiting: dict[Future[_Answer], int] = {
-                pool.submit(self._request, texts[start : start + size]): start for start in starts
-            }
-            while waiting:
-                done, _ = wait(waiting, timeout=writer.due_in(), return_when=FIRST_COMPLETED)
-                for future in done:
-                    answers[waiting.pop(future)], to_cache = future.result()
-                    writer.add(to_cache)
-                writer.flush_if_due()
-        self.status.count("requests", len(starts))
+        if self._deadline is None and texts:
+            self._deadline = time.monotonic() + self.settings.deadline_s
+        # Not a `with`: leaving it would wait for requests still hanging when the deadline passes.
+        pool = ThreadPoolExecutor(max_workers=self.settings.max_concurrency)
+        try:
+            with self._cache.writer(self.model_identity, self.settings.commit_interval_s) as writer:
+                waiting: dict[Future[_Answer], int] = {
+                    pool.submit(self._request, texts[start : start + size]): start for start in starts
+                } if self._time_left() > 0 else {}
+                while waiting and self._time_left() > 0:
+                    timeout = min(t for t in (writer.due_in(), self._time_left()) if t is not None)
+                    done, _ = wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        answers[waiting.pop(future)], to_cache = future.result()
+                        writer.add(to_cache)
+                    writer.flush_if_due()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        late = [start for start in starts if start not in answers]
+        if late:
+            reason = f"deadline of {self.settings.deadline_s:g}s for the stage's remote calls passed"
+            log.warning("moderation: %s; %d texts not moderated", reason, sum(len(texts[s:s + size]) for s in late))
+            for start in late:
+                answers[start] = Moderations.without_values(len(texts[start:start + size]), f"error: {reason}")
+            self.status.count("past_deadline", sum(len(texts[s:s + size]) for s in late))
+            self.status.status = "partial"
+            self.status.reason = f"{reason}: {self.status.counts['past_deadline']} texts not moderated"
+        self.status.count("requests", len(starts) - len(late))
         return Moderations.concat([answers[start] for start in starts])
+
+    def _time_left(self) -> float:
+        return float("inf") if self._deadline is None else self._deadline - time.monotonic()
 
     def _request(self, batch: list[str]) -> _Answer:
         """One request through the client (its retries and backoff included); the raw body is parsed here.
@@ -350,5 +397,6 @@ class ModerationTagger:
         return parsed, to_cache
 
     def _failed(self, batch: list[str], reason: str) -> _Answer:
+        reason = mask_secrets(reason, [self._api_key])  # an endpoint may echo the key it was sent
         log.warning("moderation request for %d texts failed: %s", len(batch), reason)
         return Moderations.without_values(len(batch), f"error: {reason}"), {}

@@ -42,12 +42,12 @@ BATCHES_PER_TASK = 8  # batches a worker scores per task: enough to amortise the
 
 
 class ToxicitySettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # never coerced: `true` is not a threshold
 
     backend: Literal["detoxify", "profanity-check"] = "profanity-check"
     model_type: str = "original"  # an official Detoxify name, or the type of `checkpoint`
-    checkpoint: Path | None = None
-    huggingface_config_path: Path | None = None
+    checkpoint: Path | None = Field(None, strict=False)
+    huggingface_config_path: Path | None = Field(None, strict=False)
     device: str = "auto"  # "auto": CUDA when present, else CPU
     # None: 64 for Detoxify (similar lengths keep padding short), 2048 for profanity-check (whose
     # scikit-learn pipeline spends milliseconds validating each call, whatever its size).

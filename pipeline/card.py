@@ -255,6 +255,9 @@ def _changelog(manifest: Mapping[str, Any], previous: Mapping[str, Any]) -> str:
     window, before = manifest["log_window"], previous["log_window"]
     if window != before:
         lines.append(f"- log window: {before['start']}..{before['end']} -> {window['start']}..{window['end']}")
+    dropped = [entry["day"] for entry in (manifest.get("log_days") or {}).get("dropped", [])]
+    if dropped:
+        lines.append("- log days dropped (their logs are gone): " + ", ".join(dropped))
     if manifest["public_fraction"] != previous["public_fraction"]:
         lines.append(f"- public share: {previous['public_fraction']:.0%} -> {manifest['public_fraction']:.0%}")
     added = sorted(set(manifest["leaderboard_models"]) - set(previous["leaderboard_models"]))

@@ -13,16 +13,18 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
+from pipeline.yamlfile import read_yaml_mapping
 
 DEFAULTS_PATH = Path(__file__).parent / "data" / "cleaning.yaml"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors and values are never coerced (`true` is not 1); dates may be strings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ModelRename(_Strict):
@@ -30,8 +32,8 @@ class ModelRename(_Strict):
 
     from_: str = Field(alias="from", min_length=1)
     to: str = Field(min_length=1)
-    after: dt.date | None = None
-    before: dt.date | None = None
+    after: dt.date | None = Field(default=None, strict=False)
+    before: dt.date | None = Field(default=None, strict=False)
 
     @model_validator(mode="after")
     def _window_is_ordered(self) -> ModelRename:
@@ -106,19 +108,6 @@ def load_cleaning_config(path: Path | None = None) -> CleaningConfig:
         return CleaningConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(f"{path or DEFAULTS_PATH}: {_describe(err)}") from None
-
-
-def read_yaml_mapping(path: Path) -> dict:
-    """A YAML file whose top level is a mapping, or a ConfigError saying what is wrong."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return data
 
 
 def _describe(err: ValidationError) -> str:

@@ -25,6 +25,11 @@ class UsageError(Exception):
     """Arguments that cannot work together or are out of range."""
 
 
+class WorkdirLocked(Exception):
+    """Another run holds the work directory; the message names it."""
+
+
 USER_ERRORS: tuple[type[Exception], ...] = (
-    ConfigError, IngestError, UsageError, ManifestError, ReleaseBlocked, FileNotFoundError, NotADirectoryError,
+    ConfigError, IngestError, UsageError, ManifestError, ReleaseBlocked, WorkdirLocked, FileNotFoundError,
+    NotADirectoryError, IsADirectoryError, PermissionError,
 )

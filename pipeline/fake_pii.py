@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import yaml
+from pipeline.yamlfile import read_yaml_file
 
 PII_DATA_DIR = Path(__file__).parent / "data" / "pii"
 
@@ -72,7 +72,7 @@ _SLOT = re.compile(r"\{(?P<slot>[A-Z][A-Z0-9_]*)(?::(?P<index>\d+))?\}")
 
 @cache
 def _templates() -> tuple[str, ...]:
-    data = yaml.safe_load((PII_DATA_DIR / "prompt_templates.yaml").read_text(encoding="utf-8"))
+    data = read_yaml_file(PII_DATA_DIR / "prompt_templates.yaml")
     templates = tuple(data["templates"])
     for template in templates:
         slots = [m.group("slot") for m in _SLOT.finditer(template)]

@@ -1,7 +1,7 @@
 """Raw FastChat logs to cleaned Parquet tables, streaming, with every line accounted for.
 
 Two steps, so a day can be (re)processed on its own:
-1. `stage_days`: each log file of the given days is read line by line (plain or gzip) in worker processes;
+1. `stage_days`: each log file of the given days is read line by line (plain, gzip, zstd or bzip2) in worker processes;
    each line becomes a staged battle, conversation state or feedback row, or a quarantine row with
    its reason. Raw IPs are turned into keyed judge hashes here and never leave this step.
 2. `finalize`: DuckDB merges the staged days of a window: duplicate votes are quarantined, each
@@ -12,21 +12,22 @@ Two steps, so a day can be (re)processed on its own:
 
 from __future__ import annotations
 
-import functools
+import bz2
 import gc
 import gzip
+import io
 import json
 import os
 import re
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import duckdb
 import numpy as np
@@ -40,7 +41,8 @@ from pipeline.errors import IngestError
 from pipeline.logrecords import BATTLE_VOTE_TYPES, RecordError, State, parse_line, record_type
 from pipeline.manifest import sha256_file
 
-LOG_NAME = re.compile(r"^(?P<day>\d{4}-\d{2}-\d{2})-conv\.json(?:\.gz)?$")
+LOG_NAME = re.compile(r"^(?P<day>\d{4}-\d{2}-\d{2})-conv\.json(?:\.gz|\.zst|\.bz2)?$")
+LOG_NAME_PATTERN = "YYYY-MM-DD-conv.json[.gz|.zst|.bz2]"
 ROWS_PER_FLUSH = 2000
 # Rows per batch (and Parquet row group) when finalize streams a query into an output table.
 OUTPUT_BATCH_ROWS = 16384
@@ -81,28 +83,83 @@ class LogFile:
 class Discovery:
     files: list[LogFile]
     skipped: list[tuple[str, str]]  # (relative path, why it is not a log this pipeline reads)
+    entries: int = 0  # every file, link or other non-directory entry seen: each is read or skipped
 
     @property
     def days(self) -> list[str]:
         return sorted({f.day for f in self.files})
 
+    def file_accounting(self) -> dict[str, Any]:
+        """Entries seen = files read + files skipped (each with why); `reconciled` says whether it adds up."""
+        return {"seen": self.entries, "read": len(self.files), "skipped": len(self.skipped),
+                "reconciled": self.entries == len(self.files) + len(self.skipped)}
+
 
 def discover_logs(logs_dir: Path) -> Discovery:
-    """Find `YYYY-MM-DD-conv.json[.gz]` files at any depth (server{i}/... in production)."""
+    """Find `YYYY-MM-DD-conv.json[.gz|.zst|.bz2]` files at any depth (server{i}/... in production).
+
+    Symlinked directories are followed (a directory reached twice, e.g. through a link loop, is walked once)
+    and every other entry is listed as skipped with why: a dangling link, a file reached twice, a name that
+    is not a daily log, an unreadable directory. Nothing under `logs_dir` is passed over silently."""
     logs_dir = Path(logs_dir)
     if not logs_dir.is_dir():
         raise IngestError(f"logs directory not found: {logs_dir}")
-    files, skipped = [], []
-    for path in sorted(p for p in logs_dir.rglob("*") if p.is_file()):
-        source = path.relative_to(logs_dir).as_posix()
-        match = LOG_NAME.match(path.name)
-        if match:
-            files.append(LogFile(path=path, source=source, day=match["day"]))
-        elif path.name.startswith("vision-tmp-"):
-            skipped.append((source, "vision-arena log: not part of text releases"))
-        elif path.suffix in (".json", ".gz"):
-            skipped.append((source, "file name is not YYYY-MM-DD-conv.json[.gz]"))
-    return Discovery(files=files, skipped=skipped)
+    discovery = Discovery(files=[], skipped=[])
+    walked: set[tuple[int, int]] = set()
+    read_files: dict[tuple[int, int], str] = {}
+
+    def walk(directory: Path) -> None:
+        stat = directory.stat()
+        walked.add((stat.st_dev, stat.st_ino))
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as err:
+            discovery.skipped.append((_relative(directory, logs_dir), f"directory not readable: {err.strerror}"))
+            discovery.entries += 1
+            return
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=True):
+                target = path.stat()
+                if (target.st_dev, target.st_ino) not in walked:
+                    walk(path)
+                else:  # a link loop, or a second link to a directory: its files are read once
+                    discovery.entries += 1
+                    discovery.skipped.append((_relative(path, logs_dir), "link to a directory already walked"))
+                continue
+            discovery.entries += 1
+            source = _relative(path, logs_dir)
+            why = _not_a_log(path, entry, read_files)
+            if why:
+                discovery.skipped.append((source, why))
+                continue
+            target = path.stat()
+            read_files[(target.st_dev, target.st_ino)] = source
+            discovery.files.append(LogFile(path=path, source=source, day=LOG_NAME.match(path.name)["day"]))
+
+    walk(logs_dir)
+    return discovery
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _not_a_log(path: Path, entry: os.DirEntry, read_files: dict[tuple[int, int], str]) -> str | None:
+    """Why this entry is not read as a daily log, or None when it is one."""
+    if entry.is_symlink() and not path.exists():
+        return f"dangling symlink (to {os.readlink(path)})"
+    if not entry.is_file(follow_symlinks=True):
+        return "not a regular file"
+    if path.name.startswith("vision-tmp-"):
+        return "vision-arena log: not part of text releases"
+    if not LOG_NAME.match(path.name):
+        return f"file name is not {LOG_NAME_PATTERN}"
+    target = path.stat()
+    first = read_files.get((target.st_dev, target.st_ino))
+    if first is not None:
+        return f"same file as {first} (reached twice through a link): read once"
+    return None
 
 
 # ---------------------------------------------------------------- step 1: one day, per file
@@ -208,16 +265,27 @@ class _FileStager:
         self.batch_bytes = 0
 
     def read(self) -> None:
-        opener = gzip.open if self.log.path.suffix == ".gz" else functools.partial(open, buffering=READ_BUFFER)
+        limit = self.cleaner.config.max_line_bytes
         line_no = 0
         try:
-            with opener(self.log.path, "rb") as lines:
-                for line_no, line in enumerate(lines, start=1):
+            log = open_log(self.log.path)
+        except OSError as err:
+            raise IngestError(f"cannot read log {self.log.source}: {err.strerror or err}") from None
+        try:
+            with log:
+                # At most limit + 1 bytes of a line are ever held: a longer line is quarantined from its
+                # length alone, the rest of it skipped unread.
+                while line := log.readline(limit + 1):
+                    line_no += 1
+                    if len(line) > limit:
+                        size = len(line) if line.endswith(b"\n") else len(line) + _skip_rest_of_line(log)
+                        self._quarantine(line_no, None, RecordError("oversized_line", f"{size} bytes > {limit}"), {})
+                        continue
                     self._stage_line(line_no, line)
                     self.batch_bytes += len(line)
                     if self.batch_bytes >= BATCH_BYTES or len(self.battles) + len(self.chats) >= BATCH_ROWS:
                         self._flush_batch()
-        except (OSError, EOFError, gzip.BadGzipFile) as err:
+        except (OSError, EOFError, gzip.BadGzipFile, pa.ArrowException) as err:
             # A truncated or corrupt gzip stream: the lines already read are kept; the rest is counted
             # as one quarantined unreadable tail, with the error, so nothing disappears silently.
             line_no += 1
@@ -280,6 +348,28 @@ class _FileStager:
         if self.battles or self.chats:
             self._flush_batch()
         self.writer.close()
+
+
+def open_log(path: Path) -> BinaryIO:
+    """A daily log as a binary stream of lines, decompressed by its suffix (.gz, .zst, .bz2, or none)."""
+    suffix = path.suffix
+    if suffix == ".gz":
+        return gzip.open(path, "rb")
+    if suffix == ".bz2":
+        return bz2.open(path, "rb")
+    if suffix == ".zst":
+        return io.BufferedReader(pa.input_stream(str(path), compression="zstd"), READ_BUFFER)
+    return open(path, "rb", buffering=READ_BUFFER)
+
+
+def _skip_rest_of_line(log: BinaryIO) -> int:
+    """Read past the rest of the current line a chunk at a time; returns how many bytes it had."""
+    skipped = 0
+    while chunk := log.readline(READ_BUFFER):
+        skipped += len(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return skipped
 
 
 def _column(values: Any, kind: pa.DataType) -> pa.Array:
@@ -399,8 +489,15 @@ class ReconciliationError(Exception):
     """Counts do not add up: some record would be lost or duplicated. Never publish past this."""
 
 
-def finalize(stage_root: Path, days: list[str], out_dir: Path) -> dict[str, Any]:
-    """Merge staged days into (untagged) battles / conversations / feedback / quarantine Parquet + accounting."""
+def finalize(
+    stage_root: Path, days: list[str], out_dir: Path, dropped_days: Mapping[str, str] | None = None,
+    discovery: Discovery | None = None,
+) -> dict[str, Any]:
+    """Merge staged days into (untagged) battles / conversations / feedback / quarantine Parquet + accounting.
+
+    `dropped_days` (day -> why) are days once known but not released now, e.g. their logs are gone:
+    the accounting lists them, so the release says what it no longer holds. `discovery` adds the files
+    skipped under the logs directory, each with why, and the file count that must add up."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     day_dirs = [Path(stage_root) / f"day={d}" for d in days]
@@ -455,6 +552,12 @@ def finalize(stage_root: Path, days: list[str], out_dir: Path) -> dict[str, Any]
         ORDER BY source_file, source_line""")
 
     accounting = _account(con, file_stats, days)
+    accounting["dropped_days"] = [{"day": day, "why": why} for day, why in sorted((dropped_days or {}).items())]
+    if discovery is not None:
+        accounting["log_files"] = discovery.file_accounting()
+        accounting["skipped_files"] = [{"file": f, "why": why} for f, why in discovery.skipped]
+        if not accounting["log_files"]["reconciled"]:
+            raise ReconciliationError(f"log files seen != read + skipped: {accounting['log_files']}")
     (out_dir / "accounting.json").write_text(json.dumps(accounting, indent=2))
     con.close()
     shutil.rmtree(out_dir / ".duckdb_tmp", ignore_errors=True)
@@ -541,7 +644,7 @@ def ingest_logs(
     """Stage every day found under `logs_dir` (or the given days), then finalize them into `out_dir`."""
     discovery = discover_logs(logs_dir)
     if not discovery.files:
-        raise IngestError(f"no log files (YYYY-MM-DD-conv.json[.gz]) under {logs_dir}")
+        raise IngestError(f"no log files ({LOG_NAME_PATTERN}) under {logs_dir}")
     wanted = days or discovery.days
     absent = sorted(set(wanted) - set(discovery.days))
     if absent:
@@ -549,8 +652,7 @@ def ingest_logs(
     out_dir = Path(out_dir)
     stage_root = out_dir / "staging"
     stage_days(discovery.files, wanted, stage_root, config, judge_key_for(config, out_dir), workers)
-    accounting = finalize(stage_root, wanted, out_dir)
+    accounting = finalize(stage_root, wanted, out_dir, discovery=discovery)
     accounting["dedup"] = dedup.tag_battles(out_dir, config.dedup)
-    accounting["skipped_files"] = [{"file": f, "why": why} for f, why in discovery.skipped]
     (out_dir / "accounting.json").write_text(json.dumps(accounting, indent=2))
     return accounting

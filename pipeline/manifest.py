@@ -119,8 +119,10 @@ def build_manifest(
     stages: dict[str, dict[str, dict[str, Any]]],
     tables: dict[str, dict[str, Any]],
     provider: str | None = None,
+    log_days: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest as one JSON-able dict; `tables[name]` holds files, rows, counts and summary."""
+    """The manifest as one JSON-able dict; `tables[name]` holds files, rows, counts and summary.
+    `log_days` lists the days released and those dropped with why (None when not known)."""
     if kind not in KINDS:
         raise ValueError(f"manifest kind must be one of {KINDS}, got {kind!r}")
     manifest = {
@@ -136,6 +138,7 @@ def build_manifest(
         "log_window": log_window,
         "required_stages": required_stages,
         "inputs": inputs,
+        "log_days": log_days,
         "stages": stages,
         "tables": tables,
         "content_sha256": content_hash(tables),

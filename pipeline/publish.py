@@ -45,13 +45,14 @@ import os
 import re
 import shutil
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar
+
+from pipeline.masking import secrets_masked
 
 logger = logging.getLogger(__name__)
 
@@ -371,6 +372,8 @@ class LocalTarget:
         digests = {path: digest.sha256 for path, digest in sorted(release.files.items())}
         commit = hashlib.sha1(json.dumps(digests).encode()).hexdigest()
         with self.locked(repo_id):
+            for leftover in store.glob("tmp-*"):  # half-written by a killed publish: only we write under the lock
+                shutil.rmtree(leftover, ignore_errors=True)
             current = self.snapshot(repo_id, "main")
             if (current.commit if current else None) != (parent.commit if parent else None):
                 raise PublishError(f"main of {repo_id} moved during this publish; re-run to publish on top")
@@ -602,15 +605,9 @@ class HubTarget:
                 f"${self.token_env} is not set: publishing to the Hub needs a write token in that variable"
             )
         bound_http_timeouts(self.timeout_s)
-        try:
-            with transfer_mode(self.transfer):
-                yield HfApi(endpoint=self.endpoint, token=token)
-        except Exception as error:
-            text = "".join(traceback.format_exception(error))
-            if token in text:
-                masked = f"{type(error).__name__}: {str(error).replace(token, '***')}"
-                raise HubCallError(masked, self.is_transient(error)) from None
-            raise
+        with (secrets_masked([token], lambda text, error: HubCallError(text, self.is_transient(error))),
+              transfer_mode(self.transfer)):
+            yield HfApi(endpoint=self.endpoint, token=token)
 
 
 @contextmanager

@@ -45,6 +45,7 @@ from pipeline.release_build import (
     ShareInput,
     ShareSummary,
     check_continuity,
+    child_dir,
     filter_share,
     manifest_parts,
     named_models,
@@ -88,7 +89,7 @@ class ReleaseWorkspace:
 
     @property
     def root(self) -> Path:
-        return self.workdir / "releases" / self.version
+        return child_dir(self.workdir / "releases", self.version)
 
     @property
     def cleaned_dir(self) -> Path:
@@ -248,8 +249,9 @@ def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace) -> ShareSumma
     ws.write_json("share", "counts", result.counts)
     ws.write_json("share", "stages", {name: {stage: status.to_dict() for stage, status in per.items()}
                                       for name, per in result.stages.items()})
-    inputs_hashed = json.loads((ws.cleaned_dir / "accounting.json").read_text())["inputs"]
-    ws.write_json("share", "manifest_parts", manifest_parts(config, salt, result, inputs_hashed))
+    accounting = json.loads((ws.cleaned_dir / "accounting.json").read_text())
+    log_days = {"released": accounting["days"], "dropped": accounting.get("dropped_days", [])}
+    ws.write_json("share", "manifest_parts", manifest_parts(config, salt, result, accounting["inputs"], log_days))
     return result
 
 

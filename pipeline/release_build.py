@@ -27,9 +27,10 @@ import pyarrow.parquet as pq
 
 from pipeline import policy
 from pipeline.card import write_card
+from pipeline.errors import ConfigError
 from pipeline.manifest import build_manifest, file_entry, read_manifest, table_summary, write_manifest
 from pipeline.policy import ReleaseBlocked, StageStatus
-from pipeline.release_config import ReleaseConfig, Salt, VerifySettings, config_hash
+from pipeline.release_config import ReleaseConfig, Salt, VerifySettings, check_provider_name, config_hash
 
 ROWS_PER_FILE = 250_000
 ROWS_PER_GROUP = 50_000
@@ -238,9 +239,10 @@ def _check_residue(table: str, residue: int, public: int, settings: VerifySettin
 
 def manifest_parts(
     config: ReleaseConfig, salt: Salt, share: ShareSummary, inputs: Sequence[Mapping[str, Any]] = (),
+    log_days: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What the public manifest and every provider's share: config, salt, window, inputs (the log files
-    as ingest recorded them: path, sha256, bytes), stages."""
+    as ingest recorded them: path, sha256, bytes), the log days released and dropped, stages."""
     return {
         "version": config.version,
         "config_view": config.public_view(),
@@ -251,6 +253,7 @@ def manifest_parts(
         "log_window": {"start": config.log_window.start.isoformat(), "end": config.log_window.end.isoformat()},
         "required_stages": list(config.required_stages),
         "inputs": [dict(entry) for entry in inputs],
+        "log_days": dict(log_days) if log_days is not None else None,
         "stages": {name: {s: st.to_manifest() for s, st in per.items()} for name, per in share.stages.items()},
     }
 
@@ -281,6 +284,8 @@ def write_provider_exports(
     """One private release directory per provider: its models' rows of the share, opponents anonymous,
     each row marked with the provider's own side."""
     manifests = {}
+    # Every name checked before any directory is touched: each one is emptied and rewritten.
+    directories = {provider: child_dir(provider_dir, check_provider_name(provider)) for provider in config.providers}
     # The public config view lists the whole leaderboard: other providers' names have no place in an export.
     view = dict(parts["config_view"])
     view["leaderboard"] = {**view["leaderboard"], "models": {"count": len(view["leaderboard"]["models"])}}
@@ -294,10 +299,19 @@ def write_provider_exports(
         }
         export_counts = {name: {**share.counts[name], "exported": len(t)} for name, t in exported.items()}
         manifests[provider] = _write_release(
-            provider_dir / provider, exported, export_counts, None, kind="provider_export",
-            leaderboard_models=set(models) & shown, provider=provider, **parts,
+            directories[provider], exported, export_counts, None,
+            kind="provider_export", leaderboard_models=set(models) & shown, provider=provider, **parts,
         )
     return manifests
+
+
+def child_dir(parent: Path, name: str) -> Path:
+    """`parent/name`, for a name from the config used as a directory: it must stay directly under `parent`
+    (no separator, no '..', not a symlink out), since the directory is emptied and rewritten."""
+    child = parent / name
+    if Path(name).name != name or name in (".", "..") or child.resolve().parent != parent.resolve():
+        raise ConfigError(f"{name!r} cannot be used as a directory under {parent}: it would leave it")
+    return child
 
 
 def check_continuity(config: ReleaseConfig, salt: Salt, previous: Mapping[str, Any] | None) -> None:

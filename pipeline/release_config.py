@@ -1,9 +1,12 @@
 """Release configuration as validated data: what one public release holds and under which policy.
 
 One YAML file per release under `release_configs/` (see `release_configs/example.yaml` for every
-key). Every mistake is reported with where and why: unknown keys (with the allowed ones), bad or
-reversed dates, a public fraction outside (0, 1], a provider without models, a model listed under
-two providers, a leaderboard given twice or not at all. Relative paths are relative to the file.
+key). Every mistake is reported with where and why, before any work: unknown or duplicate keys (with
+the allowed ones), values of the wrong type (never coerced: `true` is not a fraction), bad or reversed
+dates, a public fraction outside (0, 1], a provider name that is not a slug, a provider without models,
+a model listed under two providers, names that collide, a version that names a branch or commit, a
+referenced file that does not exist, a leaderboard given twice or not at all. Relative paths are
+relative to the file.
 
 The sampling salt is never written in the file: the config names the environment variable holding
 it. Only a local example may also carry a `dev_default`, used (and recorded as such) when the
@@ -20,6 +23,7 @@ import io
 import ipaddress
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +40,8 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.cleaning_config import ConfigError, read_yaml_mapping
+from pipeline.errors import ConfigError
+from pipeline.yamlfile import read_yaml_mapping
 
 STAGES = ("pii", "moderation", "toxicity")
 Stage = Literal["pii", "moderation", "toxicity"]
@@ -46,18 +51,34 @@ SALT_FINGERPRINT_MESSAGE = b"arena-release sampling salt fingerprint v1"
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # Usable as a git tag and a Hub revision: no spaces, no "..", no leading dot or dash.
 _VERSION = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
-_REPO_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
+# Hub repo names: letters, digits, '.', '_', '-', at most 96, no '--' or '..', not starting or ending
+# with '.' or '-'.
+_REPO_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+_REPO_ID = rf"^{_REPO_PART}/{_REPO_PART}$"
+HUB_NAME_MAX = 96
+# A provider name becomes a directory name and the suffix of a Hub repo name (`<repo>-<provider>`).
+PROVIDER_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+_PLAIN_KEY = re.compile(r"^[\w.-]+$")
+_HEX_REVISION = re.compile(r"^[0-9a-fA-F]{40}$")
+# Names a Hub revision already means: a tag named so would be shadowed by, or shadow, a branch.
+_RESERVED_VERSIONS = ("main", "master", "head", "refs")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors and values are never coerced (`true` is not 1.0, `"5"` is not 5).
+    Paths, dates and networks written as YAML strings are the exceptions, marked `_Lax` where used."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+_Lax = Field(strict=False)
 
 
 class LogWindow(_Strict):
     """Log days released, both ends included (UTC dates, as in the tables' `day` column)."""
 
-    start: dt.date
-    end: dt.date
+    start: dt.date = _Lax
+    end: dt.date = _Lax
 
     @model_validator(mode="after")
     def _ordered(self) -> LogWindow:
@@ -75,7 +96,7 @@ class Leaderboard(_Strict):
     """
 
     models: list[str]
-    file: Path | None = None
+    file: Path | None = Field(default=None, strict=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -86,6 +107,8 @@ class Leaderboard(_Strict):
         if has_models == has_file:
             raise ValueError("give exactly one of 'models' (a list) or 'file' (a path)")
         if has_file and not has_models:
+            if not isinstance(data["file"], str | Path):
+                raise ValueError(f"file: expected a path, got {type(data['file']).__name__}")
             path = resolve_path(Path(data["file"]), (info.context or {}).get("base_dir"))
             data = {**data, "models": _read_model_list(path)}
         return data
@@ -158,7 +181,7 @@ class LocalTarget(_RepoTarget):
     """A directory laid out like the Hub (see pipeline/publish.py), for local and offline releases."""
 
     kind: Literal["local"]
-    path: Path
+    path: Path = _Lax
 
 
 class HubTarget(_RepoTarget):
@@ -265,9 +288,9 @@ class VerifySettings(_Strict):
     A check whose input is missing fails the publishing gate unless `waivers` names it with a reason.
     """
 
-    canary_file: Path | None = None
-    pii_ground_truth: Path | None = None
-    allowed_ip_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    canary_file: Path | None = Field(default=None, strict=False)
+    pii_ground_truth: Path | None = Field(default=None, strict=False)
+    allowed_ip_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(default=[], strict=False)
     waivers: dict[WaivableCheck, str] = {}
     max_residual_pii_fraction: float = Field(default=0.01, ge=0, le=1, strict=True)
     residual_pii_min_rows: int = Field(default=10, ge=0, strict=True)
@@ -284,6 +307,13 @@ class VerifySettings(_Strict):
         """A verify file: absolute as written, relative under the work directory."""
         return None if path is None else resolve_path(path, workdir)
 
+    def missing_files(self, workdir: Path) -> list[str]:
+        """The verify files that are not there under `workdir`: checked before any data work, once the work
+        directory is known (a run that generates sample logs writes both first)."""
+        named = {"verify.canary_file": self.canary_file, "verify.pii_ground_truth": self.pii_ground_truth}
+        return [f"{key}: {self.file(path, workdir)} is not a file" for key, path in named.items()
+                if path is not None and not self.file(path, workdir).is_file()]
+
 
 class ReleaseConfig(_Strict):
     version: str = Field(pattern=_VERSION)
@@ -298,11 +328,19 @@ class ReleaseConfig(_Strict):
     targets: list[Target] = Field(min_length=1)
     deliveries: dict[str, Delivery] = {}
     publishing: Publishing = Publishing()
-    previous_manifest: Path | None = None
+    previous_manifest: Path | None = Field(default=None, strict=False)
     card: Card = Card()
     verify: VerifySettings = VerifySettings()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @field_validator("version")
+    @classmethod
+    def _not_a_revision(cls, version: str) -> str:
+        if version.lower() in _RESERVED_VERSIONS or _HEX_REVISION.match(version):
+            raise ValueError(f"{version!r} would be read as a branch or commit, not a release tag: "
+                             "use a release name such as v3 or 2024-06")
+        return version
 
     @field_validator("public_fraction")
     @classmethod
@@ -316,8 +354,7 @@ class ReleaseConfig(_Strict):
     def _providers(cls, providers: dict[str, list[str]]) -> dict[str, list[str]]:
         owner: dict[str, str] = {}
         for provider, models in providers.items():
-            if not provider.strip():
-                raise ValueError("empty provider name")
+            check_provider_name(provider)
             if not models:
                 raise ValueError(f"provider {provider!r} lists no models")
             for model in models:
@@ -335,8 +372,15 @@ class ReleaseConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ReleaseConfig:
-        if self.anonymous_label in self.leaderboard.models:
-            raise ValueError(f"anonymous_label {self.anonymous_label!r} is also a leaderboard model name")
+        problems = self._name_collisions()
+        for target in self.targets:
+            name = target.repo_id.split("/")[1]
+            too_long = [p for p in self.providers if len(f"{name}-{p}") > HUB_NAME_MAX]
+            if too_long:
+                problems.append(f"target {target.repo_id}: the export repo name {name}-<provider> would be longer "
+                                f"than {HUB_NAME_MAX} characters for {', '.join(too_long)}")
+        if problems:
+            raise ValueError("; ".join(problems))
         if self.sampling_salt.dev_default and any(t.kind == "hub" for t in self.targets):
             raise ValueError(
                 "sampling_salt.dev_default is for local example releases only; with a hub target the "
@@ -371,6 +415,28 @@ class ReleaseConfig(_Strict):
                 problems += [f"{provider} and {other}: {why}" for why in _shared_access(delivery, theirs)]
         if problems:
             raise ValueError("deliveries let one provider read another's export: " + "; ".join(problems))
+
+    def _name_collisions(self) -> list[str]:
+        """Names that mean two things: the anonymous label used as a model, a shown model also blocked."""
+        label = self.anonymous_label
+        problems = []
+        if label in self.leaderboard.models:
+            problems.append(f"anonymous_label {label!r} is also a leaderboard model name")
+        if label in self.filters.blocked_models:
+            problems.append(f"anonymous_label {label!r} is also in filters.blocked_models")
+        problems += [f"provider {p!r} lists the anonymous_label {label!r} as a model"
+                     for p, models in self.providers.items() if label in models]
+        both = sorted(set(self.leaderboard.models) & set(self.filters.blocked_models))
+        if both:
+            problems.append(f"on the leaderboard and in filters.blocked_models: {', '.join(both)}")
+        return problems
+
+    def referenced_files(self) -> dict[str, Path]:
+        """Every file the config names, by key, resolved: each must exist before any work starts. (The
+        verify files are resolved under the work directory, which runs may fill first: a missing one fails
+        its check, and so the publishing gate.)"""
+        named = {"leaderboard.file": self.leaderboard.file, "previous_manifest": self.previous_manifest}
+        return {key: self.path(path) for key, path in named.items() if path is not None}
 
     @property
     def leaderboard_models(self) -> list[str]:
@@ -421,6 +487,16 @@ def _shared_access(one: Any, two: Any) -> list[str]:
     return why
 
 
+def check_provider_name(provider: str) -> str:
+    """A provider name is a directory name and part of a Hub repo name: a lowercase slug, or a ValueError."""
+    if not isinstance(provider, str) or not PROVIDER_SLUG.match(provider) or ".." in provider or "--" in provider:
+        raise ValueError(
+            f"provider name {provider!r} is not a slug: lowercase letters, digits, '.', '_' and '-', 1-64 "
+            "characters, starting and ending with a letter or digit, no '..' or '--' (e.g. 'mistral-ai')"
+        )
+    return provider
+
+
 def resolve_path(path: Path, base_dir: Path | None) -> Path:
     path = Path(path).expanduser()
     return path if path.is_absolute() or base_dir is None else Path(base_dir) / path
@@ -461,6 +537,9 @@ def load_release_config(path: Path) -> ReleaseConfig:
     except ValidationError as err:
         raise ConfigError(f"{path}: {describe_errors(err)}") from None
     config._base_dir = base_dir
+    missing = [f"{key}: {file} is not a file" for key, file in config.referenced_files().items() if not file.is_file()]
+    if missing:
+        raise ConfigError(f"{path}: {one_line('; '.join(missing))}")
     return config
 
 
@@ -469,13 +548,18 @@ def describe_errors(err: ValidationError) -> str:
     clauses = []
     for error in err.errors():
         loc = [str(p) for p in error["loc"]]
-        where = ".".join(loc) or "<top>"
+        where = ".".join(p if _PLAIN_KEY.match(p) else repr(p) for p in loc) or "<top>"
         if error["type"] == "extra_forbidden":
             allowed = _allowed_keys(loc[:-1])
             clauses.append(f"{where}: unknown key" + (f" (allowed: {', '.join(allowed)})" if allowed else ""))
         else:
             clauses.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
-    return "; ".join(clauses)
+    return one_line("; ".join(clauses))
+
+
+def one_line(text: str) -> str:
+    """One line whatever the file holds: a newline inside a name or value is shown escaped."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _allowed_keys(loc: list[str]) -> list[str] | None:

@@ -9,24 +9,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from classifiers.language import LanguageSettings
 from classifiers.moderation import ModerationSettings
 from classifiers.toxicity import ToxicitySettings
-from pipeline.cleaning_config import ConfigError, read_yaml_mapping
+from pipeline.errors import ConfigError
+from pipeline.yamlfile import read_yaml_mapping
 from redaction.settings import RedactionSettings, SettingsError
 
 DEFAULT_STAGES_PATH = Path(__file__).parent / "data" / "stages.yaml"
 
 
 class StageSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     language: LanguageSettings = LanguageSettings()
     moderation: ModerationSettings = ModerationSettings()
     toxicity: ToxicitySettings = ToxicitySettings()
-    redaction_file: Path | None = None  # None: redaction/default_settings.yaml
+    redaction_file: Path | None = Field(None, strict=False)  # None: redaction/default_settings.yaml
     workers: int = os.cpu_count() or 1
 
     def redaction(self) -> RedactionSettings:

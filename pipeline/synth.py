@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.fake_pii import make_pii_prompt
+from pipeline.yamlfile import read_yaml_file
 
 DATA = Path(__file__).parent / "data"
 
@@ -132,7 +133,7 @@ def _english_prompts() -> tuple[tuple[str, ...], ...]:
 
 @cache
 def _languages() -> dict[str, dict]:
-    return yaml.safe_load((DATA / "synth" / "languages.yaml").read_text(encoding="utf-8"))
+    return read_yaml_file(DATA / "synth" / "languages.yaml")
 
 
 _SENTENCES = (

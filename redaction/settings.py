@@ -15,8 +15,9 @@ from typing import Any
 
 import phonenumbers
 import regex
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.yamlfile import read_yaml_file
 
 PACKAGE_DIR = Path(__file__).parent
 DEFAULT_SETTINGS_PATH = PACKAGE_DIR / "default_settings.yaml"
@@ -140,7 +141,7 @@ class RedactionSettings(_Strict):
 
     @classmethod
     def from_yaml(cls, path: Path | str) -> RedactionSettings:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = read_yaml_file(Path(path))
         if not isinstance(data, Mapping):
             raise SettingsError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
         return cls.from_dict(data)
@@ -148,7 +149,7 @@ class RedactionSettings(_Strict):
     @classmethod
     def default(cls, **overrides: Any) -> RedactionSettings:
         """The shipped defaults, with top-level keys replaced by `overrides` (validated again)."""
-        data = yaml.safe_load(DEFAULT_SETTINGS_PATH.read_text(encoding="utf-8"))
+        data = read_yaml_file(DEFAULT_SETTINGS_PATH)
         return cls.from_dict({**data, **overrides})
 
     def fingerprint(self) -> str:

@@ -37,7 +37,7 @@ TRIGGER_WORDS = {
 class Fault:
     """What the server does instead of answering normally, for one request."""
 
-    kind: str  # "429", "500", "timeout", "malformed", "short", "body"
+    kind: str  # "429", "500", "timeout", "malformed", "short", "body", "echo" (400 quoting the auth header)
     retry_after: str | None = None  # value of the retry-after header for "429"
     delay_s: float = 0.0  # for "timeout": how long to wait before answering
     body: bytes = b""  # for "body": the HTTP 200 answer's body
@@ -188,6 +188,9 @@ class ModerationServer:
                     self._answer(request, inputs[:-1])
                 elif fault.kind == "body":
                     self._send_raw(200, fault.body)
+                elif fault.kind == "echo":  # as some gateways do: the credential sent, quoted back
+                    message = f"key not allowed for this model: {self.headers.get('authorization')}"
+                    self._send(400, {"error": {"message": message, "type": "invalid_request"}})
                 else:
                     raise ValueError(f"unknown fault {fault.kind!r}")
 

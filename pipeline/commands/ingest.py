@@ -9,11 +9,12 @@ from pathlib import Path
 
 from pipeline.cleaning_config import load_cleaning_config
 from pipeline.ingest import ingest_logs
+from pipeline.workdir import workdir_lock
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("ingest", help="read raw FastChat logs, clean, dedup-tag, write Parquet")
-    p.add_argument("logs_dir", type=Path, help="directory of server{i}/YYYY-MM-DD-conv.json[.gz] files")
+    p.add_argument("logs_dir", type=Path, help="directory of server{i}/YYYY-MM-DD-conv.json[.gz|.zst|.bz2] files")
     p.add_argument("--out", type=Path, required=True, help="output directory for the Parquet tables")
     p.add_argument("--cleaning", type=Path, help="YAML overriding pipeline/data/cleaning.yaml")
     p.add_argument("--days", nargs="+", metavar="YYYY-MM-DD", help="only these days (default: all found)")
@@ -24,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load_cleaning_config(args.cleaning)
     started = time.perf_counter()
-    accounting = ingest_logs(args.logs_dir, args.out, config, workers=args.workers, days=args.days)
+    with workdir_lock(args.out):
+        accounting = ingest_logs(args.logs_dir, args.out, config, workers=args.workers, days=args.days)
     elapsed = time.perf_counter() - started
     print(format_accounting(accounting))
     kept = accounting["kept"]["battles"]

@@ -20,8 +20,10 @@ from pathlib import Path
 from pipeline.cleaning_config import load_cleaning_config
 from pipeline.errors import UsageError
 from pipeline.ingest import discover_logs, judge_key_for
-from pipeline.release_config import load_release_config
+from pipeline.release_config import ReleaseConfig, load_release_config
+from pipeline.stage_settings import load_stage_settings
 from pipeline.synth import SynthSettings, generate
+from pipeline.workdir import workdir_lock
 
 # Dagster's console logger would print every step event; this command prints its own progress and
 # explains failures itself (the full event log stays in the instance, visible in the UI).
@@ -53,8 +55,16 @@ def ensure_logs(args: argparse.Namespace, window_start) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_release_config(args.config)  # a bad config fails here, before any work
+    # Every configuration file is read and validated here, before any work: a mistake is one line.
+    config = load_release_config(args.config)
+    load_cleaning_config(args.cleaning)
+    load_stage_settings(args.stages)
     args.workdir = args.workdir.resolve()
+    with workdir_lock(args.workdir):  # one run per work directory; a killed run's temporaries go first
+        return _release(args, config)
+
+
+def _release(args: argparse.Namespace, config: ReleaseConfig) -> int:
     logs = ensure_logs(args, config.log_window.start).resolve()
     files = [f for f in discover_logs(logs).files
              if config.log_window.start.isoformat() <= f.day <= config.log_window.end.isoformat()]
@@ -62,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
     if not days:
         raise UsageError(f"no log day under {logs} falls in the config's window "
                          f"{config.log_window.start}..{config.log_window.end}")
+    missing = config.verify.missing_files(args.workdir)
+    if missing:
+        raise UsageError("; ".join(missing) + " (relative verify paths are under the work directory; without "
+                         "--logs the sample logs write logs/canaries.txt and logs/pii_ground_truth.jsonl there)")
     home = args.workdir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
@@ -174,6 +188,10 @@ def _summary(workdir: Path, version: str, elapsed: float) -> str:
     lines.append(f"  ingest: {accounting['lines_read']:,} lines -> {accounting['kept']['battles']:,} battles, "
                  f"{accounting['kept']['conversations']:,} conversations, "
                  f"{accounting['quarantined_total']:,} quarantined (reconciled)")
+    for dropped in accounting.get("dropped_days", []):
+        lines.append(f"  log day {dropped['day']} dropped: {dropped['why']}")
+    for skipped in accounting.get("skipped_files", []):
+        lines.append(f"  skipped file {skipped['file']}: {skipped['why']}")
     statuses = {stage: json.loads((root / stage / "status.json").read_text())
                 for stage in ("language", "moderation", "toxicity")}
     for name, status in statuses.items():
