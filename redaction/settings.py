@@ -18,13 +18,14 @@ import regex
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from redaction.structured import DEFAULT_PHONE_REGIONS, KINDS
+
 PACKAGE_DIR = Path(__file__).parent
 DEFAULT_SETTINGS_PATH = PACKAGE_DIR / "default_settings.yaml"
 
-# Entities Presidio's own recognizers (or NER) provide; the rest must come from pattern_recognizers.
-BUILT_IN_ENTITIES = frozenset(
-    {"PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN"}
-)
+# Entities the project's own recognizers (structured detectors, NER, name lists) provide; the rest must
+# come from pattern_recognizers.
+BUILT_IN_ENTITIES = frozenset({"PERSON", *KINDS})
 
 
 class SettingsError(ValueError):
@@ -98,7 +99,7 @@ class RedactionSettings(_Strict):
     score_threshold: float = Field(ge=0, le=1)
     ner: NerSettings = NerSettings()
     name_gazetteer: NameGazetteerSettings = NameGazetteerSettings()
-    phone_regions: tuple[str, ...] = ("US",)
+    phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS
     propagate_values: bool = True
     allow_list: tuple[str, ...] = ()
     non_name_words: tuple[str, ...] = ()
