@@ -15,6 +15,8 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
 from redaction.names import GazetteerNameRecognizer, load_name_lists
+from redaction.nlp import code_lines
+from redaction.scripts import ScriptNameRecognizer
 from redaction.settings import RecognizerSpec, RedactionSettings
 from redaction.structured import KINDS, find_structured
 
@@ -161,5 +163,8 @@ def build_recognizers(settings: RedactionSettings) -> list[EntityRecognizer]:
         recognizers.append(GazetteerNameRecognizer(lists, gazetteer.score))
     if settings.ner.enabled:
         recognizers.append(SpacyRecognizer(supported_entities=["PERSON"], ner_strength=settings.ner.score))
+    if settings.script_ner.enabled:
+        script_ner = settings.script_ner
+        recognizers.append(ScriptNameRecognizer(script_ner.languages, script_ner.score, code_lines))
     recognizers += [ConfiguredPatternRecognizer(spec) for spec in settings.pattern_recognizers]
     return [r for r in recognizers if wanted & set(r.supported_entities)]

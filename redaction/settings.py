@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import phonenumbers
 import regex
@@ -71,6 +71,14 @@ class NerSettings(_Strict):
     skip_code: bool = True
 
 
+class ScriptNerSettings(_Strict):
+    """Names in non-Latin scripts, each line read by its script's model (see redaction/scripts.py)."""
+
+    enabled: bool = True
+    languages: tuple[Literal["ru", "ja", "zh", "ko"], ...] = ("ru", "ja", "zh", "ko")
+    score: float = Field(default=0.85, ge=0, le=1)
+
+
 class NameGazetteerSettings(_Strict):
     """Given-name and surname lists (one per line; relative paths are inside the redaction package)."""
 
@@ -98,6 +106,7 @@ class RedactionSettings(_Strict):
     placeholders: dict[str, str]
     score_threshold: float = Field(ge=0, le=1)
     ner: NerSettings = NerSettings()
+    script_ner: ScriptNerSettings = ScriptNerSettings()
     name_gazetteer: NameGazetteerSettings = NameGazetteerSettings()
     phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS
     propagate_values: bool = True
