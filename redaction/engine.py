@@ -144,7 +144,11 @@ class SpanCleaner:
         Jenkins", not "Jenkins" alone)."""
         if word.casefold() not in self.non_name_words:
             return False
-        return not (len(words) > 1 and word == words[-1] and self.names is not None and self.names.is_surname(word))
+        names = self.names
+        return not (
+            names is not None and len(words) > 1 and word == words[-1] and names.is_surname(word)
+            and names.is_given(words[-2])
+        )
 
 
 class Redactor:

@@ -14,6 +14,7 @@ from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, Reco
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
+from redaction.addresses import find_addresses, find_birth_dates
 from redaction.names import GazetteerNameRecognizer, load_name_lists
 from redaction.nlp import code_lines
 from redaction.scripts import ScriptNameRecognizer
@@ -50,6 +51,38 @@ class StructuredRecognizer(EntityRecognizer):
                 },
             )
             for hit in find_structured(text, kinds=kinds, phone_regions=self.phone_regions)
+        ]
+
+
+class AddressRecognizer(EntityRecognizer):
+    """Street addresses (ADDRESS) and dates of birth (DATE_OF_BIRTH) from redaction.addresses."""
+
+    SCORE = 0.8
+    FINDERS = {"ADDRESS": find_addresses, "DATE_OF_BIRTH": find_birth_dates}
+
+    def __init__(self, entities: list[str]) -> None:
+        super().__init__(supported_entities=entities, name="AddressRecognizer", supported_language="en")
+
+    def load(self) -> None:
+        return None
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        return [
+            RecognizerResult(
+                entity,
+                start,
+                end,
+                self.SCORE,
+                recognition_metadata={
+                    RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                },
+            )
+            for entity in self.supported_entities
+            if entity in entities
+            for start, end in self.FINDERS[entity](text)
         ]
 
 
@@ -156,6 +189,9 @@ def build_recognizers(settings: RedactionSettings) -> list[EntityRecognizer]:
     recognizers: list[EntityRecognizer] = []
     if structured:
         recognizers.append(StructuredRecognizer(structured, settings.phone_regions))
+    located = [entity for entity in AddressRecognizer.FINDERS if entity in wanted]
+    if located:
+        recognizers.append(AddressRecognizer(located))
     recognizers.append(EmailDisplayNameRecognizer())
     gazetteer = settings.name_gazetteer
     if gazetteer.enabled:

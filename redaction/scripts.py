@@ -4,7 +4,8 @@ The English NER model and the Latin-script name lists cannot read these scripts,
 routed by the script it is written in (a conversation's turns, and even the lines of one turn, switch
 language, so a line's script is a surer guide than the row's detected language):
 
-- Cyrillic: natasha's news NER (slovnet), PER spans;
+- Cyrillic: natasha's news NER (slovnet), PER spans; a one-word span must be a name by pymorphy3's
+  dictionary (Name, Surn or Patr), since the model also tags imperatives that open a prompt ("Объясни");
 - Japanese (a line with kana): SudachiPy's dictionary, morphemes tagged 人名 (surname 姓, given name 名);
 - Chinese (Han without kana): jieba's part-of-speech tagger, words tagged nr (person) that start with a
   common Chinese surname, and nrfg/nrt (transliterated names);
@@ -57,6 +58,20 @@ def _natasha() -> tuple[object, object]:
     return Segmenter(), NewsNERTagger(NewsEmbedding())
 
 
+@cache
+def _morphology() -> object:
+    import pymorphy3
+
+    return pymorphy3.MorphAnalyzer()
+
+
+_NAME_GRAMMEMES = frozenset({"Name", "Surn", "Patr"})
+
+
+def _dictionary_name(word: str) -> bool:
+    return any(_NAME_GRAMMEMES & parse.tag.grammemes for parse in _morphology().parse(word))
+
+
 def cyrillic_names(line: str) -> Iterator[tuple[int, int]]:
     from natasha import Doc
 
@@ -65,7 +80,9 @@ def cyrillic_names(line: str) -> Iterator[tuple[int, int]]:
     doc.segment(segmenter)
     doc.tag_ner(tagger)
     for span in doc.spans:
-        if span.type == "PER" and _CYRILLIC.search(span.text):
+        if span.type != "PER" or not _CYRILLIC.search(span.text):
+            continue
+        if " " in span.text.strip() or _dictionary_name(span.text.strip()):
             yield span.start, span.stop
 
 

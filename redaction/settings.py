@@ -25,7 +25,7 @@ DEFAULT_SETTINGS_PATH = PACKAGE_DIR / "default_settings.yaml"
 
 # Entities the project's own recognizers (structured detectors, NER, name lists) provide; the rest must
 # come from pattern_recognizers.
-BUILT_IN_ENTITIES = frozenset({"PERSON", *KINDS})
+BUILT_IN_ENTITIES = frozenset({"PERSON", "ADDRESS", "DATE_OF_BIRTH", *KINDS})
 
 
 class SettingsError(ValueError):
