@@ -43,18 +43,25 @@ _ADDRESS_PATTERNS = [
     # German, Dutch, Scandinavian: name+street type, then the number.
     r"(?<![\p{L}])\p{Lu}[\p{L}-]*(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer|steig|chaussee|"
     r"gracht|laan|straat|plein|kade|gatan|vägen|veien|gade|vej)[ \t]+\d{1,4}[a-z]?" + _TOWN_TAIL,
+    # German street types as a word of their own: "Indische Straße 455", "Fügener Weg 11".
+    r"(?<![\p{L}])(?:\p{Lu}[\p{L}-]*[ \t]+){1,3}(?:Straße|Strasse|Weg|Gasse|Allee|Platz|Ring|Damm|Ufer|Chaussee)"
+    r"[ \t]+\d{1,4}[a-z]?" + _TOWN_TAIL,
     # French: number, street type, name.
     r"(?<![\p{L}\d])\d{1,4}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?i:rue|avenue|av\.|boulevard|bd|place|chemin|allée|"
-    r"impasse|quai|route|cours|square)[ \t]+(?:(?:de|du|des|de la|de l'|d'|la|le|les)[ \t]?)?"
+    r"impasse|quai|route|cours|square|voie|cour|passage|sentier|villa|cité|résidence|hameau|esplanade|promenade|"
+    r"faubourg|parvis)[ \t]+(?:(?:de|du|des|de la|de l'|d'|la|le|les)[ \t]?)?"
     r"\p{Lu}[\p{L}'’-]*(?:[ \t]+(?:de |du |des |la |le )?\p{Lu}[\p{L}'’-]*){0,3}" + _TOWN_TAIL,
     # Spanish, Italian, Portuguese: street type, name, number.
-    r"(?<![\p{L}])(?:Calle|C/|Avenida|Avda\.|Av\.|Paseo|Plaza|Camino|Carrera|Ronda|Travesía|Via|Viale|Piazza|"
+    r"(?<![\p{L}\d])(?P<number_first>\d{1,5},?[ \t]+)?"
+    r"(?:Calle|C/|Avenida|Avda\.|Av\.|Paseo|Plaza|Camino|Carrera|Ronda|Travesía|Via|Viale|Piazza|"
     r"Corso|Vicolo|Largo|Piazzale|Rua|Travessa|Praça|Estrada|Alameda)[ \t]+"
     r"(?:(?:de|del|de la|de los|de las|della|dei|degli|delle|di|da|do|dos|das)[ \t]+)?"
-    r"\p{Lu}[\p{L}'’-]*(?:[ \t]+(?:de |del |di |da |do )?\p{Lu}[\p{L}'’-]*){0,3},?[ \t]+(?:n[º°o]\.?[ \t]*)?"
-    r"\d{1,5}[A-Za-z]?(?:,?[ \t]*\d{1,2}[º°ª][ \t]?[A-Za-z]?)?" + _TOWN_TAIL,
+    r"\p{Lu}[\p{L}'’-]*(?:[ \t]+(?:de |del |di |da |do )?\p{Lu}[\p{L}'’-]*){0,3}"
+    r"(?(number_first)|,?[ \t]+(?:n[º°o]\.?[ \t]*)?\d{1,5}[A-Za-z]?(?![\d])(?:,?[ \t]*\d{1,2}[º°ª][ \t]?[A-Za-z]?)?)"
+    + _TOWN_TAIL,
     # Russian: street type, name, house (and flat).
-    r"(?<![\p{L}])(?:ул\.|улица|пр\.|пр-т|проспект|пер\.|переулок|бульвар|б-р|шоссе|наб\.|набережная|пл\.|площадь)"
+    r"(?<![\p{L}])(?:ул\.|улица|пр\.|пр-т|проспект|пер\.|переулок|бульвар|б-р|шоссе|наб\.|набережная|пл\.|площадь|"
+    r"(?i:аллея|проезд|тупик))"
     r"[ \t]*\p{Lu}[\p{L}-]*(?:[ \t]+\p{L}[\p{L}-]*){0,2},?[ \t]*(?:д\.|дом)?[ \t]*\d{1,4}[\p{L}]?"
     r"(?:[,\s]*(?:корп\.|к\.|стр\.)[ \t]*\d{1,3})?(?:[,\s]*(?:кв\.|квартира)[ \t]*\d{1,4})?",
     # Chinese: (province, city, district,) road, number.

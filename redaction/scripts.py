@@ -122,7 +122,8 @@ _CHINESE_SURNAMES = frozenset(
     "牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎"
     "甄丛仲虞敖巩明佘池查麻苑迟邝張劉陳楊黃趙吳孫馬鄭謝韓馮鄧蕭葉蘇魏呂盧鍾譚陸範賈韋鄒龍賀顧龔錢嚴湯齊喬龐顏聶魯"
 ) | frozenset(
-    {"欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "令狐", "宇文", "歐陽", "司馬"}
+    {"欧阳", "司马", "司空", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "令狐", "宇文",
+     "歐陽", "司馬"}
 )
 
 
@@ -135,15 +136,39 @@ def _jieba() -> object:
     return jieba.posseg.dt
 
 
+# Characters that end a name the tagger left in pieces: function words, pronouns and common verbs.
+_NOT_IN_NAMES = frozenset(
+    "的了是在我你他她它们和与或也都就还又很太把被给对向从到为及而但这那个一不有没吗呢吧啊呀么着过写说看想要会能可让请帮送告诉叫"
+)
+
+
 def chinese_names(line: str) -> Iterator[tuple[int, int]]:
-    offset = 0
+    """Words tagged as names, and a name the tagger left in single characters (rare given names are
+    not in its dictionary): a surname followed by one or two lone characters that are not function
+    words or common verbs."""
+    tokens, offset = [], 0
     for pair in _jieba().cut(line):
-        word, flag = pair.word, pair.flag
-        start, offset = offset, offset + len(word)
+        tokens.append((offset, pair.word, pair.flag))
+        offset += len(pair.word)
+    index = 0
+    while index < len(tokens):
+        start, word, flag = tokens[index]
         if flag in ("nrfg", "nrt") and len(word) >= 2 and _HAN.match(word):
-            yield start, offset
+            yield start, start + len(word)
         elif flag == "nr" and 2 <= len(word) <= 4 and (word[0] in _CHINESE_SURNAMES or word[:2] in _CHINESE_SURNAMES):
-            yield start, offset
+            yield start, start + len(word)
+        elif word in _CHINESE_SURNAMES:
+            given = 0
+            while (
+                given < 2 and index + given + 1 < len(tokens) and len(tokens[index + given + 1][1]) == 1
+                and _HAN.match(tokens[index + given + 1][1]) and tokens[index + given + 1][1] not in _NOT_IN_NAMES
+            ):
+                given += 1
+            if given:
+                last_start, last_word, _ = tokens[index + given]
+                yield start, last_start + len(last_word)
+                index += given
+        index += 1
 
 
 # --- Korean ----------------------------------------------------------------------------------------

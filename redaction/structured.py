@@ -75,7 +75,7 @@ _HEX_LIKE = regex.compile(
     r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     r"|(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*[0-9])[0-9a-fA-F]{16,})(?![0-9A-Za-z])"
 )
-_MASKABLE = frozenset({"CREDIT_CARD", "PHONE_NUMBER", "US_SSN", "IBAN_CODE", "IP_ADDRESS"})
+_MASKABLE = frozenset({"CREDIT_CARD", "PHONE_NUMBER", "US_SSN", "IP_ADDRESS"})  # IBANs are all hex-like
 
 
 def _masked_regions(text: str) -> list[tuple[int, int]]:
@@ -186,7 +186,7 @@ _IBAN_LENGTHS = {
     "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
     "YE": 30,
 }  # fmt: skip
-_IBAN_START = regex.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2})[0-9]{2}")
+_IBAN_START = regex.compile(r"(?<![A-Za-z0-9])([A-Z]{2})[0-9]{2}")
 
 
 def _ibans(text: str) -> Iterator[tuple[int, int]]:
@@ -240,7 +240,8 @@ _PHONE_PREFIX_BEFORE = regex.compile(r"(?:\+[0-9]{1,3}|(?<![0-9])00[0-9]{1,3}|(?
 _PHONE_SEPARATED = regex.compile(r"[\s().+-]")
 _PHONE_CONTEXT = regex.compile(
     r"(?i)(?:phone|tel\b|tel\.|telephone|mobile|cell|call|text me|whatsapp|sms|fax|contact|number|"
-    r"telefon|téléphone|portable|teléfono|móvil|celular|telefone|telefono|cellulare|телефон|тел\.|"
+    r"telefon|téléphone|portable|numéro|teléfono|móvil|número|celular|telefone|telefono|numero|cellulare|"
+    r"телефон|тел\.|"
     r"номер|电话|手机|號碼|号码|電話|携帯|번호|전화|휴대폰)"
 )
 # Shapes a national numbering plan may accept that are not phone numbers: a decimal, a dotted quad,
@@ -248,6 +249,7 @@ _PHONE_CONTEXT = regex.compile(
 _NOT_A_PHONE = regex.compile(
     r"[0-9]+[.,][0-9]+|[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9]+(?:\.[0-9]+)*\.[0-9](?:\.[0-9]+)+"
     r"|[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{4}|[0-9]{3}-[0-9]{2}-[0-9]{4}"
+    r"|[0-9]*000 ?- ?[0-9]*000"
 )
 
 
@@ -268,6 +270,18 @@ def _phone_windows(text: str) -> list[tuple[int, int, bool]]:
     return windows
 
 
+_EAST_ASIAN_OR_CYRILLIC = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Cyrillic}]")
+_SCRIPT_REGIONS = frozenset({"RU", "CN", "JP", "KR"})
+
+
+def _regions_for(window: str, regions: tuple[str, ...]) -> tuple[str, ...]:
+    """National plans of Russia, China, Japan and Korea are read only next to their scripts (numbers with
+    a country code are read anywhere): every region is one more pass of the matcher."""
+    if _EAST_ASIAN_OR_CYRILLIC.search(window):
+        return regions
+    return tuple(region for region in regions if region not in _SCRIPT_REGIONS)
+
+
 def _inside_longer_number(text: str, start: int, end: int) -> bool:
     """Whether the span continues a number or dotted sequence (1.3.21.1 of an OID, digits of a decimal)."""
     before, after = text[max(0, start - 2) : start], text[end : end + 2]
@@ -280,12 +294,17 @@ def _inside_longer_number(text: str, start: int, end: int) -> bool:
 def _phones(text: str, regions: tuple[str, ...]) -> Iterator[tuple[int, int]]:
     """libphonenumber's matcher (valid numbers only) around digit runs, one pass per region. A country
     prefix left outside the match is pulled in; a bare run of digits with no separator or "+" is as
-    likely an id or a timestamp, so it counts only after a phone cue word."""
+    likely an id or a timestamp, so it counts only after a phone cue word. A number written with its
+    country code ("+...") or after a cue word needs only a possible length for its country, not a
+    number block in use: people mistype, and plans change faster than libphonenumber's metadata."""
     found: set[tuple[int, int]] = set()
     for window_start, window_end, international in _phone_windows(text):
         window = text[window_start:window_end]
-        for region in regions[:1] if international else regions:
-            for match in phonenumbers.PhoneNumberMatcher(window, region, phonenumbers.Leniency.VALID):
+        cued = _PHONE_CONTEXT.search(text, max(0, window_start - 40), window_start + _PHONE_WINDOW_MARGIN)
+        leniency = phonenumbers.Leniency.POSSIBLE if international or cued else phonenumbers.Leniency.VALID
+        for region in regions[:1] if international else _regions_for(window, regions):
+            matches = list(phonenumbers.PhoneNumberMatcher(window, region, leniency))
+            for match in matches:
                 start, end = window_start + match.start, window_start + match.end
                 prefix = _PHONE_PREFIX_BEFORE.search(text, max(0, start - 8), start)
                 if prefix and "+" not in text[start:end]:
@@ -297,6 +316,8 @@ def _phones(text: str, regions: tuple[str, ...]) -> Iterator[tuple[int, int]]:
                 ):
                     continue
                 found.add((start, end))
+            if matches:  # the first region that reads the window decides it
+                break
     # A number read by two regions may come back as two overlapping spans: keep the widest.
     for start, end in sorted(found, key=lambda span: (span[0], -span[1])):
         if not any(s <= start and end <= e and (s, e) != (start, end) for s, e in found):
@@ -384,7 +405,16 @@ _AWS_SECRET = regex.compile(
 )
 
 
+# Every provider key shape starts with one of these; most texts hold none, and then the long pattern is skipped.
+_API_KEY_PREFIX = regex.compile(
+    r"sk-|[srp]k_|A[KSGIRPN][IP]A|gh[pousr]_|github_pat_|glpat-|hf_|xox|hooks\.slack|AIza|whsec_|gsk_|xai-|r8_|npm_|"
+    r"pypi-|SG\.|AC[0-9a-f]|SK[0-9a-f]|eyJ"
+)
+
+
 def _api_keys(text: str) -> Iterator[tuple[int, int]]:
+    if _API_KEY_PREFIX.search(text) is None and "ccess" not in text:
+        return
     for match in _API_KEYS.finditer(text):
         if _distinct_enough(match.group()):
             yield match.span()
@@ -464,8 +494,10 @@ def _entropy(value: str) -> float:
 
 
 def _high_entropy(value: str) -> bool:
+    """Long, varied and with digits among letters, as generated keys are (identifiers rarely are)."""
     classes = sum(bool(regex.search(pattern, value)) for pattern in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
-    return len(value) >= 16 and classes >= 2 and _entropy(value) >= 3.5
+    has_digit_and_letter = regex.search(r"[0-9]", value) and regex.search(r"[A-Za-z]", value)
+    return len(value) >= 16 and classes >= 2 and bool(has_digit_and_letter) and _entropy(value) >= 3.5
 
 
 def _secret_value(value: str, quoted: bool) -> bool:
@@ -477,7 +509,10 @@ def _secret_value(value: str, quoted: bool) -> bool:
         return len(value) >= 3 and not any(ch.isspace() for ch in value)
     # Unquoted, a value may be code: a variable, an attribute, a call. Identifiers in lower snake case
     # are read as code unless they look random.
-    if regex.fullmatch(r"[a-z_][a-z0-9_]*", value) and not _high_entropy(value) and not regex.search(r"[0-9]", value):
+    if not regex.search(r"[0-9]", value) and (
+        regex.fullmatch(r"[a-z_][a-z0-9_]*", value)
+        or regex.fullmatch(r"[a-z_$][A-Za-z0-9_$]*[a-z][A-Z][A-Za-z0-9_$]*", value)
+    ):  # a variable: snake_case or camelCase, no digits
         return False
     return len(value) >= 3
 
@@ -501,9 +536,18 @@ _PROSE_PASSWORD = regex.compile(
 )
 
 
+# Every secret rule needs one of these words nearby; most texts have none.
+_SECRET_HINT = regex.compile(
+    r"(?i)pass|pwd|pw\b|secret|token|key|auth|credential|bearer|basic|senha|contrase|kennwort|пароль|密码|密碼|"
+    r"パスワード|비밀번호|sig|salt|nonce|hmac|://"
+)
+
+
 def _secrets(text: str) -> Iterator[tuple[int, int]]:
     """Passwords in URLs and connection strings, secret-named assignments in code and config, bearer,
     token and basic credentials in headers, and passwords stated in prose."""
+    if _SECRET_HINT.search(text) is None:
+        return
     if "://" in text:
         for match in _URL_PASSWORD.finditer(text):
             if _secret_value(match.group(1), quoted=True):
