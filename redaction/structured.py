@@ -331,7 +331,7 @@ _IPV6 = regex.compile(
     r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:[0-9]{1,3}\.){3}[0-9]{1,3})?"
     r"(?:/[0-9]{1,3})?(?![0-9A-Za-z:])"
 )
-_VERSION_CONTEXT = regex.compile(r"(?i)(?:(?<![A-Za-z])v|version\s*|release\s*|build\s*|ver\.?\s*)$")
+_VERSION_CONTEXT = regex.compile(r"(?i)(?<![A-Za-z])(?:v|version\s*|release\s*|build\s*|ver\.?\s*)$")
 
 
 def _personal_address(value: str) -> bool:

@@ -32,6 +32,7 @@ def _found(text: str) -> set[tuple[str, str]]:
         ("звоните +7 912 345-67-89 вечером", "PHONE_NUMBER", "+7 912 345-67-89"),
         ("call 1 (415) 555-2671 today", "PHONE_NUMBER", "1 (415) 555-2671"),
         ("服务器83.142.19.201出错", "IP_ADDRESS", "83.142.19.201"),
+        ("Der Server 83.116.58.45 ist nicht erreichbar", "IP_ADDRESS", "83.116.58.45"),  # "ver" is no version
         ("http://54.12.3.4:8080/admin", "IP_ADDRESS", "54.12.3.4"),
         ("addr 2a00:1450:4001:81b::200e", "IP_ADDRESS", "2a00:1450:4001:81b::200e"),
         ("key AKIAQ3EXAMPLE7BBLWQZ", "API_KEY", "AKIAQ3EXAMPLE7BBLWQZ"),
