@@ -500,8 +500,10 @@ def _high_entropy(value: str) -> bool:
     return len(value) >= 16 and classes >= 2 and bool(has_digit_and_letter) and _entropy(value) >= 3.5
 
 
-def _secret_value(value: str, quoted: bool) -> bool:
-    if not value or len(value) > 256 or _PLACEHOLDER_VALUE.match(value):
+def _secret_value(value: str, quoted: bool, code_like: bool = True) -> bool:
+    """Whether an assigned value is a secret, not a placeholder, a mask or (where `code_like`: the value
+    could be code) a variable or a call."""
+    if not value or len(value) > 256 or (code_like and _PLACEHOLDER_VALUE.match(value)):
         return False
     if len(set(value)) < (5 if len(value) >= 10 else 3):  # masks such as sk-xxxxxxxxxxxxxxxx
         return False
@@ -524,15 +526,22 @@ _ASSIGNMENT = regex.compile(
         (?:(?P<quote>["'`])(?P<quoted>[^"'`\n]{1,256})(?P=quote)|(?P<bare>[^\s"'`,;{}]{1,256}))""",
     regex.VERBOSE,
 )
+# Templates in connection strings: ${DB_PASS}, <password>, {{ pw }}, %(password)s, masks.
+_URL_PLACEHOLDER = regex.compile(
+    r"(?i)^(?:\$\{?[a-z_]\w*\}?|<[^<>]*>|\{\{?[^{}]*\}\}?|%\([a-z_]+\)s|\*+|x+|\.+|password|passwd|secret)$"
+)
+# The password runs to the last "@" that a host name follows, so "@", quotes and "#" inside it (seen in
+# pasted, unencoded URLs) do not cut it short.
 _URL_PASSWORD = regex.compile(
-    r"(?i)(?<![A-Za-z0-9+.-])[a-z][a-z0-9+.-]{1,30}://[^\s:/@\"'`]{1,64}:([^\s@/\"'`]{1,128})@(?=[A-Za-z0-9\[])"
+    r"(?i)(?<![A-Za-z0-9+.-])[a-z][a-z0-9+.-]{1,30}://[^\s:/@\"'`]{1,64}:(\S{1,128})@"
+    r"(?=[A-Za-z0-9\[][A-Za-z0-9.\[\]-]*(?:[:/?#\s\"'`]|$))"
 )
 _AUTH_HEADER = regex.compile(r"(?i)(?<![A-Za-z])(?:bearer|token|basic)[ \t]+([A-Za-z0-9._~+/=-]{8,})")
 _AUTH_CONTEXT = regex.compile(r"(?i)(?:authori[sz]ation|bearer|auth|header|curl|-H)")
 _PROSE_PASSWORD = regex.compile(
     r"(?i)(?:password|passcode|passphrase|pin code|contraseña|mot de passe|passwort|senha|пароль|密码|密碼|"
     r"パスワード|비밀번호)(?:\s+(?:is|was|est|ist|es|é|era|:)|\s*(?:是|は|为|為|는|은|:|：|-))\s*"
-    r"[\"'“«「]?([^\s\"'”»」，。、,]{3,64})"
+    r"[“«「]?([^\s”»」，。、]{3,64})"
 )
 
 
@@ -550,7 +559,8 @@ def _secrets(text: str) -> Iterator[tuple[int, int]]:
         return
     if "://" in text:
         for match in _URL_PASSWORD.finditer(text):
-            if _secret_value(match.group(1), quoted=True):
+            value = match.group(1)
+            if not _URL_PLACEHOLDER.match(value) and _secret_value(value, quoted=True, code_like=False):
                 yield match.span(1)
     for match in _ASSIGNMENT.finditer(text):
         name = match.group("name")
@@ -573,8 +583,11 @@ def _secrets(text: str) -> Iterator[tuple[int, int]]:
         ):
             yield match.span(1)
     for match in _PROSE_PASSWORD.finditer(text):
-        if _secret_value(match.group(1), quoted=True):
-            yield match.span(1)
+        start, end = match.span(1)
+        while end > start and text[end - 1] in ".,;":  # the sentence's punctuation, not the password's
+            end -= 1
+        if _secret_value(text[start:end], quoted=True):
+            yield start, end
 
 
 _DETECTORS: dict[str, Callable[[str], Iterator[tuple[int, int]]]] = {

@@ -49,6 +49,8 @@ def test_values_are_found_next_to_any_script_and_inside_urls(text, kind, value):
     [
         ("DATABASE_URL=postgresql://admin:S3cr3t!pw@db.internal:5432/app", "S3cr3t!pw"),
         ("mongodb+srv://app:hunter2go@cluster0.mongodb.net/test", "hunter2go"),
+        ("mongodb://pipe:vJTKj(N!)@cluster0.asia/test", "vJTKj(N!)"),  # unencoded punctuation
+        ("postgresql://u:a@b#c'd@db.host:5432/app", "a@b#c'd"),  # up to the last "@" before the host
         ("PASSWORD=hunter2\n", "hunter2"),
         ("SECRET_KEY='django-insecure-abc123xyz'", "django-insecure-abc123xyz"),
         ('{"api_key": "9f8e7d6c5b4a3210"}', "9f8e7d6c5b4a3210"),
@@ -58,6 +60,7 @@ def test_values_are_found_next_to_any_script_and_inside_urls(text, kind, value):
         ("headers = {'Authorization': 'Bearer tok_8fJ2kLq9'}", "tok_8fJ2kLq9"),
         ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
         ("my password is Tr0ub4dor&3 but", "Tr0ub4dor&3"),
+        ("the password is q],(sm}[_-#?jXb.", "q],(sm}[_-#?jXb"),
         ("我的密码是abc12345，", "abc12345"),
         ("пароль: qwerty123", "qwerty123"),
         ('webhook_signing_key = "Zx81QmWp0vTr7yNc3bLk"', "Zx81QmWp0vTr7yNc3bLk"),
@@ -83,6 +86,7 @@ def test_secrets_beyond_key_shapes(text, value):
         "I set OPENAI_API_KEY=sk-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx as in the docs",
         "the bearer instrument is a token gesture",
         "if password == 'x': pass",
+        "postgresql://user:password@localhost/db and mysql://root:${DB_PASS}@db:3306/app",
         "SSN 123-45-6789 is the sample on every form",
         "the meeting is 2024-03-15 at 10:30:00",
     ],
