@@ -44,7 +44,7 @@ class PlantedPII:
 
 
 def make_pii_prompt(rng: random.Random) -> tuple[str, list[PlantedPII]]:
-    """A realistic user prompt (e.g. 'Write an email to John Carter at john.carter@example.com ...')
+    """A realistic user prompt (e.g. 'Write an email to John Carter at john.carter@gmail.com ...')
     with 1-3 planted values, listed in text order."""
     template = rng.choice(_templates())
     filler = _SlotFiller(rng)
@@ -129,7 +129,7 @@ class _SlotFiller:
 # --- value generators ---------------------------------------------------------------------------
 
 _EMAIL_DOMAINS = (
-    "example.com", "example.org", "gmail.com", "outlook.com", "yahoo.com", "hotmail.co.uk", "proton.me",
+    "fastmail.com", "mail.com", "gmail.com", "outlook.com", "yahoo.com", "hotmail.co.uk", "proton.me",
     "icloud.com", "gmx.de", "web.de", "mail.ru", "yandex.ru", "qq.com", "naver.com", "acmecorp.com",
     "northwind.io", "contoso.com", "fabrikam.co.uk", "cs.stanford.edu", "uni-heidelberg.de",
     "tsinghua.edu.cn", "iitb.ac.in", "startup.ai", "agency.com.br",

@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from redaction.structured import KINDS, find_structured
 from redaction.structured import PREFILTER as STRUCTURED_PREFILTER
-from redaction.structured import find_structured
 
 __all__ = ["IP_PREFILTER", "STRUCTURED_PREFILTER", "DOCUMENTATION_NETWORKS", "ip_hits", "mask", "matching",
            "pii_pattern_hits", "residual_pii_rows", "string_leaves"]
@@ -64,14 +64,21 @@ def mask(value: str) -> str:
     return value[:4] + "…" if len(value) > 6 else value[:2] + "…"
 
 
-# verify's labels for the kinds of the shared structured detectors (redaction/structured.py)
+# The kinds of the shared structured detectors (redaction/structured.py) the PII scan looks for, with
+# verify's labels; IP addresses have a scan of their own (`raw_ips`), stricter than redaction's.
 _PATTERN_LABELS = {"EMAIL_ADDRESS": "email", "CREDIT_CARD": "card", "IBAN_CODE": "iban", "US_SSN": "ssn",
                    "PHONE_NUMBER": "phone", "API_KEY": "api_key", "PRIVATE_KEY": "private_key", "SECRET": "secret"}
+STRUCTURED_KINDS = tuple(kind for kind in KINDS if kind != "IP_ADDRESS")
+
+
+def structured_hits(text: str) -> list:
+    """What the detectors redaction uses find in `text`, IP addresses aside."""
+    return find_structured(text, kinds=STRUCTURED_KINDS)
 
 
 def pii_pattern_hits(text: str) -> list[str]:
     """Structured PII left in `text`, found by the detectors redaction uses, each masked: "kind valu…"."""
-    return [f"{_PATTERN_LABELS[hit.kind]} {mask(text[hit.start:hit.end])}" for hit in find_structured(text)]
+    return [f"{_PATTERN_LABELS[hit.kind]} {mask(text[hit.start:hit.end])}" for hit in structured_hits(text)]
 
 
 def matching(strings: pa.Array, pattern: str) -> np.ndarray:
@@ -88,7 +95,7 @@ def residual_pii_rows(table: pa.Table, columns: Iterable[str], allowed_ips: tupl
     rows = np.arange(table.num_rows)
     for column in columns:
         for _, strings, row_of in string_leaves(table[column].combine_chunks(), column, rows):
-            for pattern, found in ((STRUCTURED_PREFILTER, find_structured),
+            for pattern, found in ((STRUCTURED_PREFILTER, structured_hits),
                                    (IP_PREFILTER, lambda text: ip_hits(text, allowed_ips))):
                 for i in matching(strings, pattern):
                     if not flagged[row_of[i]] and found(strings[int(i)].as_py()):

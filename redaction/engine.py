@@ -16,7 +16,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_anonymizer import AnonymizerEngine
 from spacy.lang.en.stop_words import STOP_WORDS
 
-from redaction.names import NAME_PARTICLES, load_name_lists
+from redaction.names import NAME_PARTICLES, SHAPE_CHECKED, NameLists, load_name_lists
 from redaction.nlp import LANGUAGE, ProseNerNlpEngine
 from redaction.placeholders import redact_with_placeholders
 from redaction.recognizers import build_recognizers
@@ -47,7 +47,7 @@ class TextAnalyzer:
             supported_languages=[LANGUAGE],
             default_score_threshold=settings.score_threshold,
         )
-        self.cleaner = SpanCleaner(settings)
+        self.cleaner = SpanCleaner(settings, confirming)
 
     def analyze(self, texts: Sequence[str]) -> list[list[Detection]]:
         return [
@@ -79,13 +79,15 @@ class TextAnalyzer:
 _NAME_WORD = regex.compile(
     r"(?:(?:\p{Lu}\.)+|\p{Lu}\p{Ll}*\.?|(?:Mc|Mac|O'|O’|D'|D’)\p{Lu}\p{Ll}+)(?:[-'’]\p{Lu}?\p{Ll}+)*"
 )
+_LATIN_LETTER = regex.compile(r"\p{Latin}")
 _POSSESSIVE = regex.compile(r"(?:['’]s?)$")
 
 
 class SpanCleaner:
     """Turns Presidio results into final detections for one text."""
 
-    def __init__(self, settings: RedactionSettings) -> None:
+    def __init__(self, settings: RedactionSettings, names: NameLists | None = None) -> None:
+        self.names = names
         self.allowed = frozenset(term.casefold() for term in settings.allow_list)
         self.non_name_words = frozenset(word.casefold() for word in settings.non_name_words)
 
@@ -93,7 +95,7 @@ class SpanCleaner:
         detections = []
         for result in results:
             start, end = result.start, result.end
-            if result.entity_type == "PERSON":
+            if result.entity_type == "PERSON" and not (result.recognition_metadata or {}).get(SHAPE_CHECKED):
                 trimmed = self.name_span(text, start, end)
                 if trimmed is None:
                     continue
@@ -110,12 +112,21 @@ class SpanCleaner:
         or code characters, no word that marks a product or generic term, and not a lone word that is
         a stop word or that the same text also writes in lower case ("Matches" ... "matches")."""
         value = text[start:end].split("\n", 1)[0]
+        if not _LATIN_LETTER.search(value):  # a name in another script: its own model's span, trimmed
+            leading = len(value) - len(value.lstrip())
+            value = value.strip()
+            return (start + leading, start + leading + len(value)) if value else None
         stripped = value.rstrip(" \t.,;:!?)\"'’")
         stripped = _POSSESSIVE.sub("", stripped).rstrip()
         leading = len(stripped) - len(stripped.lstrip(" \t(\"'‘“"))
         start, end = start + leading, start + len(stripped)
+        # A capitalised conjunction or adverb before the name is not part of it ("Since Eric has ...").
+        while (leading_word := regex.match(r"(\S+)\s+(?=\S)", text[start:end])) and (
+            leading_word.group(1).casefold() in STOP_WORDS
+        ):
+            start += leading_word.end()
         words = text[start:end].split()
-        if not words or any(word.casefold() in self.non_name_words for word in words):
+        if not words or any(self._marks_non_name(word, words) for word in words):
             return None
         if not all(_NAME_WORD.fullmatch(word) or word.casefold() in NAME_PARTICLES for word in words):
             return None
@@ -126,6 +137,18 @@ class SpanCleaner:
         ):
             return None
         return start, end
+
+
+    def _marks_non_name(self, word: str, words: list[str]) -> bool:
+        """A word naming a product or generic term, unless it is the surname of a longer name ("Mary
+        Jenkins", not "Jenkins" alone)."""
+        if word.casefold() not in self.non_name_words:
+            return False
+        names = self.names
+        return not (
+            names is not None and len(words) > 1 and word == words[-1] and names.is_surname(word)
+            and names.is_given(words[-2])
+        )
 
 
 class Redactor:

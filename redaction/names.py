@@ -34,6 +34,17 @@ _RUN = regex.compile(
     rf"(?<![\p{{L}}\p{{N}}_@./\\-]){_WORD}(?:[ \t]+(?:(?:{_PARTICLE})[ \t]+)*{_WORD})*(?![\p{{L}}\p{{N}}_@/\\(]|\.\w)"
 )
 _RUN_WORD = regex.compile(rf"{_WORD}|\S+")
+# A name written in lower case right after a self-introduction ("my name is mark", "call me anna").
+_LOWER_CASE_CUE = regex.compile(
+    r"(?i:(?<![\p{L}])(?P<cue>my name is|my name's|call me|i am called|i'm|i am|this is)\s+)"
+    r"(?P<first>\p{Ll}+)(?:\s+(?P<last>\p{Ll}+))?"
+)
+_STRONG_CUES = frozenset({"my name is", "my name's", "call me", "i am called"})
+# A given name and a surname joined inside an identifier or a file name ("Sarah_Murphy_resume.pdf").
+_IDENTIFIER_NAME = regex.compile(r"(?<![\p{L}\p{N}])(\p{Lu}\p{Ll}+)[_-](\p{Lu}\p{Ll}+)(?=[_.\-\p{N}]|$)")
+
+# Recognition metadata key: the recognizer vouches for the span's shape (a lower-case or joined name).
+SHAPE_CHECKED = "shape_checked"
 
 # Second column of given_names.txt: the name is also an English verb/adjective/adverb, or noun.
 _ENGLISH_WORD, _ENGLISH_NOUN = "word", "noun"
@@ -106,7 +117,27 @@ class GazetteerNameRecognizer(EntityRecognizer):
             span = self._name_in(capitalised)
             if span is not None:
                 results.append(self._result(span[0], span[1]))
+        # These two are not shaped like names in prose, and say so, so the cleaner keeps them as they are.
+        results += [self._result(start, end, True) for start, end in self._lower_case_names(text)]
+        for match in _IDENTIFIER_NAME.finditer(text):
+            if self.lists.is_given(match.group(1)) and self.lists.is_surname(match.group(2)):
+                results.append(self._result(match.start(), match.end(), True))
         return results
+
+    def _lower_case_names(self, text: str) -> list[tuple[int, int]]:
+        """Lower-case names after a self-introduction: a known given name (after "i'm" or "this is", one
+        that is no English word), with a known surname after it if there is one."""
+        spans = []
+        for match in _LOWER_CASE_CUE.finditer(text):
+            first, last = match.group("first"), match.group("last")
+            strong = match.group("cue").casefold() in _STRONG_CUES
+            if not (self.lists.is_plain_given(first) or (strong and self.lists.is_given(first))):
+                continue
+            end = match.end("last") if last and self.lists.is_surname(last) and not self.lists.is_english(last) else (
+                match.end("first")
+            )
+            spans.append((match.start("first"), end))
+        return spans
 
     def _name_in(self, words: list[tuple[int, str]]) -> tuple[int, int] | None:
         """The name within a run: from the first given name (or an unknown word right before a known
@@ -125,7 +156,7 @@ class GazetteerNameRecognizer(EntityRecognizer):
             return None
         return None
 
-    def _result(self, start: int, end: int) -> RecognizerResult:
+    def _result(self, start: int, end: int, shape_checked: bool = False) -> RecognizerResult:
         return RecognizerResult(
             "PERSON",
             start,
@@ -134,5 +165,6 @@ class GazetteerNameRecognizer(EntityRecognizer):
             recognition_metadata={
                 RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
                 RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                SHAPE_CHECKED: shape_checked,
             },
         )

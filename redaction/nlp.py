@@ -147,7 +147,7 @@ class ProseView:
         return None
 
 
-def _code_lines(lines: list[str]) -> list[bool]:
+def code_lines(lines: list[str]) -> list[bool]:
     """Which lines are code: inside a fence, code-shaped, a list of quoted strings, or a comment line
     ("# Load the model", "// Turn off") next to code."""
     flags = []
@@ -171,7 +171,7 @@ def prose_view(text: str, skip_code: bool, common_words: frozenset[str] = frozen
     `skip_code`."""
     lines = text.splitlines(keepends=True)
     contents = [line.rstrip("\r\n") for line in lines]
-    code = _code_lines(contents) if skip_code else [False] * len(lines)
+    code = code_lines(contents) if skip_code else [False] * len(lines)
     parts: list[str] = []
     segments: list[tuple[int, int, int]] = []
     view_offset = 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
+import regex
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
@@ -63,7 +64,8 @@ def _replace(anonymizer: AnonymizerEngine, text: str, found: list[Detection], la
 def occurrences(text: str, value: str) -> list[tuple[int, int]]:
     """Exact, case-sensitive occurrences of `value` that do not sit inside a longer word or number."""
     spans: list[tuple[int, int]] = []
-    check_before, check_after = value[:1].isalnum(), value[-1:].isalnum()
+    # Scripts written without spaces (Chinese, Japanese) have no word boundary to check.
+    check_before, check_after = _bounded(value[:1]), _bounded(value[-1:])
     start = text.find(value) if value else -1
     while start != -1:
         end = start + len(value)
@@ -75,6 +77,13 @@ def occurrences(text: str, value: str) -> list[tuple[int, int]]:
         else:
             start = text.find(value, start + 1)
     return spans
+
+
+_UNSPACED_SCRIPT = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]")
+
+
+def _bounded(char: str) -> bool:
+    return char.isalnum() and not _UNSPACED_SCRIPT.match(char)
 
 
 def _is_word_char(char: str) -> bool:
@@ -94,7 +103,8 @@ def propagate(
 ) -> list[list[Detection]]:
     """Add every other occurrence, anywhere in the group, of each detected value (and of the distinctive
     words of detected full names) that no recognizer caught."""
-    excluded = frozenset(STOP_WORDS) | {term.casefold() for term in (*settings.allow_list, *settings.non_name_words)}
+    # Allow-listed words are not excluded: next to "Ruby Smith", a lone "Ruby" is her, not the language.
+    excluded = frozenset(STOP_WORDS) | {term.casefold() for term in settings.non_name_words}
     sources: dict[tuple[str, str], Detection] = {}
     for found, text in zip(per_text, texts, strict=True):
         for detection in found:

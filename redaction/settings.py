@@ -11,21 +11,21 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import phonenumbers
 import regex
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.yamlfile import read_yaml_file
+from redaction.structured import DEFAULT_PHONE_REGIONS, KINDS
 
 PACKAGE_DIR = Path(__file__).parent
 DEFAULT_SETTINGS_PATH = PACKAGE_DIR / "default_settings.yaml"
 
-# Entities Presidio's own recognizers (or NER) provide; the rest must come from pattern_recognizers.
-BUILT_IN_ENTITIES = frozenset(
-    {"PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN"}
-)
+# Entities the project's own recognizers (structured detectors, NER, name lists) provide; the rest must
+# come from pattern_recognizers.
+BUILT_IN_ENTITIES = frozenset({"PERSON", "ADDRESS", "DATE_OF_BIRTH", *KINDS})
 
 
 class SettingsError(ValueError):
@@ -71,6 +71,14 @@ class NerSettings(_Strict):
     skip_code: bool = True
 
 
+class ScriptNerSettings(_Strict):
+    """Names in non-Latin scripts, each line read by its script's model (see redaction/scripts.py)."""
+
+    enabled: bool = True
+    languages: tuple[Literal["ru", "ja", "zh", "ko"], ...] = ("ru", "ja", "zh", "ko")
+    score: float = Field(default=0.85, ge=0, le=1)
+
+
 class NameGazetteerSettings(_Strict):
     """Given-name and surname lists (one per line; relative paths are inside the redaction package)."""
 
@@ -98,8 +106,9 @@ class RedactionSettings(_Strict):
     placeholders: dict[str, str]
     score_threshold: float = Field(ge=0, le=1)
     ner: NerSettings = NerSettings()
+    script_ner: ScriptNerSettings = ScriptNerSettings()
     name_gazetteer: NameGazetteerSettings = NameGazetteerSettings()
-    phone_regions: tuple[str, ...] = ("US",)
+    phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS
     propagate_values: bool = True
     allow_list: tuple[str, ...] = ()
     non_name_words: tuple[str, ...] = ()

@@ -1,161 +1,619 @@
-"""Structured PII and secrets found by pattern and checksum alone: one detector set for redaction and verify.
+"""Structured PII and secrets in any script: one detector set shared by redaction and the publishing gate.
 
-Redaction replaces what these find; verify runs the very same detectors over every published string, so
-verify is never a weaker opinion than redaction. Each detector is an RE2-compatible candidate pattern
-(`PREFILTER` joins them, for Arrow's vectorised match over whole columns) and an exact Python check of
-each candidate (word edges that also hold next to CJK text, Luhn, IBAN mod 97, SSN ranges, placeholders).
+Redaction (through Presidio, see recognizers.StructuredRecognizer) and verify's post-redaction leak scan
+both call `find_structured`, so what redaction removes and what the gate looks for cannot drift apart.
+
+Every pattern is delimited by explicit character classes, never by `\\b`: `\\b` does not fire between a
+CJK character and a digit ("信用卡2500 4538 7917 1892"), and ASCII-only classes make a value next to any
+non-ASCII letter, or inside a URL, match like a value between spaces. Values are validated, not just
+shaped: card numbers by Luhn, IBANs by ISO 13616 mod 97 and their country's length, IPs and phones by
+`ipaddress` and libphonenumber's own matcher. Documentation values stay: RFC 5737/3849 addresses,
+RFC 2606 example domains, and digits inside UUIDs and hex strings are never hits.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+import ipaddress
+import math
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
+
+import phonenumbers
+import regex
+import tldextract
+
+KINDS = (
+    "EMAIL_ADDRESS",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "US_SSN",
+    "PHONE_NUMBER",
+    "IP_ADDRESS",
+    "API_KEY",
+    "PRIVATE_KEY",
+    "SECRET",
+)
+# Regions whose national phone formats are read. International numbers (+...) are read whatever the list.
+DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "BR", "IN", "AU", "RU", "CN", "JP", "KR")
 
 
 @dataclass(frozen=True)
 class StructuredHit:
+    """One structured value in a text: its kind (one of KINDS) and character offsets."""
+
     kind: str
     start: int
     end: int
 
 
-# ASCII word edges: `\b` fails next to CJK letters ("信用卡2500 4538 ..."), which Python counts as word
-# characters, so the edges are spelled out for ASCII letters and digits only.
-_L = r"(?<![0-9A-Za-z])"
-_R = r"(?![0-9A-Za-z])"
-_PLACEHOLDER = re.compile(r"^[A-Z][A-Z_]*_\d+$")  # what redaction writes: NAME_1, EMAIL_2, SECRET_1
+def find_structured(
+    text: str, *, kinds: Sequence[str] = KINDS, phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS
+) -> list[StructuredHit]:
+    """Every structured value in `text` of the given kinds, in text order (hits of different kinds may
+    overlap: a password inside a URL is also inside... nothing else, but an email may hold a phone)."""
+    masked = _masked_regions(text)
+    hits: set[StructuredHit] = set()
+    for kind in kinds:
+        if kind == "PHONE_NUMBER":
+            spans = _phones(text, tuple(phone_regions))
+        else:
+            spans = _DETECTORS[kind](text)
+        hits.update(
+            StructuredHit(kind, start, end)
+            for start, end in spans
+            if kind not in _MASKABLE or not _overlaps_any(start, end, masked)
+        )
+    return sorted(hits, key=lambda hit: (hit.start, -hit.end, hit.kind))
 
 
-def _luhn_valid(digits: str) -> bool:
+# --- what is never a hit -------------------------------------------------------------------------
+
+# UUIDs and long hex strings (hashes, ids): their digit runs are not cards, phones or SSNs.
+_HEX_LIKE = regex.compile(
+    r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*[0-9])[0-9a-fA-F]{16,})(?![0-9A-Za-z])"
+)
+_MASKABLE = frozenset({"CREDIT_CARD", "PHONE_NUMBER", "US_SSN", "IP_ADDRESS"})  # IBANs are all hex-like
+
+
+def _masked_regions(text: str) -> list[tuple[int, int]]:
+    return [match.span() for match in _HEX_LIKE.finditer(text)] if _has_hex_run(text) else []
+
+
+def _has_hex_run(text: str) -> bool:
+    return "-" in text or regex.search(r"[0-9a-fA-F]{16}", text) is not None
+
+
+def _overlaps_any(start: int, end: int, regions: list[tuple[int, int]]) -> bool:
+    return any(start < region_end and region_start < end for region_start, region_end in regions)
+
+
+# RFC 2606 / 6761 names reserved for documentation and tests.
+_EXAMPLE_DOMAIN = regex.compile(
+    r"(?:^|\.)(?:example\.(?:com|net|org|edu)|[^.]+\.(?:example|test|invalid|localhost))$|^(?:localhost|example)$",
+    regex.IGNORECASE,
+)
+_DOCUMENTATION_NETWORKS = tuple(
+    ipaddress.ip_network(net) for net in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+
+
+# --- email ---------------------------------------------------------------------------------------
+
+_EMAIL = regex.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,24})(?![A-Za-z0-9-])"
+)
+# The public suffix list snapshot inside tldextract: no download at run time.
+_TLD_EXTRACTOR = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
+
+
+@cache
+def _real_domain(domain: str) -> bool:
+    return not _EXAMPLE_DOMAIN.search(domain) and bool(_TLD_EXTRACTOR(domain).suffix)
+
+
+def _emails(text: str) -> Iterator[tuple[int, int]]:
+    if "@" not in text:
+        return
+    for match in _EMAIL.finditer(text):
+        if _real_domain(match.group(1).casefold()):
+            yield match.span()
+
+
+# --- numbers: cards, IBANs, SSNs -----------------------------------------------------------------
+
+# Runs of digit groups joined by one space or dash, not touching an ASCII letter, digit or decimal point.
+_DIGIT_RUN = regex.compile(r"(?<![0-9A-Za-z_]|[0-9][.,])[0-9]+(?:[ -][0-9]+)*(?![0-9A-Za-z_]|[.,][0-9])")
+_GROUP = regex.compile(r"[0-9]+")
+
+
+def _luhn(digits: str) -> bool:
     total = 0
     for position, char in enumerate(reversed(digits)):
-        value = int(char) * (2 if position % 2 else 1)
-        total += value - 9 if value > 9 else value
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
     return total % 10 == 0
 
 
-def _card(value: str) -> bool:
-    digits = re.sub(r"\D", "", value)
-    return 12 <= len(digits) <= 19 and _luhn_valid(digits) and len(set(digits)) > 1
-
-
-def _iban(value: str) -> bool:
-    compact = re.sub(r"\s", "", value).upper()
-    if not 15 <= len(compact) <= 34:
+def _card_shaped(digits: str) -> bool:
+    """12-19 digits, a card network's leading digit (UATP's 1 only at 15 digits), not one repeated digit."""
+    if not 12 <= len(digits) <= 19 or len(set(digits)) < 2:
         return False
-    rearranged = compact[4:] + compact[:4]
-    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+    return digits[0] in "23456" or (digits[0] == "1" and len(digits) == 15)
 
 
-def _ssn(value: str) -> bool:
-    area, group, serial = value.split("-")
-    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+def _cards(text: str) -> Iterator[tuple[int, int]]:
+    """The longest Luhn-valid card number in each run of digit groups, whole groups only, leftmost first."""
+    for run in _DIGIT_RUN.finditer(text):
+        if run.end() - run.start() < 12:
+            continue
+        groups = [(match.start() + run.start(), match.end() + run.start()) for match in _GROUP.finditer(run.group())]
+        index = 0
+        while index < len(groups):
+            found = None
+            for last in range(len(groups) - 1, index - 1, -1):
+                start, end = groups[index][0], groups[last][1]
+                digits = "".join(ch for ch in text[start:end] if ch.isdigit())
+                if _card_shaped(digits) and _luhn(digits) and _one_separator(text[start:end]):
+                    found = (start, end, last)
+                    break
+            if found:
+                yield found[0], found[1]
+                index = found[2] + 1
+            else:
+                index += 1
 
 
-_NOT_SECRET_VALUES = re.compile(
-    r"^(?:\$\{?\w+\}?|%\(?\w+\)?s?|<[^>]*>|\{\{?[^}]*\}\}?|\*+|x+|\.+|none|null|true|false|os\.environ.*"
-    r"|process\.env.*|getenv.*|env\(.*|your[_-].*|changeme|example|placeholder|redacted|secret|password)$",
-    re.IGNORECASE,
+def _one_separator(value: str) -> bool:
+    """One kind of separator, between groups of three to six digits as cards are printed."""
+    groups = regex.split(r"[ -]", value)
+    return not (" " in value and "-" in value) and (len(groups) == 1 or all(3 <= len(g) <= 6 for g in groups))
+
+
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BI": 27, "BR": 29,
+    "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
+    "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
+    "HN": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
+    "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23, "PK": 24, "PL": 28, "PS": 29,
+    "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24,
+    "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+    "YE": 30,
+}  # fmt: skip
+_IBAN_START = regex.compile(r"(?<![A-Za-z0-9])([A-Z]{2})[0-9]{2}")
+
+
+def _ibans(text: str) -> Iterator[tuple[int, int]]:
+    """From each country code and check digits, read as many characters as the country's IBAN has
+    (single spaces or dashes between them allowed), then check mod 97."""
+    for match in _IBAN_START.finditer(text):
+        length = _IBAN_LENGTHS.get(match.group(1).upper())
+        if length is None:
+            continue
+        compact, position = [], match.start()
+        while position < len(text) and len(compact) < length:
+            char = text[position]
+            if char.isascii() and char.isalnum():
+                compact.append(char.upper())
+            elif not (char in " -" and compact and position + 1 < len(text) and text[position + 1].isalnum()):
+                break
+            position += 1
+        if len(compact) != length or (position < len(text) and text[position].isascii() and text[position].isalnum()):
+            continue
+        rearranged = "".join(compact[4:] + compact[:4])
+        if int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1:
+            yield match.start(), position
+
+
+_SSN = regex.compile(r"(?<![0-9A-Za-z_-])([0-9]{3})([- ]?)([0-9]{2})\2([0-9]{4})(?![0-9A-Za-z_]|-[0-9])")
+_SSN_CONTEXT = regex.compile(r"(?i)(?:ssn|social[ -]security|sozialversicherung|seguro social|tax id|\bitin)")
+# Numbers published as examples (the Woolworth wallet card, the SSA's advertising sample).
+_SAMPLE_SSNS = frozenset({"078051120", "219099999", "123456789"})
+
+
+def _ssns(text: str) -> Iterator[tuple[int, int]]:
+    """SSA-valid numbers written 123-45-6789 or 123 45 6789; a bare 9-digit run only after an SSN cue."""
+    for match in _SSN.finditer(text):
+        area, separator, group, serial = match.groups()
+        digits = area + group + serial
+        if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000" or digits in _SAMPLE_SSNS:
+            continue
+        if len(set(digits)) == 1:
+            continue
+        if not separator and not _SSN_CONTEXT.search(text, max(0, match.start() - 40), match.start()):
+            continue
+        yield match.span()
+
+
+# --- phones --------------------------------------------------------------------------------------
+
+# A run of digits and phone separators with at least seven digits, with a little room around it.
+_PHONE_RUN = regex.compile(r"\+?\(?[0-9][0-9 \t().\-/]{5,}[0-9]")
+_PHONE_WINDOW_MARGIN = 8
+_PHONE_PREFIX_BEFORE = regex.compile(r"(?:\+[0-9]{1,3}|(?<![0-9])00[0-9]{1,3}|(?<![0-9+])1)[\s.-]?\(?$")
+_PHONE_SEPARATED = regex.compile(r"[\s().+-]")
+_PHONE_CONTEXT = regex.compile(
+    r"(?i)(?:phone|tel\b|tel\.|telephone|mobile|cell|call|text me|whatsapp|sms|fax|contact|number|"
+    r"telefon|téléphone|portable|numéro|teléfono|móvil|número|celular|telefone|telefono|numero|cellulare|"
+    r"телефон|тел\.|"
+    r"номер|电话|手机|號碼|号码|電話|携帯|번호|전화|휴대폰)"
+)
+# Shapes a national numbering plan may accept that are not phone numbers: a decimal, a dotted quad,
+# a dotted version with a one-digit part, a date.
+_NOT_A_PHONE = regex.compile(
+    r"[0-9]+[.,][0-9]+|[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9]+(?:\.[0-9]+)*\.[0-9](?:\.[0-9]+)+"
+    r"|[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{4}|[0-9]{3}-[0-9]{2}-[0-9]{4}"
+    r"|[0-9]*000 ?- ?[0-9]*000"
 )
 
 
-def _secret_value(value: str) -> bool:
-    """A password or token value that is real, not a variable reference, a mask or a placeholder."""
-    value = value.strip("\"'`")
-    return len(value) >= 6 and not _NOT_SECRET_VALUES.match(value) and not _PLACEHOLDER.match(value)
+def _phone_windows(text: str) -> list[tuple[int, int, bool]]:
+    """Merged stretches around digit runs that could be phones, and whether every run there starts with
+    "+": libphonenumber's matcher runs only there, not over whole texts full of code and numbers."""
+    windows: list[tuple[int, int, bool]] = []
+    for run in _PHONE_RUN.finditer(text):
+        if sum(ch.isdigit() for ch in run.group()) < 7:
+            continue
+        start = max(0, run.start() - _PHONE_WINDOW_MARGIN)
+        end = min(len(text), run.end() + _PHONE_WINDOW_MARGIN)
+        international = run.group().startswith("+")
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], end, windows[-1][2] and international)
+        else:
+            windows.append((start, end, international))
+    return windows
 
 
-# An unquoted right-hand side that reads as code, not as a value: a name that is itself about the secret
-# (`s_password = newPassword;`), an attribute (`config.db.password`), a call or an index.
-_CODE_REFERENCE = re.compile(r"(?i)pass|pwd|secret|token|key|^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$|[()\[\]]")
+_EAST_ASIAN_OR_CYRILLIC = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Cyrillic}]")
+_SCRIPT_REGIONS = frozenset({"RU", "CN", "JP", "KR"})
 
 
-def _assigned_secret(value: str) -> bool:
-    """The value of `PASSWORD=...`, `api_key: ...`: quoted, any real value; unquoted, one that is not code."""
-    quoted = value[:1] in "\"'`"
-    return _secret_value(value) and (quoted or not _CODE_REFERENCE.search(value))
+def _regions_for(window: str, regions: tuple[str, ...]) -> tuple[str, ...]:
+    """National plans of Russia, China, Japan and Korea are read only next to their scripts (numbers with
+    a country code are read anywhere): every region is one more pass of the matcher."""
+    if _EAST_ASIAN_OR_CYRILLIC.search(window):
+        return regions
+    return tuple(region for region in regions if region not in _SCRIPT_REGIONS)
 
 
-# Regions whose national formats count as phone numbers (a number with a "+" prefix counts in any region),
-# as redaction's default `phone_regions`.
-PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "AU")
-_PHONE_RUN = r"\+?\(?\d[\d \t().\-/]{5,}\d"
-# A decimal number, a dotted quad, a dotted version, a date (and hour): shapes a numbering plan may accept
-# that are not phones.
-_NOT_A_PHONE = re.compile(r"\d+[.,]\d+|\d{1,3}(?:\.\d{1,3}){3}|\d+(?:\.\d+)*\.\d(?:\.\d+)+"
-                          r"|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[ T]\d{1,2})?|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}")
-_SEPARATED = re.compile(r"[\s().+-]")
+def _inside_longer_number(text: str, start: int, end: int) -> bool:
+    """Whether the span continues a number or dotted sequence (1.3.21.1 of an OID, digits of a decimal)."""
+    before, after = text[max(0, start - 2) : start], text[end : end + 2]
+    return bool(
+        (before[-1:].isdigit() or (len(before) == 2 and before[1] in ".," and before[0].isdigit()))
+        or (after[:1].isdigit() or (len(after) == 2 and after[0] in ".," and after[1].isdigit()))
+    )
 
 
-def _phone(value: str) -> bool:
-    """A run of digits that libphonenumber reads as a valid number of a region, written with a separator or
-    a "+" (a bare run of digits is as likely an id or a timestamp)."""
-    import phonenumbers  # only texts holding a long digit run get here
+def _phones(text: str, regions: tuple[str, ...]) -> Iterator[tuple[int, int]]:
+    """libphonenumber's matcher (valid numbers only) around digit runs, one pass per region. A country
+    prefix left outside the match is pulled in; a bare run of digits with no separator or "+" is as
+    likely an id or a timestamp, so it counts only after a phone cue word. A number written with its
+    country code ("+...") or after a cue word needs only a possible length for its country, not a
+    number block in use: people mistype, and plans change faster than libphonenumber's metadata."""
+    found: set[tuple[int, int]] = set()
+    for window_start, window_end, international in _phone_windows(text):
+        window = text[window_start:window_end]
+        cued = _PHONE_CONTEXT.search(text, max(0, window_start - 40), window_start + _PHONE_WINDOW_MARGIN)
+        leniency = phonenumbers.Leniency.POSSIBLE if international or cued else phonenumbers.Leniency.VALID
+        for region in regions[:1] if international else _regions_for(window, regions):
+            matches = list(phonenumbers.PhoneNumberMatcher(window, region, leniency))
+            for match in matches:
+                start, end = window_start + match.start, window_start + match.end
+                prefix = _PHONE_PREFIX_BEFORE.search(text, max(0, start - 8), start)
+                if prefix and "+" not in text[start:end]:
+                    start = prefix.start()
+                if _inside_longer_number(text, start, end) or _NOT_A_PHONE.fullmatch(text, start, end):
+                    continue
+                if not _PHONE_SEPARATED.search(text, start, end) and not _PHONE_CONTEXT.search(
+                    text, max(0, start - 40), start
+                ):
+                    continue
+                found.add((start, end))
+            if matches:  # the first region that reads the window decides it
+                break
+    # A number read by two regions may come back as two overlapping spans: keep the widest.
+    for start, end in sorted(found, key=lambda span: (span[0], -span[1])):
+        if not any(s <= start and end <= e and (s, e) != (start, end) for s, e in found):
+            yield start, end
 
-    if sum(ch.isdigit() for ch in value) < 7 or not _SEPARATED.search(value) or _NOT_A_PHONE.fullmatch(value):
+
+# --- IP addresses --------------------------------------------------------------------------------
+
+_IPV4 = regex.compile(r"(?<![0-9.]|[0-9A-Za-z]\.)(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?(?![0-9]|\.[0-9])")
+_IPV6 = regex.compile(
+    r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:[0-9]{1,3}\.){3}[0-9]{1,3})?"
+    r"(?:/[0-9]{1,3})?(?![0-9A-Za-z:])"
+)
+_VERSION_CONTEXT = regex.compile(r"(?i)(?<![A-Za-z])(?:v|version\s*|release\s*|build\s*|ver\.?\s*)$")
+
+
+def _personal_address(value: str) -> bool:
+    try:
+        address = ipaddress.ip_interface(value).ip
+    except ValueError:
         return False
-    for region in PHONE_REGIONS[:1] if value.startswith("+") else PHONE_REGIONS:
-        for match in phonenumbers.PhoneNumberMatcher(value, region, leniency=phonenumbers.Leniency.VALID):
-            if match.end - match.start >= len(value.strip("()")) - 1:
-                return True
-    return False
+    if address.is_loopback or address.is_unspecified or address.is_multicast:
+        return False
+    if any(address in network for network in _DOCUMENTATION_NETWORKS):
+        return False
+    if address.version == 4:
+        return not value.startswith("255.") and value.split("/")[0] != "0.0.0.0"
+    groups = [group for group in value.split("/")[0].split(":") if group]
+    return len(groups) >= 3 or "." in value
 
 
-@dataclass(frozen=True)
-class _Detector:
-    kind: str
-    candidate: str  # RE2 syntax: every true hit matches it
-    pattern: re.Pattern[str]  # Python: the exact span (group "v" when only part of the match is the value)
-    valid: Callable[[str], bool] = lambda value: True
+def _ips(text: str) -> Iterator[tuple[int, int]]:
+    if "." in text:
+        for match in _IPV4.finditer(text):
+            if _personal_address(match.group()) and not _VERSION_CONTEXT.search(
+                text, max(0, match.start() - 10), match.start()
+            ):
+                yield match.span()
+    if "::" in text or text.count(":") >= 4:
+        for match in _IPV6.finditer(text):
+            if _personal_address(match.group()):
+                yield match.span()
 
 
-_SECRET_NAMES = (r"(?:password|passwd|pwd|pass|secret|secret_key|client_secret|api_key|apikey|api_token"
-                 r"|access_token|auth_token|access_key|secret_access_key|private_key|token)")
+# --- keys and secrets ----------------------------------------------------------------------------
 
-DETECTORS: tuple[_Detector, ...] = (
-    _Detector("API_KEY",
-              r"sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36}|hf_[A-Za-z0-9]{30,}"
-              r"|xox[abpr]-[A-Za-z0-9-]{10,}",
-              re.compile(_L + r"(?:sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36}"
-                         r"|hf_[A-Za-z0-9]{30,}|xox[abpr]-[A-Za-z0-9-]{10,})")),
-    _Detector("PRIVATE_KEY", r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
-              re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    _Detector("SECRET", r"(?i)bearer\s+[A-Za-z0-9._~+/-]{16,}",
-              re.compile(r"(?i)bearer\s+(?P<v>[A-Za-z0-9._~+/-]{16,}=*)"), _secret_value),
-    _Detector("SECRET", r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]+:[^\s@/]+@",
-              re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]+:(?P<v>[^\s@/]+)@"), _secret_value),
-    _Detector("SECRET", r"(?i)" + _SECRET_NAMES + r"[\"']?\s*[:=]",
-              re.compile(r"(?i)" + _L + r"[A-Za-z0-9_]*" + _SECRET_NAMES
-                         + r"[\"']?\s*[:=]>?\s*(?P<v>\"[^\"\n]+\"|'[^'\n]+'|[^\s\"',;]+)"), _assigned_secret),
-    _Detector("EMAIL_ADDRESS", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
-              re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}" + _R)),
-    _Detector("CREDIT_CARD", r"\d(?:[ -]?\d){11,18}",
-              re.compile(_L + r"\d(?:[ -]?\d){11,18}" + _R), _card),
-    _Detector("IBAN_CODE", r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}",
-              re.compile(_L + r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}" + _R), _iban),
-    _Detector("US_SSN", r"\d{3}-\d{2}-\d{4}", re.compile(_L + r"\d{3}-\d{2}-\d{4}" + _R), _ssn),
-    _Detector("PHONE_NUMBER", _PHONE_RUN, re.compile(r"(?<![0-9A-Za-z.,+])" + _PHONE_RUN + r"(?![0-9A-Za-z]|[.,:]\d)"),
-              _phone),
+
+def _distinct_enough(value: str, minimum: int = 6) -> bool:
+    """Placeholders such as sk-xxxxxxxx... have few distinct characters; random keys have many."""
+    return len(set(value)) >= minimum
+
+
+# Provider key shapes. Each is delimited so that a key inside a longer token is not cut in half.
+_API_KEYS = regex.compile(
+    "|".join(
+        f"(?:{pattern})"
+        for pattern in (
+            r"(?<![\w-])sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}(?![\w-])",
+            r"(?<![\w-])sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,}(?![\w-])",
+            r"(?<![\w-])sk-ant-(?:api|admin|oat)\d\d-[A-Za-z0-9_-]{80,}(?![\w-])",
+            r"(?<![\w-])sk-[A-Za-z0-9]{32,}(?![\w-])",
+            r"(?<![A-Za-z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z2-7]{16}(?![A-Za-z0-9])",
+            r"(?<![A-Za-z0-9_])(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}(?![A-Za-z0-9_])",
+            r"(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{60,}(?![A-Za-z0-9_])",
+            r"(?<![A-Za-z0-9_-])glpat-[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])",
+            r"(?<![A-Za-z0-9_])hf_[A-Za-z0-9]{30,40}(?![A-Za-z0-9_])",
+            r"(?<![A-Za-z0-9-])xox[abposr]-[0-9]{6,}-[A-Za-z0-9-]{10,}(?![A-Za-z0-9-])",
+            r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+",
+            r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])",
+            r"(?<![A-Za-z0-9_])(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{20,}(?![A-Za-z0-9_])",
+            r"(?<![A-Za-z0-9_])whsec_[0-9A-Za-z]{24,}(?![A-Za-z0-9_])",
+            r"(?<![A-Za-z0-9_])gsk_[A-Za-z0-9]{40,}(?![A-Za-z0-9_])",
+            r"(?<![A-Za-z0-9_-])xai-[A-Za-z0-9]{60,}(?![A-Za-z0-9_-])",
+            r"(?<![A-Za-z0-9_])r8_[A-Za-z0-9]{30,}(?![A-Za-z0-9_])",
+            r"(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9_])",
+            r"(?<![A-Za-z0-9_])pypi-AgE[A-Za-z0-9_-]{50,}(?![A-Za-z0-9_-])",
+            r"(?<![A-Za-z0-9_])SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])",
+            r"(?<![A-Za-z0-9_])(?:AC|SK)[0-9a-f]{32}(?![A-Za-z0-9_])",
+            r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}(?![A-Za-z0-9_-])",
+        )
+    )
+)
+_AWS_SECRET = regex.compile(
+    r"(?i:aws_?secret_?access_?key|secret_?access_?key)[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"
 )
 
-PREFILTER = "|".join(f"(?:{d.candidate})" for d in DETECTORS)
+
+# Every provider key shape starts with one of these; most texts hold none, and then the long pattern is skipped.
+_API_KEY_PREFIX = regex.compile(
+    r"sk-|[srp]k_|A[KSGIRPN][IP]A|gh[pousr]_|github_pat_|glpat-|hf_|xox|hooks\.slack|AIza|whsec_|gsk_|xai-|r8_|npm_|"
+    r"pypi-|SG\.|AC[0-9a-f]|SK[0-9a-f]|eyJ"
+)
 
 
-def find_structured(text: str) -> list[StructuredHit]:
-    """Every structured PII value and secret in `text`, in text order; of overlapping hits the first to start
-    wins, then the detector listed first (keys, then secrets, then
-    the rest: `user:pass@host` is a password, not an email), then the longest."""
-    hits = []
-    for priority, detector in enumerate(DETECTORS):
-        for match in detector.pattern.finditer(text):
-            group = "v" if "v" in detector.pattern.groupindex else 0
-            value = match.group(group)
-            if detector.valid(value):
-                hits.append((match.start(group), priority, -(match.end(group) - match.start(group)),
-                             StructuredHit(detector.kind, match.start(group), match.end(group))))
-    kept: list[StructuredHit] = []
-    for _, _, _, hit in sorted(hits, key=lambda h: h[:3]):
-        if not kept or hit.start >= kept[-1].end:
-            kept.append(hit)
-    return kept
+def _api_keys(text: str) -> Iterator[tuple[int, int]]:
+    if _API_KEY_PREFIX.search(text) is None and "ccess" not in text:
+        return
+    for match in _API_KEYS.finditer(text):
+        if _distinct_enough(match.group()):
+            yield match.span()
+    for match in _AWS_SECRET.finditer(text):
+        if _distinct_enough(match.group(1)):
+            yield match.span(1)
+
+
+_PEM = regex.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+    r"|(?:\r?\n(?:[A-Za-z0-9+/=]{8,}|[A-Za-z-]+: [^\n]*|))+)",
+    regex.DOTALL,
+)
+_PUTTY_KEY = regex.compile(r"PuTTY-User-Key-File-\d: [^\n]+(?:\r?\n[A-Za-z-]+: [^\n]*|\r?\n[A-Za-z0-9+/=]{8,})+")
+
+
+def _private_keys(text: str) -> Iterator[tuple[int, int]]:
+    if "PRIVATE KEY" in text:
+        yield from (match.span() for match in _PEM.finditer(text))
+    if "PuTTY-User-Key-File" in text:
+        yield from (match.span() for match in _PUTTY_KEY.finditer(text))
+
+
+# Names of settings, variables and fields that hold secrets: "PASSWORD", "db_pass", "SECRET_KEY",
+# "clientSecret", "api-key", "X-Auth-Token". A name matches when one of its words is a secret word, or
+# a key word follows a qualifying word; words that say the value is about the secret, not the secret
+# ("password_length", "token_type", "max_tokens") rule it out.
+_SECRET_WORDS = frozenset(
+    {"password", "passwd", "pwd", "pass", "passphrase", "passcode", "secret", "token", "apikey", "credential",
+     "credentials", "pw", "pword", "senha", "contrasena", "contraseña", "passwort", "kennwort", "motdepasse",
+     "пароль", "密码", "密碼", "パスワード", "비밀번호"}
+)  # fmt: skip
+_KEY_QUALIFIERS = frozenset(
+    {"api", "access", "secret", "private", "signing", "encryption", "master", "client", "app", "license",
+     "session", "auth", "subscription", "account", "service", "consumer", "webhook", "storage", "shared"}
+)  # fmt: skip
+_NOT_SECRET_WORDS = frozenset(
+    {"type", "types", "url", "uri", "endpoint", "length", "len", "count", "limit", "limits", "size", "file", "path",
+     "name", "field", "label", "prompt", "policy", "min", "max", "num", "expiry", "expires", "expiration", "ttl",
+     "timeout", "hash", "hint", "regex", "pattern", "reset", "confirm", "confirmation", "input", "placeholder",
+     "id", "ids", "header", "prefix", "format", "strength", "rules", "validation", "required", "usage", "manager",
+     "store", "env", "var", "variable", "error", "errors", "message", "class", "kind", "mode", "enabled",
+     "tokens", "tokenizer", "location", "dir", "directory", "version", "form", "list", "index"}
+)  # fmt: skip
+_NAME_WORD_SPLIT = regex.compile(r"[_\-.\s]+|(?<=\p{Ll})(?=\p{Lu})")
+
+
+@cache
+def _secret_name(name: str) -> bool:
+    words = [word.casefold() for word in _NAME_WORD_SPLIT.split(name) if word]
+    if not words or any(word in _NOT_SECRET_WORDS for word in words):
+        return False
+    if any(word in _SECRET_WORDS for word in words) or "apikey" in "".join(words):
+        return True
+    return any(word == "key" and index and words[index - 1] in _KEY_QUALIFIERS for index, word in enumerate(words))
+
+
+# A value that stands for a secret instead of being one: a template, an environment lookup, a call,
+# a type, a mask, an instruction to the reader.
+_PLACEHOLDER_VALUE = regex.compile(
+    r"""(?ix)^(?:
+        \$\{?[a-z_][a-z0-9_]*\}?|.*\{\{.*|\{[a-z_][a-z0-9_]*\}|<[^<>]*>?|\[[^\[\]]*\]|%\([a-z_]+\)s|%s|
+        [a-z_][a-z0-9_.]*\(.*|\*+|x+|\.+|-+|_+|\#+|•+|\?+|
+        (?:your|my|enter|insert|replace|put|add)[-_ .].*|.*[-_ ](?:here|placeholder)|
+        (?:os|process|env|self|this|config|settings|request|args|params|props|data|input|form|values|secrets)\..*|
+        none|null|nil|true|false|undefined|empty|required|optional|secret|password|passwd|token|string|str|int|
+        bool|text|any|object|char|varchar|value|redacted|hidden|masked|todo|tbd|example|sample|dummy|test|demo|
+        foo|bar|baz|xyz
+    )$"""
+)
+_ENTROPY_NAME = regex.compile(r"(?i)(?:^|[_\-.])(?:key|sig|signature|auth|hmac|salt|nonce)$")
+
+
+def _entropy(value: str) -> float:
+    counts = Counter(value)
+    return -sum(count / len(value) * math.log2(count / len(value)) for count in counts.values())
+
+
+def _high_entropy(value: str) -> bool:
+    """Long, varied and with digits among letters, as generated keys are (identifiers rarely are)."""
+    classes = sum(bool(regex.search(pattern, value)) for pattern in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
+    has_digit_and_letter = regex.search(r"[0-9]", value) and regex.search(r"[A-Za-z]", value)
+    return len(value) >= 16 and classes >= 2 and bool(has_digit_and_letter) and _entropy(value) >= 3.5
+
+
+# What redaction writes in place of a value (NAME_1, SECRET_2, EMAIL_ADDRESS_3): never a secret itself, or a
+# redacted connection string would be found again by the publishing gate's scan of the redacted text.
+_REDACTION_PLACEHOLDER = regex.compile(r"[A-Z]+(?:_[A-Z]+)*_[0-9]+")
+
+
+def _secret_value(value: str, quoted: bool, code_like: bool = True) -> bool:
+    """Whether an assigned value is a secret, not a placeholder, a mask or (where `code_like`: the value
+    could be code) a variable or a call."""
+    if not value or len(value) > 256 or (code_like and _PLACEHOLDER_VALUE.match(value)):
+        return False
+    if _REDACTION_PLACEHOLDER.fullmatch(value):
+        return False
+    if len(set(value)) < (5 if len(value) >= 10 else 3):  # masks such as sk-xxxxxxxxxxxxxxxx
+        return False
+    if quoted:
+        return len(value) >= 3 and not any(ch.isspace() for ch in value)
+    # Unquoted, a value may be code: a variable, an attribute, a call. Identifiers in lower snake case
+    # are read as code unless they look random.
+    if not regex.search(r"[0-9]", value) and (
+        regex.fullmatch(r"[a-z_][a-z0-9_]*", value)
+        or regex.fullmatch(r"[a-z_$][A-Za-z0-9_$]*[a-z][A-Z][A-Za-z0-9_$]*", value)
+    ):  # a variable: snake_case or camelCase, no digits
+        return False
+    return len(value) >= 3
+
+
+# name = value, name: value, "name": "value", name => value, name := value, NAME=value (.env), on one line.
+_ASSIGNMENT = regex.compile(
+    r"""(?<![A-Za-z0-9_])(?P<name>[A-Za-z_\p{L}][A-Za-z0-9_\-.\p{L}]{0,60})["']?\]?\s*
+        (?:=>|:=|(?<![=!<>])=(?!=)|(?<!:):(?![:/])|：)[ \t]*
+        (?:(?P<quote>["'`])(?P<quoted>[^"'`\n]{1,256})(?P=quote)|(?P<bare>[^\s"'`,;{}]{1,256}))""",
+    regex.VERBOSE,
+)
+# Templates in connection strings: ${DB_PASS}, <password>, {{ pw }}, %(password)s, masks.
+_URL_PLACEHOLDER = regex.compile(
+    r"(?i)^(?:\$\{?[a-z_]\w*\}?|<[^<>]*>|\{\{?[^{}]*\}\}?|%\([a-z_]+\)s|\*+|x+|\.+|password|passwd|secret)$"
+)
+# The password runs to the last "@" that a host name follows, so "@", quotes and "#" inside it (seen in
+# pasted, unencoded URLs) do not cut it short.
+_URL_PASSWORD = regex.compile(
+    r"(?i)(?<![A-Za-z0-9+.-])[a-z][a-z0-9+.-]{1,30}://[^\s:/@\"'`]{1,64}:(\S{1,128})@"
+    r"(?=[A-Za-z0-9\[][A-Za-z0-9.\[\]-]*(?:[:/?#\s\"'`]|$))"
+)
+_AUTH_HEADER = regex.compile(r"(?i)(?<![A-Za-z])(?:bearer|token|basic)[ \t]+([A-Za-z0-9._~+/=-]{8,})")
+_AUTH_CONTEXT = regex.compile(r"(?i)(?:authori[sz]ation|bearer|auth|header|curl|-H)")
+_PROSE_PASSWORD = regex.compile(
+    r"(?i)(?:password|passcode|passphrase|pin code|contraseña|mot de passe|passwort|senha|пароль|密码|密碼|"
+    r"パスワード|비밀번호)(?:\s+(?:is|was|est|ist|es|é|era|:)|\s*(?:是|は|为|為|는|은|:|：|-))\s*"
+    r"[“«「]?([^\s”»」，。、]{3,64})"
+)
+
+
+# Every secret rule needs one of these words nearby; most texts have none.
+_SECRET_HINT = regex.compile(
+    r"(?i)pass|pwd|pw\b|secret|token|key|auth|credential|bearer|basic|senha|contrase|kennwort|пароль|密码|密碼|"
+    r"パスワード|비밀번호|sig|salt|nonce|hmac|://"
+)
+
+
+def _secrets(text: str) -> Iterator[tuple[int, int]]:
+    """Passwords in URLs and connection strings, secret-named assignments in code and config, bearer,
+    token and basic credentials in headers, and passwords stated in prose."""
+    if _SECRET_HINT.search(text) is None:
+        return
+    if "://" in text:
+        for match in _URL_PASSWORD.finditer(text):
+            value = match.group(1)
+            if not _URL_PLACEHOLDER.match(value) and _secret_value(value, quoted=True, code_like=False):
+                yield match.span(1)
+    for match in _ASSIGNMENT.finditer(text):
+        name = match.group("name")
+        value = match.group("quoted") or match.group("bare")
+        quoted = match.group("quoted") is not None
+        if _secret_name(name):
+            if _secret_value(value, quoted):
+                yield match.span("quoted" if quoted else "bare")
+        elif _ENTROPY_NAME.search(name) and _high_entropy(value) and not _PLACEHOLDER_VALUE.match(value):
+            yield match.span("quoted" if quoted else "bare")
+    for match in _AUTH_HEADER.finditer(text):
+        value = match.group(1)
+        keyword = text[match.start() : match.start(1)].strip().casefold()
+        if _PLACEHOLDER_VALUE.match(value) or not _distinct_enough(value, 5):
+            continue
+        # "the bearer instrument", "a token approach": prose words are not credentials.
+        credential_shaped = not value.isalpha() or _high_entropy(value)
+        if credential_shaped and (
+            keyword == "bearer" or _AUTH_CONTEXT.search(text, max(0, match.start() - 40), match.start())
+        ):
+            yield match.span(1)
+    for match in _PROSE_PASSWORD.finditer(text):
+        start, end = match.span(1)
+        while end > start and text[end - 1] in ".,;":  # the sentence's punctuation, not the password's
+            end -= 1
+        if _secret_value(text[start:end], quoted=True):
+            yield start, end
+
+
+# Every text `find_structured` finds anything in matches this RE2 pattern (Arrow's vectorised kernels), so a
+# scan over whole columns hands only these texts to Python: a digit run of 7+ characters (cards, SSNs,
+# phones), an IBAN's country and check digits, an "@", the hints each detector itself requires first.
+PREFILTER = (
+    r"[0-9][0-9 \t().\-/]{5,}[0-9]|[A-Za-z]{2}[0-9]{2}|@|PRIVATE KEY|PuTTY-User-Key-File|ccess|sk-|[srp]k_"
+    r"|A[KSGIRPN][IP]A|gh[pousr]_|github_pat_|glpat-|hf_|xox|hooks\.slack|AIza|whsec_|gsk_|xai-|r8_|npm_|pypi-"
+    r"|SG\.|AC[0-9a-f]|SK[0-9a-f]|eyJ|::|[0-9]\.[0-9]|(?i:pass|pwd|pw|secret|token|key|auth|credential|bearer|basic"
+    r"|senha|contrase|kennwort|пароль|密码|密碼|パスワード|비밀번호|sig|salt|nonce|hmac|pin code|://)"
+)
+
+_DETECTORS: dict[str, Callable[[str], Iterator[tuple[int, int]]]] = {
+    "EMAIL_ADDRESS": _emails,
+    "CREDIT_CARD": _cards,
+    "IBAN_CODE": _ibans,
+    "US_SSN": _ssns,
+    "IP_ADDRESS": _ips,
+    "API_KEY": _api_keys,
+    "PRIVATE_KEY": _private_keys,
+    "SECRET": _secrets,
+}

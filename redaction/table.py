@@ -380,7 +380,7 @@ class _WorkerPoolAnalysis:
 # --- content-hash cache -------------------------------------------------------------------------
 
 # Bump when detection code changes in a way settings do not capture, so stale cached analyses are not reused.
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3
 
 
 def analysis_fingerprint(settings: RedactionSettings) -> str:

@@ -35,7 +35,7 @@ from pipeline.verify import VerifyOptions, verify_release
 
 SALT = Salt(b"verify-test-salt-0123456789abcdef", "env:ARENA_RELEASE_SALT", "ARENA_RELEASE_SALT")
 NAME_ROW_VALUE = "Rosalind"
-EMAIL = "rosalind.franklin@example.org"
+EMAIL = "rosalind.franklin@posteo.de"  # a real-looking domain: example domains are documentation, not PII
 
 
 @pytest.fixture(scope="module")

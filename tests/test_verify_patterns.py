@@ -9,10 +9,10 @@ from pipeline.verify import pii_pattern_hits
 
 
 @pytest.mark.parametrize(("text", "kind"), [
-    ("write to jane.doe@mail.example.org today", "email"),
+    ("write to jane.doe@mailbox.org today", "email"),
     ("card 4111 1111 1111 1111 exp 12/29", "card"),
-    ("my ssn is 123-45-6789", "ssn"),
-    ("OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuvwxyz0123", "api_key"),
+    ("my ssn is 512-44-7319", "ssn"),
+    ("export OPENAI_API_KEY=sk-proj-Q3xv9LmT2pR8sW1kZ7yB4nD6fH0jG5cV9aE2uI8oP3rT6wY1", "api_key"),
     ("AKIAIOSFODNN7EXAMPLE is the key id", "api_key"),
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow", "private_key"),
     # cards of 12, 15 and 19 digits (Luhn-valid), and digits written against CJK text
@@ -27,8 +27,8 @@ from pipeline.verify import pii_pattern_hits
 ])
 def test_structured_pii_is_found(text, kind):
     hits = pii_pattern_hits(text)
-    assert [h.split()[0] for h in hits] == [kind]
-    assert "…" in hits[0]  # masked, never the whole value
+    assert kind in {h.split()[0] for h in hits}  # (a key assigned to a secret name is also a secret)
+    assert all("…" in hit for hit in hits)  # masked, never the whole value
 
 
 @pytest.mark.parametrize("text", [
@@ -39,7 +39,7 @@ def test_structured_pii_is_found(text, kind):
     "3x + 7 = 22, on 2024-06-01",
     "id 123e4567-e89b-12d3-a456-426614174000 is a UUID",
     "PASSWORD=${DB_PASSWORD} and api_key: os.environ['KEY'] and token=<your token>",
-    "postgresql://user:PASSWORD_1@db/app",  # redaction's own placeholder
+    "postgresql://user:PASSWORD_1@db/app and DB_PASSWORD=SECRET_2",  # redaction's own placeholders
     "function setPassword(string memory newPassword) external {\n    s_password = newPassword;\n}",
     "password = config.db.password; token = get_token(user)",
 ])

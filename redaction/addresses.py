@@ -1,0 +1,128 @@
+"""Street addresses and dates of birth in the languages of the arena, found by their written shape.
+
+An address is a street line (a house number and a street-type word, in the order each country writes
+them: "42 Elm Street", "Hauptstraße 5", "12 rue de la Paix", "Calle Mayor 3", "ул. Ленина, д. 5",
+"朝阳区建国路88号", "東京都港区六本木6-10-1", "서울시 강남구 테헤란로 152") with what follows it on the
+same address (apartment, postcode and town). A date of birth is a date right after a birth cue ("date of
+birth", "born on", "geboren am", "né le", "出生日期", "生年月日", ...); other dates are not personal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import regex
+
+_STREET_TYPES_EN = (
+    "Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|Terrace|Ter|Circle|Cir|"
+    "Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Crescent|Cres|Close|Row|Grove|Gardens|Mews|Hill|Park|Walk|"
+    "Alley|Bend|Bluff|Branch|Bridge|Brook|Burg|Bypass|Camp|Canyon|Cape|Causeway|Center|Centre|Cliff|Club|Common|"
+    "Corner|Course|Cove|Creek|Crest|Crossing|Curve|Dale|Dam|Divide|Estates|Expressway|Extension|Falls|Ferry|Field|"
+    "Fields|Flat|Flats|Ford|Forest|Forge|Fork|Fort|Freeway|Garden|Gateway|Glen|Green|Harbor|Haven|Heights|Hills|"
+    "Hollow|Inlet|Island|Isle|Junction|Key|Knoll|Lake|Lakes|Landing|Light|Loaf|Lock|Locks|Lodge|Loop|Mall|Manor|"
+    "Meadow|Meadows|Mill|Mills|Mission|Motorway|Mount|Mountain|Neck|Orchard|Oval|Pass|Path|Pike|Pine|Pines|Plain|"
+    "Plains|Plaza|Point|Points|Port|Ports|Prairie|Radial|Ranch|Rapid|Rapids|Rest|Ridge|River|Route|Run|Shoal|"
+    "Shore|Shores|Spring|Springs|Spur|Station|Stravenue|Stream|Summit|Throughway|Trace|Track|Trafficway|Tunnel|"
+    "Turnpike|Underpass|Union|Valley|Viaduct|View|Views|Village|Ville|Vista|Wall|Well|Wells"
+)
+_CAPITALISED = r"\p{Lu}[\p{L}'’.-]*"
+_APARTMENT = r"(?:,?\s*(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|Floor|Fl\.?|Room|Rm\.?|#)\s*[\p{L}\d-]{1,6})?"
+# ", Springfield, IL 62704", "\nWest Mary, WA 74405", ", London SW1A 1AA", ", 10115 Berlin", ", 75001 Paris"
+_TOWN_TAIL = (
+    r"(?:(?:,[ \t]*|[ \t]*\n[ \t]*)(?:"
+    r"(?:\p{Lu}[\p{L}'’.-]*[ \t]?){1,3},?[ \t]+(?:[A-Z]{2}[ \t]+)?\d{5}(?:-\d{4})?"  # town, ST 12345
+    r"|(?:\p{Lu}[\p{L}'’.-]*[ \t]?){1,3},?[ \t]+[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}"  # town SW1A 1AA
+    r"|\d{4,5}[ \t]+(?:\p{Lu}[\p{L}'’.-]*[ \t]?){1,3}"  # 10115 Berlin
+    r"|[A-Z]{2}[ \t]+\d{5}"  # IL 62704
+    r"))?"
+)
+_ADDRESS_PATTERNS = [
+    # English: number, name words, street type.
+    rf"(?<![\p{{L}}\d])\d{{1,6}}[A-Za-z]?[ \t]+(?:[NSEW]\.?[ \t]+)?(?:{_CAPITALISED}[ \t]+){{1,4}}"
+    rf"(?:{_STREET_TYPES_EN})\.?(?![\p{{L}}]){_APARTMENT}{_TOWN_TAIL}",
+    # German, Dutch, Scandinavian: name+street type, then the number.
+    r"(?<![\p{L}])\p{Lu}[\p{L}-]*(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer|steig|chaussee|"
+    r"gracht|laan|straat|plein|kade|gatan|vägen|veien|gade|vej)[ \t]+\d{1,4}[a-z]?" + _TOWN_TAIL,
+    # German street types as a word of their own: "Indische Straße 455", "Fügener Weg 11".
+    r"(?<![\p{L}])(?:\p{Lu}[\p{L}-]*[ \t]+){1,3}(?:Straße|Strasse|Weg|Gasse|Allee|Platz|Ring|Damm|Ufer|Chaussee)"
+    r"[ \t]+\d{1,4}[a-z]?" + _TOWN_TAIL,
+    # French: number, street type, name.
+    r"(?<![\p{L}\d])\d{1,4}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?i:rue|avenue|av\.|boulevard|bd|place|chemin|allée|"
+    r"impasse|quai|route|cours|square|voie|cour|passage|sentier|villa|cité|résidence|hameau|esplanade|promenade|"
+    r"faubourg|parvis)[ \t]+(?:(?:de|du|des|de la|de l'|d'|la|le|les)[ \t]?)?"
+    r"\p{Lu}[\p{L}'’-]*(?:[ \t]+(?:de |du |des |la |le )?\p{Lu}[\p{L}'’-]*){0,3}" + _TOWN_TAIL,
+    # Spanish, Italian, Portuguese: street type, name, number.
+    r"(?<![\p{L}\d])(?P<number_first>\d{1,5},?[ \t]+)?"
+    r"(?:Calle|C/|Avenida|Avda\.|Av\.|Paseo|Plaza|Camino|Carrera|Ronda|Travesía|Via|Viale|Piazza|"
+    r"Corso|Vicolo|Largo|Piazzale|Rua|Travessa|Praça|Estrada|Alameda)[ \t]+"
+    r"(?:(?:de|del|de la|de los|de las|della|dei|degli|delle|di|da|do|dos|das)[ \t]+)?"
+    r"\p{Lu}[\p{L}'’-]*(?:[ \t]+(?:de |del |di |da |do )?\p{Lu}[\p{L}'’-]*){0,3}"
+    r"(?(number_first)|,?[ \t]+(?:n[º°o]\.?[ \t]*)?\d{1,5}[A-Za-z]?(?![\d])(?:,?[ \t]*\d{1,2}[º°ª][ \t]?[A-Za-z]?)?)"
+    + _TOWN_TAIL,
+    # Russian: street type, name, house (and flat).
+    r"(?<![\p{L}])(?:ул\.|улица|пр\.|пр-т|проспект|пер\.|переулок|бульвар|б-р|шоссе|наб\.|набережная|пл\.|площадь|"
+    r"(?i:аллея|проезд|тупик))"
+    r"[ \t]*\p{Lu}[\p{L}-]*(?:[ \t]+\p{L}[\p{L}-]*){0,2},?[ \t]*(?:д\.|дом)?[ \t]*\d{1,4}[\p{L}]?"
+    r"(?:[,\s]*(?:корп\.|к\.|стр\.)[ \t]*\d{1,3})?(?:[,\s]*(?:кв\.|квартира)[ \t]*\d{1,4})?",
+    # Chinese: (province, city, district,) road, number.
+    r"(?:[\p{Han}]{2,6}(?:省|自治区))?(?:[\p{Han}]{2,6}市)?(?:[\p{Han}]{1,6}(?:区|县|镇|區|縣|鎮))?"
+    r"[\p{Han}]{1,10}(?:路|街|大道|大街|巷|胡同|弄|道)[0-9０-９]{1,5}(?:号|號)"
+    r"(?:[\p{Han}0-9０-９]{0,10}(?:室|楼|樓|栋|棟|单元|單元))?",
+    # Japanese: prefecture, city or ward, town, block numbers.
+    r"(?:東京都|北海道|(?:京都|大阪)府|[\p{Han}]{2,3}県)?[\p{Han}\p{Katakana}ヶケ]{1,8}(?:市|区|町|村|郡)"
+    r"[\p{Han}\p{Katakana}\p{Hiragana}ヶケ]{0,10}?[0-9０-９一二三四五六七八九十]{1,4}(?:丁目|[-－‐ー])"
+    r"[0-9０-９]{1,4}(?:(?:番地?|[-－‐ー])[0-9０-９]{1,4}号?)?",
+    # Korean road-name addresses: (city, district,) road, building number.
+    r"(?:[\p{Hangul}]{2,}(?:특별시|광역시|시|도)[ \t]*)?(?:[\p{Hangul}]{1,}(?:구|군)[ \t]*)?"
+    r"[\p{Hangul}0-9]{1,}(?:대로|로|길)[ \t]*\d{1,4}(?:-\d{1,4})?(?:[ \t]*\d{1,4}호)?",
+]
+_ADDRESS = regex.compile("|".join(f"(?:{pattern})" for pattern in _ADDRESS_PATTERNS))
+# Chinese is written without spaces, so the Han run before a city can be the sentence's own verb.
+_CHINESE_LEAD_IN = regex.compile(
+    r"^(?:[我你他她]们?)?(?:现在|目前)?(?:住在|住|在|是|寄到|送到|发到|位于|地址(?:是|为)?[：:]?)+"
+)
+
+
+def find_addresses(text: str) -> Iterator[tuple[int, int]]:
+    """Offsets of street addresses (street line, then apartment, town and postcode when they follow)."""
+    for match in _ADDRESS.finditer(text):
+        start, end = match.span()
+        lead_in = _CHINESE_LEAD_IN.match(match.group())
+        start += lead_in.end() if lead_in else 0
+        while end > start and text[end - 1] in " \t,.":
+            end -= 1
+        yield start, end
+
+
+_MONTHS = (
+    r"January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|"
+    r"Januar|Jänner|Februar|März|Mai|Juni|Juli|Oktober|Dezember|"
+    r"janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre|"
+    r"enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre|"
+    r"gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre|"
+    r"janeiro|fevereiro|março|maio|junho|julho|setembro|outubro|dezembro|"
+    r"января|февраля|марта|апреля|мая|июня|июля|августа|сентября|октября|ноября|декабря"
+)
+_DATE = (
+    r"(?:\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})|\d{4}[./-]\d{1,2}[./-]\d{1,2}"
+    rf"|(?:\d{{1,2}}(?:st|nd|rd|th|er|º)?\.?[ \t]+(?:de[ \t]+)?)?(?i:{_MONTHS})\.?[ \t]+(?:de[ \t]+)?"
+    r"(?:\d{1,2}(?:st|nd|rd|th)?,?[ \t]+)?\d{4}(?:[ \t]*(?:г\.|года))?"
+    r"|\d{4}[ \t]*年[ \t]*\d{1,2}[ \t]*月[ \t]*\d{1,2}[ \t]*日|\d{4}년[ \t]*\d{1,2}월[ \t]*\d{1,2}일)"
+)
+_BIRTH_CUE = (
+    r"(?i:date[ \t]of[ \t]birth|d\.?o\.?b\.?|birth[ \t]?date|birthday(?:[ \t]is)?|born(?:[ \t]on)?|"
+    r"geburtsdatum|geboren(?:[ \t]am)?|date[ \t]de[ \t]naissance|née?[ \t]le|fecha[ \t]de[ \t]nacimiento|"
+    r"nacid[oa][ \t](?:el)?|data[ \t]di[ \t]nascita|nat[oa][ \t]il|data[ \t]de[ \t]nascimento|nascid[oa][ \t]em|"
+    r"дата[ \t]рождения|родил(?:ся|ась)|д\.р\.|出生日期|生日|出生于|出生於|生年月日|生まれ|생년월일|생일)"
+)
+_BIRTH_DATE = regex.compile(
+    rf"{_BIRTH_CUE}[ \t]*(?:is|was|:|：|-|=|は|是|为)?[ \t]*(?:the[ \t]+)?({_DATE})"
+    rf"|({_DATE})[ \t]*(?:生まれ|出生|生)"  # Japanese and Chinese put the cue after the date
+)
+
+
+def find_birth_dates(text: str) -> Iterator[tuple[int, int]]:
+    """Offsets of dates written right after a birth cue."""
+    for match in _BIRTH_DATE.finditer(text):
+        yield match.span(1) if match.group(1) else match.span(2)

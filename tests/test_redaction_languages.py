@@ -1,0 +1,88 @@
+"""Redaction beyond English: names in other scripts, addresses, dates of birth, secrets, and one
+placeholder per person across a group."""
+
+from __future__ import annotations
+
+import pytest
+
+from redaction import Redactor
+from redaction.addresses import find_addresses, find_birth_dates
+
+
+@pytest.fixture(scope="module")
+def redactor() -> Redactor:
+    return Redactor()
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Напиши письмо Ольге Смирновой и Ивану Петровичу Сидорову.", ["Ольге Смирновой", "Ивану Петровичу Сидорову"]),
+        ("请帮我给张伟写一封信，告诉他李娜明天来北京。", ["张伟", "李娜"]),
+        ("田中太郎さんに手紙を書いてください。", ["田中太郎"]),
+        ("김민수 씨에게 이메일을 보내 주세요.", ["김민수"]),
+        ("my name is mark and I need help", ["mark"]),
+        ("Attached: Sarah_Murphy_resume.pdf", ["Sarah_Murphy"]),
+        ("Please write to Mary Jenkins about the invoice.", ["Mary Jenkins"]),
+    ],
+)
+def test_names_in_every_script_are_redacted(redactor, text, names):
+    redacted = redactor.redact_group([text]).texts[0]
+    for name in names:
+        assert name not in redacted, redacted
+    assert "NAME_1" in redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "这是一个关于北京天气的问题，请用中文回答。",
+        "この文章を英語に翻訳してください。",
+        "이것은 정말로 중요한 질문입니다.",
+        "Объясни, как работает квантовый компьютер.",
+        "Configure Jenkins to run the pipeline nightly.",
+    ],
+)
+def test_texts_without_names_stay_unchanged(redactor, text):
+    assert redactor.redact_group([text]).texts == [text]
+
+
+def test_a_leading_capitalised_word_is_not_part_of_the_name_and_one_person_keeps_one_placeholder(redactor):
+    result = redactor.redact_group(
+        ["Eric Jenkins and Ruby Smith are siblings. Since Eric has the bigger house, Ruby lives with him.",
+         "Tell Eric that Ruby called."]
+    )  # fmt: skip
+    assert result.texts == [
+        "NAME_1 and NAME_2 are siblings. Since NAME_1 has the bigger house, NAME_2 lives with him.",
+        "Tell NAME_1 that NAME_2 called.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("Send it to 742 Evergreen Terrace, Springfield, IL 62704 now", "742 Evergreen Terrace, Springfield, IL 62704"),
+        ("At 0487 Hopkins Locks Suite 922\nWest Mary, WA 74405.", "0487 Hopkins Locks Suite 922\nWest Mary, WA 74405"),
+        ("Meine Adresse: Hauptstraße 5, 10115 Berlin.", "Hauptstraße 5, 10115 Berlin"),
+        ("J'habite au 12 rue de la Paix, 75002 Paris.", "12 rue de la Paix, 75002 Paris"),
+        ("Vivo en Calle Mayor 3, 28013 Madrid", "Calle Mayor 3, 28013 Madrid"),
+        ("Адрес: ул. Ленина, д. 5, кв. 12", "ул. Ленина, д. 5, кв. 12"),
+        ("我住在北京市朝阳区建国路88号", "北京市朝阳区建国路88号"),
+        ("住所は東京都港区六本木6-10-1です", "東京都港区六本木6-10-1"),
+        ("서울시 강남구 테헤란로 152에 있어요", "서울시 강남구 테헤란로 152"),
+    ],
+)
+def test_street_addresses(text, address):
+    assert [text[start:end] for start, end in find_addresses(text)] == [address]
+
+
+def test_dates_of_birth_only_after_a_birth_cue():
+    text = "DOB: 12/05/1987. born on March 3, 1990; geboren am 3. Mai 1985; 1990年5月3日生まれ. Meeting on 2024-03-05."
+    found = [text[s:e] for s, e in find_birth_dates(text)]
+    assert found == ["12/05/1987", "March 3, 1990", "3. Mai 1985", "1990年5月3日"]
+    assert list(find_addresses("In 2020 Apple released 3 New Products for 5 Main Streets.")) == []
+
+
+def test_addresses_dates_of_birth_and_secrets_get_their_placeholders(redactor):
+    text = "I'm at 742 Evergreen Terrace, Springfield, IL 62704, DOB 12/05/1987, DB_PASSWORD=hunter2go"
+    assert redactor.redact_group([text]).texts == ["I'm at ADDRESS_1, DOB DOB_1, DB_PASSWORD=SECRET_1"]
