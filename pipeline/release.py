@@ -351,7 +351,7 @@ def publish(config: ReleaseConfig, ws: ReleaseWorkspace) -> list[PublishResult]:
     """One commit and one tag per repo and target: the public release, then each provider's, private."""
     results = []
     for spec in config.targets:
-        target = (LocalTarget(config.path(spec.path)) if spec.kind == "local"
+        target = (LocalTarget(spec.directory(ws.workdir)) if spec.kind == "local"
                   else HubTarget(endpoint=spec.endpoint, token_env=spec.token_env))
         results.append(publish_release(ws.public_dir, spec.repo_id, config.version, target, spec.private))
         for provider_dir in sorted(p for p in ws.provider_dir.glob("*") if p.is_dir()):

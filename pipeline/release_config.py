@@ -3,7 +3,8 @@
 One YAML file per release under `release_configs/` (see `release_configs/example.yaml` for every
 key). Every mistake is reported with where and why: unknown keys (with the allowed ones), bad or
 reversed dates, a public fraction outside (0, 1], a provider without models, a model listed under
-two providers, a leaderboard given twice or not at all. Relative paths are relative to the file.
+two providers, a leaderboard given twice or not at all. Relative paths are relative to the file,
+except a local target's `path`, which is relative to the work directory.
 
 The sampling salt is never written in the file: the config names the environment variable holding
 it. Only a local example may also carry a `dev_default`, used (and recorded as such) when the
@@ -159,6 +160,11 @@ class LocalTarget(_RepoTarget):
 
     kind: Literal["local"]
     path: Path
+
+    def directory(self, workdir: Path) -> Path:
+        """Where the target lives: a relative `path` is under the work directory (the release's own
+        place, wherever the config file sits), an absolute one is used as written."""
+        return resolve_path(self.path, workdir)
 
 
 class HubTarget(_RepoTarget):

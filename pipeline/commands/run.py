@@ -20,7 +20,10 @@ from pathlib import Path
 from pipeline.cleaning_config import load_cleaning_config
 from pipeline.errors import UsageError
 from pipeline.ingest import discover_logs, judge_key_for
+from pipeline.instance import write_instance_settings
+from pipeline.preflight import preflight
 from pipeline.release_config import load_release_config
+from pipeline.stage_settings import load_stage_settings
 from pipeline.synth import SynthSettings, generate
 
 # Dagster's console logger would print every step event; this command prints its own progress and
@@ -55,6 +58,9 @@ def ensure_logs(args: argparse.Namespace, window_start) -> Path:
 def run(args: argparse.Namespace) -> int:
     config = load_release_config(args.config)  # a bad config fails here, before any work
     args.workdir = args.workdir.resolve()
+    # A missing key or an unwritable target fails here in seconds, not after the expensive stages.
+    preflight(config, load_stage_settings(args.stages), load_cleaning_config(args.cleaning),
+              args.workdir).raise_if_failed()
     logs = ensure_logs(args, config.log_window.start).resolve()
     files = [f for f in discover_logs(logs).files
              if config.log_window.start.isoformat() <= f.day <= config.log_window.end.isoformat()]
@@ -63,9 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"no log day under {logs} falls in the config's window "
                          f"{config.log_window.start}..{config.log_window.end}")
     home = args.workdir / "dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    write_instance_settings(home, workers_per_run=args.workers)
     os.environ["DAGSTER_HOME"] = str(home)
 
     import dagster as dg  # after DAGSTER_HOME is set
@@ -95,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         (key.to_user_string(), key, None) for key in defs.resolve_asset_graph().toposorted_asset_keys
         if key in materializable
     ]
+    tags = resources["release"].run_tags(resources["storage"], config)
     started = time.perf_counter()
     print(f"release {config.version}: {len(days)} log days from {logs}, work directory {args.workdir}")
     if unchanged:
@@ -104,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{index:>2}/{len(steps)}] {label} ...", end="", flush=True)
         result = dg.materialize([*all_assets, *checks], selection=[key], partition_key=partition,
                                 instance=instance, resources=resources, raise_on_error=False,
-                                tags={"arena/release": config.version}, run_config=QUIET)
+                                tags=tags, run_config=QUIET)
         failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
         if not result.success or failed_checks:
             print(" FAILED")
