@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assets.ingest import cleaned_tables, dedup_tags
-from assets.markdown import markdown_image, markdown_table
+from assets.markdown import card_preview, markdown_image, markdown_table
 from assets.preflight import release_preflight
 from assets.resources import ArenaStorage, ReleaseSettings, release_executor
 from pipeline import release as stages
@@ -193,7 +193,7 @@ def release_build(storage: ArenaStorage, release: ReleaseSettings) -> dg.Materia
         manifest = stages.build(config, ws)
         report = stages.verify(config, ws)
         ws.write_json("verify", "report", [c.__dict__ for c in report.checks])
-        card = (ws.public_dir / "README.md").read_text()
+        card = card_preview((ws.public_dir / "README.md").read_text(), ws.public_dir)
     tables = manifest["tables"]
     battles = tables.get("battles", {})
     return dg.MaterializeResult(metadata={
@@ -207,10 +207,10 @@ def release_build(storage: ArenaStorage, release: ReleaseSettings) -> dg.Materia
         "models (public battles)": dg.MetadataValue.md(_histogram(battles.get("models", {}), "model")),
         "languages (public battles)": dg.MetadataValue.md(_histogram(battles.get("languages", {}), "language")),
         "verify": dg.MetadataValue.md(markdown_table(
-            [{"check": c.name, "status": c.status, "detail": c.detail} for c in report.checks], max_cell=120)),
+            [{"check": c.name, "status": c.status, "detail": c.detail} for c in report.checks])),
         "release dir": dg.MetadataValue.path(str(ws.public_dir)),
         "content sha256": manifest["content_sha256"],
-        "card": dg.MetadataValue.md(card[:20000]),
+        "card": dg.MetadataValue.md(card),
     })
 
 
