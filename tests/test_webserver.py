@@ -196,9 +196,14 @@ def test_steward_session_in_a_real_browser(dagster_dev):
         expect(page.get_by_text("Failed").first).to_be_visible()
         expect(page.get_by_text("FAIL:").first).to_be_visible()  # the check's metadata says what leaked
         page.screenshot(path=shots / "blocking-check-failed.png")
+        page.set_viewport_size({"width": 2400, "height": 760})
         page.goto(f"{base}/asset-groups")
-        page.wait_for_timeout(5000)  # the graph lays itself out
+        for group in ("release", "ingest"):  # groups start collapsed: a double click opens one
+            page.locator(f"text={group} >> visible=true").last.dblclick()
+            expect(page.get_by_text("published_release" if group == "release" else "staged_day").last).to_be_visible()
+        page.wait_for_timeout(3000)  # statuses load
         page.screenshot(path=shots / "asset-graph.png")
+        page.set_viewport_size({"width": 1600, "height": 1000})
 
         # 4. published_release launched alone, for the same release: refused (no passing verification).
         before = {r["id"] for r in _runs(client)}
