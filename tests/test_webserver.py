@@ -196,6 +196,10 @@ def test_steward_session_in_a_real_browser(dagster_dev):
         expect(page.get_by_text("Failed").first).to_be_visible()
         expect(page.get_by_text("FAIL:").first).to_be_visible()  # the check's metadata says what leaked
         page.screenshot(path=shots / "blocking-check-failed.png")
+        page.goto(f"{base}/assets/moderation?view=checks")  # not run (no OPENAI_API_KEY): a WARN, not green
+        page.get_by_text("ran", exact=True).first.click()
+        expect(page.get_by_text("NOT_RUN").first).to_be_visible()
+        page.screenshot(path=shots / "moderation-not-run-warning.png")
         page.set_viewport_size({"width": 2400, "height": 760})
         page.goto(f"{base}/asset-groups")
         for group in ("release", "ingest"):  # groups start collapsed: a double click opens one
