@@ -152,6 +152,7 @@ def test_steward_session_in_a_real_browser(dagster_dev):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(60_000)
+        expect.set_options(timeout=60_000)  # a loaded 2-core machine renders slowly
         # Dagster's one-time "join the community" dialog, whenever it shows up.
         page.add_locator_handler(page.get_by_role("button", name="Skip"), lambda skip: skip.click())
 
