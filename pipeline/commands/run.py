@@ -110,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
         result = dg.materialize([*all_assets, *checks], selection=[key], partition_key=partition,
                                 instance=instance, resources=resources, raise_on_error=False,
                                 tags=tags, run_config=QUIET)
-        evaluations = [c for c in result.get_asset_check_evaluations() if not c.passed]
-        failed_checks = [c for c in evaluations if c.severity == dg.AssetCheckSeverity.ERROR]
+        not_passed = [c for c in result.get_asset_check_evaluations() if not c.passed]
+        failed_checks = [c for c in not_passed if c.severity == dg.AssetCheckSeverity.ERROR]
         if not result.success or failed_checks:
             print(" FAILED")
             _explain_failure(result, failed_checks)
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         if key == ingest.staged_day.key:
             ledger.record(partition, fingerprints[partition])
         warnings = "".join(f"; WARN {c.check_name}" + (f": {c.metadata['why'].value}" if "why" in c.metadata else "")
-                           for c in evaluations if c.severity == dg.AssetCheckSeverity.WARN)
+                           for c in not_passed if c.severity == dg.AssetCheckSeverity.WARN)
         print(f" ok ({time.perf_counter() - step_started:.1f}s{warnings})")
     print(_summary(args.workdir, config.version, time.perf_counter() - started))
     return 0
