@@ -11,6 +11,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from assets.markdown import markdown_table
+from assets.preflight import release_preflight
 from assets.resources import ArenaStorage, ReleaseSettings
 from pipeline.dedup import UNTAGGED_BATTLES, tag_battles
 from pipeline.ingest import finalize, stage_days
@@ -50,7 +51,7 @@ def _reasons_table(counts: dict[str, int]) -> str:
     return markdown_table([{"reason": reason, "lines": f"{count:,}"} for reason, count in rows])
 
 
-@dg.asset(deps=[staged_day], group_name="ingest", kinds={"duckdb", "parquet"})
+@dg.asset(deps=[staged_day, release_preflight], group_name="ingest", kinds={"duckdb", "parquet"})
 def cleaned_tables(
     context: dg.AssetExecutionContext, storage: ArenaStorage, release: ReleaseSettings
 ) -> dg.MaterializeResult:

@@ -3,13 +3,17 @@
     dedup_tags -> release_candidates -> language -> redacted -> moderation -> toxicity -> public_share
     -> anonymized -> release_build (+ leaderboard) -> published_release;  public_share -> provider_exports
 
-The release config file is a resource (`release.config_file`), so a steward picks it in the
-launchpad. Blocking checks on `release_build` (PII leaks, anonymization leaks, schema, fraction,
-accounting) stop `published_release` from running when any of them fails. Each asset calls one stage
+The release config is a resource (`release.config`: a config of release_configs/ by name, or
+`release.config_file`), so a steward picks it in the launchpad; `release_preflight` checks it, its
+keys and its targets before any data work. Blocking checks on `release_build` (PII leaks,
+anonymization leaks, schema, fraction, accounting) stop `published_release` from running when any of
+them fails. Each asset calls one stage
 function of `pipeline.release`, the same ones `arena-release run` materializes.
 """
 
 import json
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -18,10 +22,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assets.ingest import cleaned_tables, dedup_tags
-from assets.markdown import markdown_image, markdown_table
+from assets.markdown import card_preview, markdown_image, markdown_table
+from assets.preflight import release_preflight
 from assets.resources import ArenaStorage, ReleaseSettings, release_executor
 from pipeline import release as stages
 from pipeline.gate import UnverifiedReleaseError, read_record, record_path
+from pipeline.instance import RELEASE_JOB_TAG
 
 GROUP = "release"
 
@@ -37,18 +43,31 @@ def release_candidates(storage: ArenaStorage, release: ReleaseSettings) -> dg.Ma
     })
 
 
-def _classifier_result(stage: str, status: dict) -> dict:
-    """Status metadata, loud when the stage did not run."""
+def _classifier_result(stage: str, status: dict, required: list[str], extra: dict | None = None,
+                       ) -> dg.MaterializeResult:
+    """Status metadata, loud when the stage did not run, and the stage's `ran` check: a WARN on the
+    graph when it did not run (an ERROR if the config requires it, which the preflight should have
+    caught before any work)."""
     counts = sorted((status.get("counts") or {}).items())
     metadata = {"status": status["status"].upper(), "model": status.get("model") or "-",
                 "model version": status.get("model_version") or "-",
                 "counts": dg.MetadataValue.md(markdown_table([{"count": k, "value": f"{v:,}"} for k, v in counts]))}
-    if status["status"] != "ok":
+    ran = status["status"] == "ok"
+    if not ran:
         metadata[f"{stage.upper()} NOT RUN"] = status.get("reason") or "no reason given"
-    return metadata
+    check = dg.AssetCheckResult(
+        check_name="ran", passed=ran,
+        severity=dg.AssetCheckSeverity.ERROR if stage in required else dg.AssetCheckSeverity.WARN,
+        metadata={"status": status["status"].upper(), "required": stage in required,
+                  "why": status.get("reason") or "-"})
+    return dg.MaterializeResult(metadata={**metadata, **(extra or {})}, check_results=[check])
 
 
-@dg.asset(deps=[release_candidates], group_name=GROUP, kinds={"python"})
+def _ran_check(stage: str) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec("ran", asset=stage, description=f"{stage} ran (WARN when it did not)")]
+
+
+@dg.asset(deps=[release_candidates], group_name=GROUP, kinds={"python"}, check_specs=_ran_check("language"))
 def language(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """fastText lid.176 on the user turns: language name, ISO code, confidence ("unknown" below threshold)."""
     with release.stage(storage, reads=["candidates"], writes=["language"]) as (config, _, ws):
@@ -56,17 +75,18 @@ def language(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeR
         languages = pq.read_table(ws.table("language", "battles"), columns=["language"])["language"]
     rows = sorted(({"language": h["values"], "battles": h["counts"]} for h in languages.value_counts().to_pylist()),
                   key=lambda r: -r["battles"])
-    return dg.MaterializeResult(metadata={**_classifier_result("language", status),
-                                          "languages": dg.MetadataValue.md(markdown_table(rows[:20]))})
+    return _classifier_result("language", status, config.required_stages,
+                              {"languages": dg.MetadataValue.md(markdown_table(rows[:20]))})
 
 
 def _classifier_asset(stage: str, upstream: dg.AssetsDefinition, kind: str, description: str) -> dg.AssetsDefinition:
-    @dg.asset(name=stage, deps=[upstream], group_name=GROUP, kinds={kind}, description=description)
+    @dg.asset(name=stage, deps=[upstream], group_name=GROUP, kinds={kind}, description=description,
+              check_specs=_ran_check(stage))
     def _asset(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
         reads, writes = [upstream.key.path[-1], "/cache"], [stage, "/cache"]
         with release.stage(storage, reads=reads, writes=writes) as (config, _, ws):
             status = stages.classify(ws, release.stage_settings(), config.required_stages, stage)
-        return dg.MaterializeResult(metadata=_classifier_result(stage, status))
+        return _classifier_result(stage, status, config.required_stages)
 
     return _asset
 
@@ -175,7 +195,7 @@ def release_build(storage: ArenaStorage, release: ReleaseSettings) -> dg.Materia
     with release.stage(storage, reads=reads, writes=writes) as (config, _, ws):
         manifest = stages.build(config, ws)
         report = stages.verify(config, ws)
-        card = (ws.public_dir / "README.md").read_text()
+        card = card_preview((ws.public_dir / "README.md").read_text(), ws.public_dir)
     tables = manifest["tables"]
     battles = tables.get("battles", {})
     return dg.MaterializeResult(metadata={
@@ -189,10 +209,10 @@ def release_build(storage: ArenaStorage, release: ReleaseSettings) -> dg.Materia
         "models (public battles)": dg.MetadataValue.md(_histogram(battles.get("models", {}), "model")),
         "languages (public battles)": dg.MetadataValue.md(_histogram(battles.get("languages", {}), "language")),
         "verify": dg.MetadataValue.md(markdown_table(
-            [{"check": c.name, "status": c.status, "detail": c.detail} for c in report.checks], max_cell=120)),
+            [{"check": c.name, "status": c.status, "detail": c.detail} for c in report.checks])),
         "release dir": dg.MetadataValue.path(str(ws.public_dir)),
         "content sha256": manifest["content_sha256"],
-        "card": dg.MetadataValue.md(card[:20000]),
+        "card": dg.MetadataValue.md(card),
     })
 
 
@@ -260,28 +280,43 @@ RELEASE_CHECKS = [
 
 
 @dg.asset(deps=[release_build, provider_exports], group_name=GROUP, kinds={"huggingface"})
-def published_release(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
+def published_release(context: dg.AssetExecutionContext, storage: ArenaStorage,
+                      release: ReleaseSettings) -> dg.MaterializeResult:
     """One commit and a version tag per repo and target (Hub or local Hub-shaped directory)."""
     with release.stage(storage, reads=["public", "providers", "verify"], writes=["delivery"]) as (config, _, ws):
         try:
             results = stages.publish(config, ws)
         except UnverifiedReleaseError as refused:
             raise dg.Failure(description=f"Not published: {refused}", allow_retries=False) from None
+    public = [r for r in results if r.repo_id in {t.repo_id for t in config.targets}]
+    context.instance.add_run_tags(context.run.run_id, {"arena/published": " ".join(r.url for r in public)})
     return dg.MaterializeResult(metadata={
         "published": dg.MetadataValue.md(markdown_table(
-            [{"repo": r.repo_id, "version": r.version, "changed": r.changed, "url": r.url} for r in results])),
+            [{"repo": r.repo_id, "tag": r.version, "commit": r.commit, "changed": r.changed, "url": r.url}
+             for r in results])),
+        **{f"{r.repo_id} @ {r.version}": _location(r.url) for r in public},
+        **{f"{r.repo_id} commit": r.commit for r in public},
     })
 
 
+def _location(url: str) -> dg.MetadataValue:
+    """A local target's file URL as a path, a Hub URL as a link."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "file":
+        return dg.MetadataValue.path(urllib.request.url2pathname(parsed.path))
+    return dg.MetadataValue.url(url)
+
+
 # In materialization order (the order `arena-release run` shows them).
-RELEASE_ASSETS = [release_candidates, language, redacted, moderation, toxicity, public_share, anonymized,
-                  provider_exports, leaderboard, release_build, published_release]
+RELEASE_ASSETS = [release_preflight, release_candidates, language, redacted, moderation, toxicity, public_share,
+                  anonymized, provider_exports, leaderboard, release_build, published_release]
 
 release_job = dg.define_asset_job(
     "arena_release",
     selection=dg.AssetSelection.assets(cleaned_tables, dedup_tags, *RELEASE_ASSETS),
     description="Finalize the staged days, then build, check and publish the release of the chosen config.",
     executor_def=release_executor(),
+    tags={RELEASE_JOB_TAG: "release"},  # dagster.yaml's run queue runs one release at a time (pipeline/instance.py)
 )
 
 periodic_release = dg.ScheduleDefinition(

@@ -2,6 +2,7 @@
 
 
 import contextlib
+import enum
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
@@ -10,8 +11,16 @@ import dagster as dg
 
 from pipeline.cleaning_config import CleaningConfig, load_cleaning_config
 from pipeline.ingest import LOG_NAME, Discovery, LogFile, discover_logs, judge_key_for
+from pipeline.preflight import PreflightReport, preflight
 from pipeline.release import ReleaseWorkspace
-from pipeline.release_config import ReleaseConfig, Salt, load_release_config, resolve_salt
+from pipeline.release_config import (
+    LocalTarget,
+    ReleaseConfig,
+    Salt,
+    config_hash,
+    load_release_config,
+    resolve_salt,
+)
 from pipeline.stage_settings import StageSettings, load_stage_settings
 from pipeline.storage import StorageError, Store, StoredFile, is_uri, synced
 from pipeline.workdir import workdir_lock
@@ -113,16 +122,46 @@ class ArenaStorage(dg.ConfigurableResource):
         return [(match["day"], f) for match, f in matches if match]
 
 
-class ReleaseSettings(dg.ConfigurableResource):
-    """Which release to build: the release config file, plus the model stages' deployment settings."""
+RELEASE_CONFIGS_DIR = Path(os.environ.get("ARENA_RELEASE_CONFIGS_DIR", "release_configs"))
 
-    config_file: str = os.environ.get("ARENA_RELEASE_CONFIG", "release_configs/example.yaml")
+# The configs under release_configs/ by name: the launchpad offers them as a choice and refuses any other
+# ("none" when the directory holds none: then set `config_file`).
+ReleaseConfigName = enum.Enum(  # type: ignore[misc]
+    "ReleaseConfigName",
+    {path.stem: path.stem for path in sorted(RELEASE_CONFIGS_DIR.glob("*.yaml"))} or {"none": "none"},
+)
+
+
+class ReleaseSettings(dg.ConfigurableResource):
+    """Which release to build: a config of release_configs/ by name (or any `config_file`, which wins),
+    plus the model stages' deployment settings."""
+
+    config: ReleaseConfigName = next(iter(ReleaseConfigName))  # type: ignore[valid-type]
+    config_file: str | None = os.environ.get("ARENA_RELEASE_CONFIG")
     stages_file: str | None = os.environ.get("ARENA_STAGES_FILE")
     bootstrap_rounds: int = 1000
 
+    @property
+    def config_path(self) -> Path:
+        return Path(self.config_file) if self.config_file else RELEASE_CONFIGS_DIR / f"{self.config.value}.yaml"
+
     def load(self) -> tuple[ReleaseConfig, Salt]:
-        config = load_release_config(Path(self.config_file))
+        config = load_release_config(self.config_path)
         return config, resolve_salt(config)
+
+    def preflight(self, storage: ArenaStorage) -> tuple[ReleaseConfig, PreflightReport]:
+        """The config, loaded, and what `pipeline.preflight` found (nothing read but settings and keys)."""
+        config = load_release_config(self.config_path)
+        return config, preflight(config, self.stage_settings(), storage.cleaning(), Path(storage.workdir))
+
+    def run_tags(self, storage: ArenaStorage, config: ReleaseConfig) -> dict[str, str]:
+        """What tells one release run from another in the Runs list."""
+        from huggingface_hub import constants
+
+        targets = [f"local:{t.directory(Path(storage.workdir)) / t.repo_id}" if isinstance(t, LocalTarget)
+                   else f"hub:{t.endpoint or constants.ENDPOINT}/datasets/{t.repo_id}" for t in config.targets]
+        return {"arena/release": config.version, "arena/config": self.config_path.stem,
+                "arena/config_sha256": config_hash(config)[:16], "arena/target": ", ".join(targets)}
 
     def stage_settings(self) -> StageSettings:
         return load_stage_settings(Path(self.stages_file) if self.stages_file else None)

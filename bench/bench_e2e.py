@@ -82,7 +82,7 @@ def ensure_logs(battles: int, days: int, workers: int) -> Path:
 
 def write_inputs(run_dir: Path, days: int, workers: int, server: ModerationServer) -> tuple[Path, Path]:
     """The example release config over the generated days (all three stages required, published to
-    `run_dir/hub`) and stage settings: pattern-only PII, the local moderation server, `workers`."""
+    `run_dir/work/hub`) and stage settings: pattern-only PII, the local moderation server, `workers`."""
     config = yaml.safe_load((ROOT / "release_configs" / "example.yaml").read_text())
     config["version"] = "bench-e2e"
     config["log_window"] = {"start": START.isoformat(), "end": (START + dt.timedelta(days=days - 1)).isoformat()}

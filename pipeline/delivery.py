@@ -172,7 +172,8 @@ def _s3_client(uri: str, environ: Mapping[str, str] = os.environ):
 
 
 def deliver_exports(
-    config: ReleaseConfig, exports: Mapping[str, Path | StagedRelease], notes_dir: Path, retry: RetryPolicy
+    config: ReleaseConfig, exports: Mapping[str, Path | StagedRelease], workdir: Path, notes_dir: Path,
+    retry: RetryPolicy,
 ) -> list[PublishResult]:
     """Every provider's export (its directory, or as the publishing gate hashed it) to its delivery
     (without one: a private repo on each local target)."""
@@ -188,5 +189,5 @@ def deliver_exports(
         else:
             for spec in config.targets:  # the config refuses a hub target for a provider without a delivery
                 results.append(publish_release(export_dir, f"{spec.repo_id}-{provider}", config.version,
-                                               LocalTarget(config.path(spec.path)), private=True, retry=retry))
+                                               LocalTarget(spec.directory(workdir)), private=True, retry=retry))
     return results

@@ -396,9 +396,9 @@ def publish(config: ReleaseConfig, ws: ReleaseWorkspace, retry: RetryPolicy | No
                for provider in sorted(config.providers)}
     public = require_verified(ws.public_dir, "public", config.version, digest, record_path(ws.root, "public"))
     retry = retry or RetryPolicy(max_rate_limit_wait_s=config.publishing.max_rate_limit_wait_s)
-    results = deliver_exports(config, exports, ws.root / "delivery", retry)
+    results = deliver_exports(config, exports, ws.workdir, ws.root / "delivery", retry)
     for spec in config.targets:
-        target = (LocalTarget(config.path(spec.path)) if spec.kind == "local"
+        target = (LocalTarget(spec.directory(ws.workdir)) if spec.kind == "local"
                   else HubTarget(endpoint=spec.endpoint, token_env=spec.token_env, transfer=config.publishing.transfer,
                                  max_files_per_commit=config.publishing.max_files_per_commit))
         results.append(publish_release(public, spec.repo_id, config.version, target, spec.private, retry))

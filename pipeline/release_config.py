@@ -6,7 +6,8 @@ the allowed ones), values of the wrong type (never coerced: `true` is not a frac
 dates, a public fraction outside (0, 1], a provider name that is not a slug, a provider without models,
 a model listed under two providers, names that collide, a version that names a branch or commit, a
 referenced file that does not exist, a leaderboard given twice or not at all. Relative paths are
-relative to the file.
+relative to the file, except a local target's `path` and the verify files, which are relative to the
+work directory.
 
 The sampling salt is never written in the file: the config names the environment variable holding
 it. Only a local example may also carry a `dev_default`, used (and recorded as such) when the
@@ -182,6 +183,11 @@ class LocalTarget(_RepoTarget):
 
     kind: Literal["local"]
     path: Path = _Lax
+
+    def directory(self, workdir: Path) -> Path:
+        """Where the target lives: a relative `path` is under the work directory (the release's own
+        place, wherever the config file sits), an absolute one is used as written."""
+        return resolve_path(self.path, workdir)
 
 
 class HubTarget(_RepoTarget):

@@ -61,6 +61,7 @@ def test_release_graph_runs_every_stage_as_its_own_asset():
     def upstream(name: str) -> set[str]:
         return {k.to_user_string() for k in graph.get(dg.AssetKey(name)).parent_keys}
 
+    assert upstream("cleaned_tables") == {"staged_day", "release_preflight"}  # keys checked before any merge
     assert upstream("dedup_tags") == {"cleaned_tables"}
     assert upstream("release_candidates") == {"dedup_tags"}
     assert upstream("redacted") == {"language"} and upstream("moderation") == {"redacted"}

@@ -320,7 +320,7 @@ def s3_config(endpoint: str, **expiry) -> ReleaseConfig:
 def test_each_provider_gets_signed_urls_for_its_own_export_only(exports, tmp_path, monkeypatch):
     with s3_endpoint(monkeypatch, bucket="exports") as endpoint:
         config = s3_config(endpoint, url_expiry_s=3600)
-        results = deliver_exports(config, by_provider(exports.provider_dir), tmp_path / "notes", FAST)
+        results = deliver_exports(config, by_provider(exports.provider_dir), tmp_path, tmp_path / "notes", FAST)
         assert all(r.changed for r in results)
         for provider in PROVIDERS:
             note_path = tmp_path / "notes" / f"{provider}.json"
@@ -338,7 +338,7 @@ def test_each_provider_gets_signed_urls_for_its_own_export_only(exports, tmp_pat
             others = [p for p in PROVIDERS if p != provider]
             assert not any(f"/exports/{other}/" in note_path.read_text() for other in others)
 
-        again = deliver_exports(config, by_provider(exports.provider_dir), tmp_path / "notes", FAST)
+        again = deliver_exports(config, by_provider(exports.provider_dir), tmp_path, tmp_path / "notes", FAST)
         assert not any(r.changed for r in again)  # nothing sent twice, new URLs signed
 
 
@@ -347,12 +347,12 @@ def test_a_delivery_cut_off_before_its_manifest_is_completed(exports, tmp_path, 
 
     with s3_endpoint(monkeypatch, bucket="exports") as endpoint:
         config = s3_config(endpoint)
-        deliver_exports(config, by_provider(exports.provider_dir), tmp_path / "notes", FAST)
+        deliver_exports(config, by_provider(exports.provider_dir), tmp_path, tmp_path / "notes", FAST)
         fs, root = pafs.FileSystem.from_uri(f"s3://exports/openai/2024.06-example?endpoint_override={endpoint}")
         fs.delete_file(f"{root}/{MANIFEST_NAME}")
         card = f"{root}/README.md"
         before = fs.get_file_info(card).mtime
-        results = deliver_exports(config, by_provider(exports.provider_dir), tmp_path / "notes", FAST)
+        results = deliver_exports(config, by_provider(exports.provider_dir), tmp_path, tmp_path / "notes", FAST)
         assert [r.changed for r in results] == [False, False, True]  # sorted: alpha-labs, anthropic, openai
         assert fs.get_file_info(card).mtime == before  # only the missing manifest was sent
         assert fs.get_file_info(f"{root}/{MANIFEST_NAME}").type == pafs.FileType.File
@@ -363,16 +363,16 @@ def test_another_export_under_a_delivered_version_is_refused(exports, tmp_path, 
 
     with s3_endpoint(monkeypatch, bucket="exports") as endpoint:
         config = s3_config(endpoint)
-        deliver_exports(config, by_provider(exports.provider_dir), tmp_path / "notes", FAST)
+        deliver_exports(config, by_provider(exports.provider_dir), tmp_path, tmp_path / "notes", FAST)
         changed = tmp_path / "changed"
         shutil.copytree(exports.provider_dir, changed)
         manifest = json.loads((changed / "openai" / MANIFEST_NAME).read_text())
         (changed / "openai" / MANIFEST_NAME).write_text(json.dumps({**manifest, "content_sha256": "0" * 64}))
         with pytest.raises(ReleaseConflictError, match="never rewritten"):
-            deliver_exports(config, by_provider(changed), tmp_path / "notes", FAST)
+            deliver_exports(config, by_provider(changed), tmp_path, tmp_path / "notes", FAST)
 
 
 def test_a_provider_without_an_export_directory_is_an_error(exports, tmp_path, monkeypatch):
     with s3_endpoint(monkeypatch, bucket="exports") as endpoint:
         with pytest.raises(PublishError, match="does not exist"):
-            deliver_exports(s3_config(endpoint), by_provider(tmp_path / "nothing"), tmp_path / "notes", FAST)
+            deliver_exports(s3_config(endpoint), by_provider(tmp_path / "nothing"), tmp_path, tmp_path / "notes", FAST)

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -64,6 +65,8 @@ def test_release_runs_end_to_end_and_publishes(release_setup, capsys):
     assert not [c for c in record["checks"] if c["status"] in ("skip", "fail")]  # every check ran and passed
     assert any(p.is_dir() for p in (tmp / "hub").glob("*/*-openai"))  # provider export, private repo
     assert battles["dedup_tag"].null_count == 0  # the release reads the dedup_tags asset's battles
+    assert "moderation ... ok" in out and "WARN ran: moderation not run: environment variable OPENAI_API_KEY" in out
+    assert_dagster_shows_the_release(tmp / "good" / "dagster_home", config, repo)
 
     # The same release again: every stage re-runs from its caches and publishing changes nothing.
     commits = sorted((tmp / "hub" / ".revisions").rglob("commits/*.json"))
@@ -71,6 +74,33 @@ def test_release_runs_end_to_end_and_publishes(release_setup, capsys):
     assert run_release(tmp, logs, "good") == 0, capsys.readouterr().err
     assert "published_release ... ok" in capsys.readouterr().out
     assert sorted((tmp / "hub" / ".revisions").rglob("commits/*.json")) == commits
+
+
+def assert_dagster_shows_the_release(home: Path, config: dict, repo: Path) -> None:
+    """What the UI shows: moderation's `ran` check a WARN, every run tagged with the release, and
+    published_release naming where the release went, its tag and commit."""
+    settings = yaml.safe_load((home / "dagster.yaml").read_text())
+    assert settings["run_queue"]["max_concurrent_runs"] >= 1
+    instance = dg.DagsterInstance.from_config(str(home))
+    runs = instance.get_runs()
+    evaluations = {(e.asset_key.to_user_string(), e.check_name): e for run in runs for e in (
+        log.get_dagster_event().asset_check_evaluation_data
+        for log in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION))}
+    moderation = evaluations["moderation", "ran"]
+    assert not moderation.passed and moderation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluations["toxicity", "ran"].passed and evaluations["language", "ran"].passed
+    assert runs and all(r.tags["arena/release"] == config["version"] and r.tags["arena/config"] == "release"
+                        and r.tags["arena/target"] == f"local:{repo}" for r in runs)
+    [publish] = [r for r in runs if r.tags.get("arena/published")]
+    assert publish.tags["arena/published"].startswith("file://")
+    assert publish.tags["arena/published"].endswith(config["version"])
+    materialization = instance.get_latest_materialization_event(dg.AssetKey("published_release"))
+    metadata = materialization.asset_materialization.metadata
+    location = metadata[f"{config['targets'][0]['repo_id']} @ {config['version']}"]
+    assert isinstance(location, dg.PathMetadataValue) and Path(location.path).is_dir()
+    assert len(metadata[f"{config['targets'][0]['repo_id']} commit"].value) >= 7
+    card = instance.get_latest_materialization_event(dg.AssetKey("release_build")).asset_materialization.metadata
+    assert card["card"].value.startswith("```yaml\n") and "](data:image/png;base64," in card["card"].value
 
 
 def test_planted_leak_fails_the_check_and_blocks_publishing(release_setup, capsys):

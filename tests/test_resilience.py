@@ -62,8 +62,8 @@ def moderation_key(monkeypatch):
 
 
 def write_config(directory: Path, version: str, end: str, previous_manifest: Path | None = None) -> Path:
-    """The example config for the window 2024-06-01..`end`, publishing to `directory/hub` (a relative
-    path, so configs in different directories are identical and so are their manifests)."""
+    """The example config for the window 2024-06-01..`end`, publishing to `hub` under the work directory
+    (a relative path, so configs in different directories are identical and so are their manifests)."""
     config = yaml.safe_load((ROOT / "release_configs" / "example.yaml").read_text())
     config["version"] = version
     config["log_window"] = {"start": "2024-06-01", "end": end}
@@ -108,7 +108,7 @@ def test_killed_run_resumes_to_the_same_release_without_repeating_work(
     logs = synth_release_logs
     baseline = write_config(tmp_path / "baseline", "resume-test", "2024-06-02")
     release(run_args(baseline, logs, stages_file), capsys)
-    expected = published(baseline.parent / "hub")
+    expected = published(baseline.parent / "work" / "hub")
     assert any(path.endswith("manifest.json") for path in expected)
     baseline_requests = len(moderation_server.requests)
     texts = answered_inputs(moderation_server, 0, baseline_requests)
@@ -142,7 +142,7 @@ def test_killed_run_resumes_to_the_same_release_without_repeating_work(
     progress = console.read_text()
     assert child.returncode == -signal.SIGKILL
     assert "moderation ..." in progress and "published_release" not in progress, progress
-    assert not (resumed.parent / "hub").exists()  # nothing published by the killed run
+    assert not (resumed.parent / "work" / "hub").exists()  # nothing published by the killed run
     killed_requests = len(moderation_server.requests)
     answered = answered_inputs(moderation_server, baseline_requests,
                                baseline_requests + answered_before_kill)
@@ -150,7 +150,7 @@ def test_killed_run_resumes_to_the_same_release_without_repeating_work(
     out = release(run_args(resumed, logs, stages_file), capsys)
     assert "already staged from unchanged logs, not staged again: 2024-06-01, 2024-06-02" in out
     assert "staged_day" not in out
-    assert published(resumed.parent / "hub") == expected
+    assert published(resumed.parent / "work" / "hub") == expected
 
     rerun = answered_inputs(moderation_server, killed_requests, len(moderation_server.requests))
     assert answered and not answered & rerun  # no text answered before the kill was sent again
@@ -177,7 +177,7 @@ def test_next_release_stages_only_new_days_and_keeps_public_rows(
     assert "staged_day 2024-06-01 ... ok" in out and "staged_day 2024-06-02 ... ok" in out
     staging = tmp_path / "release" / "work" / "staging"
     before = {p.relative_to(staging): p.stat().st_mtime_ns for p in staging.glob("day=*/*")}
-    v1_repo = tmp_path / "release" / "hub" / REPO
+    v1_repo = tmp_path / "release" / "work" / "hub" / REPO
     v1 = {table: public_rows(v1_repo, table, key)
           for table, key in (("battles", "question_id"), ("conversations", "conversation_id"))}
 
@@ -199,7 +199,7 @@ def test_next_release_stages_only_new_days_and_keeps_public_rows(
     assert {k: v for k, v in after.items() if k in before} == before  # earlier days' staged files untouched
     assert any(str(k).startswith("day=2024-06-03") for k in after)
 
-    v2_repo = tmp_path / "release" / "hub" / REPO
+    v2_repo = tmp_path / "release" / "work" / "hub" / REPO
     for table, key in (("battles", "question_id"), ("conversations", "conversation_id")):
         v2 = public_rows(v2_repo, table, key)
         assert v1[table], table

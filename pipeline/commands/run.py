@@ -20,6 +20,8 @@ from pathlib import Path
 from pipeline.cleaning_config import load_cleaning_config
 from pipeline.errors import UsageError
 from pipeline.ingest import discover_logs, judge_key_for
+from pipeline.instance import write_instance_settings
+from pipeline.preflight import preflight
 from pipeline.release_config import ReleaseConfig, load_release_config
 from pipeline.stage_settings import load_stage_settings
 from pipeline.synth import SynthSettings, generate
@@ -57,9 +59,10 @@ def ensure_logs(args: argparse.Namespace, window_start) -> Path:
 def run(args: argparse.Namespace) -> int:
     # Every configuration file is read and validated here, before any work: a mistake is one line.
     config = load_release_config(args.config)
-    load_cleaning_config(args.cleaning)
-    load_stage_settings(args.stages)
+    cleaning, stages = load_cleaning_config(args.cleaning), load_stage_settings(args.stages)
     args.workdir = args.workdir.resolve()
+    # A missing key or an unwritable target fails here in seconds, not after the expensive stages.
+    preflight(config, stages, cleaning, args.workdir).raise_if_failed()
     with workdir_lock(args.workdir):  # one run per work directory; a killed run's temporaries go first
         return _release(args, config)
 
@@ -77,9 +80,7 @@ def _release(args: argparse.Namespace, config: ReleaseConfig) -> int:
         raise UsageError("; ".join(missing) + " (relative verify paths are under the work directory; without "
                          "--logs the sample logs write logs/canaries.txt and logs/pii_ground_truth.jsonl there)")
     home = args.workdir / "dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    write_instance_settings(home, workers_per_run=args.workers)
     os.environ["DAGSTER_HOME"] = str(home)
 
     import dagster as dg  # after DAGSTER_HOME is set
@@ -109,6 +110,7 @@ def _release(args: argparse.Namespace, config: ReleaseConfig) -> int:
         (key.to_user_string(), key, None) for key in defs.resolve_asset_graph().toposorted_asset_keys
         if key in materializable
     ]
+    tags = resources["release"].run_tags(resources["storage"], config)
     started = time.perf_counter()
     print(f"release {config.version}: {len(days)} log days from {logs}, work directory {args.workdir}")
     if unchanged:
@@ -118,15 +120,18 @@ def _release(args: argparse.Namespace, config: ReleaseConfig) -> int:
         print(f"[{index:>2}/{len(steps)}] {label} ...", end="", flush=True)
         result = dg.materialize([*all_assets, *checks], selection=[key], partition_key=partition,
                                 instance=instance, resources=resources, raise_on_error=False,
-                                tags={"arena/release": config.version}, run_config=QUIET)
-        failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
+                                tags=tags, run_config=QUIET)
+        not_passed = [c for c in result.get_asset_check_evaluations() if not c.passed]
+        failed_checks = [c for c in not_passed if c.severity == dg.AssetCheckSeverity.ERROR]
         if not result.success or failed_checks:
             print(" FAILED")
             _explain_failure(result, failed_checks)
             return 1
         if key == ingest.staged_day.key:
             ledger.record(partition, fingerprints[partition])
-        print(f" ok ({time.perf_counter() - step_started:.1f}s)")
+        warnings = "".join(f"; WARN {c.check_name}" + (f": {c.metadata['why'].value}" if "why" in c.metadata else "")
+                           for c in not_passed if c.severity == dg.AssetCheckSeverity.WARN)
+        print(f" ok ({time.perf_counter() - step_started:.1f}s{warnings})")
     print(_summary(args.workdir, config.version, time.perf_counter() - started))
     return 0
 
