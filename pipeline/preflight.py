@@ -59,10 +59,19 @@ class PreflightReport:
 
 
 def preflight(config: ReleaseConfig, stages: StageSettings, cleaning: CleaningConfig, workdir: Path,
-              environ: Mapping[str, str] = os.environ) -> PreflightReport:
-    """Every check, none of them reading data; the report lists each problem found."""
+              environ: Mapping[str, str] = os.environ, verify_inputs: bool = True) -> PreflightReport:
+    """Every check, none of them reading data; the report lists each problem found. `verify_inputs`: the
+    verify files must be there already (not before a run that writes them with its sample logs)."""
     report = PreflightReport(config.version)
     _check_salt(report, config, environ)
+    if verify_inputs:
+        missing = config.verify.missing_files(workdir)
+        if missing:
+            report.fail("verify files", "; ".join(missing),
+                        "put them there (relative verify paths are under the work directory), or set the key "
+                        "to null and waive its check under verify.waivers with a reason")
+        else:
+            report.ok("verify files", "present")
     _check_stages(report, config, stages, environ)
     _check_judge_key(report, config, cleaning, environ)
     for index, target in enumerate(config.targets):
@@ -71,6 +80,13 @@ def preflight(config: ReleaseConfig, stages: StageSettings, cleaning: CleaningCo
             _check_local_target(report, name, target.directory(workdir))
         else:
             _check_hub_target(report, name, target, environ)
+    for provider, delivery in sorted(config.deliveries.items()):
+        token_env = getattr(delivery, "token_env", None)  # hub and gated deliveries write with a token
+        if token_env and not environ.get(token_env):
+            report.fail(f"delivery {provider}", f"{provider}'s export is written with {token_env}, which is not set",
+                        f"set {token_env} to a Hub write token for {delivery.repo_id} {ENVIRONMENT_HINT}")
+        elif token_env:
+            report.ok(f"delivery {provider}", f"${token_env} is set")
     return report
 
 

@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     cleaning, stages = load_cleaning_config(args.cleaning), load_stage_settings(args.stages)
     args.workdir = args.workdir.resolve()
     # A missing key or an unwritable target fails here in seconds, not after the expensive stages.
-    preflight(config, stages, cleaning, args.workdir).raise_if_failed()
+    # (The verify files are checked once the sample logs that may hold them are there.)
+    preflight(config, stages, cleaning, args.workdir, verify_inputs=False).raise_if_failed()
     with workdir_lock(args.workdir):  # one run per work directory; a killed run's temporaries go first
         return _release(args, config)
 
