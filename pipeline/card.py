@@ -39,9 +39,11 @@ COLUMN_DOCS = {
     "language": "detected language (English name)",
     "language_code": "detected language (ISO code)",
     "tstamp": "vote time (Unix seconds)",
-    "openai_moderation": "OpenAI moderation result (null where the stage did not run)",
-    "toxic_chat_tag": "toxicity tag (null where the stage did not run)",
-    "toxicity": "toxicity scores (null where the stage did not run)",
+    "openai_moderation": "OpenAI moderation result in lmsys's 11 categories; `flagged` is the API's verdict over "
+                         "all its categories (null where the stage did not run)",
+    "openai_moderation_extra": "the moderation categories the API added after lmsys's releases (e.g. illicit)",
+    "toxicity": "our toxicity model's scores per message and its flag (model in the manifest; null where the "
+                "stage did not run). lmsys's `toxic_chat_tag` is not published: it names ToxicChat's own taggers",
     "dedup_tag": "high_freq: prompt among the most repeated ones; sampled: kept by the leaderboard's sampling",
     "redacted": "true when personal names were replaced by NAME_1, NAME_2, ...",
 }

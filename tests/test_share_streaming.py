@@ -59,7 +59,10 @@ def _classified(table: pa.Table) -> pa.Table:
     """The candidates as the toxicity stage leaves them: redacted, one moderation result, a score."""
     row = np.arange(len(table))
     flagged = pa.array(row % FLAG_EVERY == 0)
-    moderation = pa.StructArray.from_arrays([flagged, pa.array(row / 1000.0)], names=["flagged", "score"])
+    categories = pa.StructArray.from_arrays([flagged], names=["harassment"])
+    scores = pa.StructArray.from_arrays([pa.array(row / 1000.0)], names=["harassment"])
+    moderation = pa.StructArray.from_arrays([categories, scores, flagged],
+                                            names=["categories", "category_scores", "flagged"])
     toxicity = pa.array(row / len(table), mask=row % UNREACHED_EVERY == 3)
     return (table.append_column("redacted", pa.array(row % 2 == 0))
             .append_column("openai_moderation", moderation).append_column("toxicity", toxicity))

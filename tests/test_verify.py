@@ -231,7 +231,7 @@ def test_an_unreleased_model_name_in_text_fails_given_the_private_names(release)
             lambda t: t.set_column(
                 t.column_names.index("openai_moderation"), "openai_moderation", pa.array(["flagged"] * len(t))
             ),
-            "not a moderation result",
+            "openai_moderation is string, expected struct",
         ),
     ],
 )
