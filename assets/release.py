@@ -114,7 +114,7 @@ def public_share(storage: ArenaStorage, release: ReleaseSettings) -> dg.Material
     names (private): the public release and the provider exports are both made from it."""
     reads = ["/cleaned/accounting.json", "candidates", "language", "redacted", "moderation", "toxicity"]
     with release.stage(storage, reads=reads, writes=["share"]) as (config, salt, ws):
-        share = stages.share(config, salt, ws)
+        share = stages.share(config, salt, ws, storage.judge_key(storage.cleaning()))
     drops = [{"table": name, "reason": reason, "rows": f"{count:,}"}
              for name, counts in share.counts.items() for reason, count in counts["dropped"].items() if count]
     stage_rows = [{"table": name, "stage": stage, "status": s.status, "model": s.model or "-", "why": s.reason}

@@ -11,7 +11,13 @@ import dagster as dg
 from pipeline.cleaning_config import CleaningConfig, load_cleaning_config
 from pipeline.ingest import LOG_NAME, LogFile, discover_logs, judge_key_for
 from pipeline.release import ReleaseWorkspace
-from pipeline.release_config import ReleaseConfig, Salt, load_release_config, resolve_salt
+from pipeline.release_config import (
+    ReleaseConfig,
+    Salt,
+    load_release_config,
+    require_shared_judge_key,
+    resolve_salt,
+)
 from pipeline.stage_settings import StageSettings, load_stage_settings
 from pipeline.storage import StorageError, Store, StoredFile, is_uri, synced
 
@@ -103,14 +109,17 @@ class ArenaStorage(dg.ConfigurableResource):
 
 
 class ReleaseSettings(dg.ConfigurableResource):
-    """Which release to build: the release config file, plus the model stages' deployment settings."""
+    """Which release to build: the release config file and the version (given at launch, so that a release
+    needs no edit of the file; unset: the config's default, else the window's last day), plus the model
+    stages' deployment settings."""
 
     config_file: str = os.environ.get("ARENA_RELEASE_CONFIG", "release_configs/example.yaml")
+    version: str | None = os.environ.get("ARENA_RELEASE_VERSION") or None
     stages_file: str | None = os.environ.get("ARENA_STAGES_FILE")
     bootstrap_rounds: int = 1000
 
     def load(self) -> tuple[ReleaseConfig, Salt]:
-        config = load_release_config(Path(self.config_file))
+        config = load_release_config(Path(self.config_file), self.version)
         return config, resolve_salt(config)
 
     def stage_settings(self) -> StageSettings:
@@ -126,6 +135,7 @@ class ReleaseSettings(dg.ConfigurableResource):
         or workdir-level prefixes such as `cleaned` and `cache` given with a leading '/') pulled from the
         store before and `writes` pushed after."""
         config, salt = self.load()
+        require_shared_judge_key(config, storage.cleaning().judge_key_env)
         ws = self.workspace(storage, config)
 
         def prefixes(names: Iterable[str]) -> list[str]:

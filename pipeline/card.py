@@ -228,6 +228,12 @@ def _changelog(manifest: Mapping[str, Any], previous: Mapping[str, Any]) -> str:
     added = sorted(set(manifest["leaderboard_models"]) - set(previous["leaderboard_models"]))
     if added:
         lines.append("- now named (joined the leaderboard): " + ", ".join(f"`{m}`" for m in added))
+    board = manifest.get("current_leaderboard")
+    board_before = previous.get("current_leaderboard", previous["leaderboard_models"])
+    left = sorted(set(board_before) - set(board)) if board is not None else []
+    if left:
+        lines.append("- left the leaderboard (still named: a model once on it keeps its name): "
+                     + ", ".join(f"`{m}`" for m in left))
     for table, per_stage in manifest["stages"].items():
         for stage, status in per_stage.items():
             was = previous["stages"].get(table, {}).get(stage)

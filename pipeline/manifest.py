@@ -119,8 +119,14 @@ def build_manifest(
     stages: dict[str, dict[str, dict[str, Any]]],
     tables: dict[str, dict[str, Any]],
     provider: str | None = None,
+    current_leaderboard: list[str] | None = None,
+    judge_key: dict[str, str] | None = None,
+    previous_version: str | None = None,
 ) -> dict[str, Any]:
-    """The manifest as one JSON-able dict; `tables[name]` holds files, rows, counts and summary."""
+    """The manifest as one JSON-able dict; `tables[name]` holds files, rows, counts and summary.
+
+    `leaderboard_models` are the models shown by name: every model that is or ever was on the leaderboard
+    (each release adds the previous one's), `current_leaderboard` the config's list of this release."""
     if kind not in KINDS:
         raise ValueError(f"manifest kind must be one of {KINDS}, got {kind!r}")
     manifest = {
@@ -141,6 +147,11 @@ def build_manifest(
         "content_sha256": content_hash(tables),
         "code": code_version(),  # no wall-clock time: re-running the same build must give the same bytes
     }
+    manifest["previous_version"] = previous_version  # a re-run of this release finds its predecessor here
+    if current_leaderboard is not None:
+        manifest["current_leaderboard"] = sorted(current_leaderboard)
+    if judge_key is not None:
+        manifest["judge_key"] = judge_key
     if provider is not None:
         manifest["provider"] = provider
     return manifest
@@ -158,10 +169,19 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if path.is_dir():
         path = path / MANIFEST_NAME
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ManifestError(f"{path}: no manifest") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError) as err:
+        raise ManifestError(f"{path}: unreadable manifest: {err}") from None
+    return parse_manifest(text, str(path))
+
+
+def parse_manifest(text: str, path: str) -> dict[str, Any]:
+    """A manifest from its JSON text (`path` says where it came from in errors); ManifestError says what is wrong."""
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as err:
         raise ManifestError(f"{path}: unreadable manifest: {err}") from None
     if not isinstance(manifest, dict):
         raise ManifestError(f"{path}: expected a JSON object")

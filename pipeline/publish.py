@@ -40,6 +40,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
 import traceback
 import uuid
@@ -225,6 +226,9 @@ class PublishTarget(Protocol):
     def url(self, repo_id: str, version: str) -> str:
         """Where people find the published version."""
 
+    def read_file(self, repo_id: str, revision: str, path: str) -> bytes | None:
+        """A file of `repo_id` at `revision`, or None when the repo, the revision or the file does not exist."""
+
     def is_transient(self, error: BaseException) -> bool:
         """Whether retrying after `error` may succeed."""
 
@@ -377,6 +381,10 @@ class LocalTarget:
     def url(self, repo_id: str, version: str) -> str:
         return self.repo_path(repo_id, version).absolute().as_uri()
 
+    def read_file(self, repo_id: str, revision: str, path: str) -> bytes | None:
+        file = self.repo_path(repo_id, revision) / path
+        return file.read_bytes() if file.is_file() else None
+
     def is_transient(self, error: BaseException) -> bool:
         return False  # a local disk error does not go away by waiting
 
@@ -491,6 +499,23 @@ class HubTarget:
         with self.api() as api:
             api.create_tag(repo_id, tag=version, revision=commit, repo_type="dataset",
                            tag_message=f"Release {version}")
+
+    def read_file(self, repo_id: str, revision: str, path: str) -> bytes | None:
+        from huggingface_hub.errors import (
+            EntryNotFoundError,
+            LocalEntryNotFoundError,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
+        )
+
+        with self.api() as api, tempfile.TemporaryDirectory() as cache:
+            try:
+                local = api.hf_hub_download(repo_id, path, repo_type="dataset", revision=revision, cache_dir=cache)
+            except LocalEntryNotFoundError:
+                raise  # the Hub could not be reached: not the same as "no such file"
+            except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError):
+                return None
+            return Path(local).read_bytes()
 
     def url(self, repo_id: str, version: str) -> str:
         from huggingface_hub import constants

@@ -35,7 +35,8 @@ from classifiers.status import StageStatus
 from classifiers.tagging import Classifiers, ModerationLayout, tag_batches
 from classifiers.toxicity import ToxicityScorer
 from pipeline import policy
-from pipeline.publish import HubTarget, LocalTarget, PublishResult, publish_release
+from pipeline.manifest import MANIFEST_NAME, parse_manifest, read_manifest
+from pipeline.publish import HubTarget, LocalTarget, PublishResult, PublishTarget, publish_release
 from pipeline.rating_plots import write_plots
 from pipeline.ratings import LeaderboardOptions, compute_leaderboard
 from pipeline.release_build import (
@@ -46,10 +47,11 @@ from pipeline.release_build import (
     filter_share,
     manifest_parts,
     named_models,
-    previous_manifest,
     write_provider_exports,
     write_public_release,
 )
+from pipeline.release_config import HubTarget as HubTargetSpec
+from pipeline.release_config import LocalTarget as LocalTargetSpec
 from pipeline.release_config import ReleaseConfig, Salt
 from pipeline.stage_settings import StageSettings
 from pipeline.verify import VerifyReport, options_from_config, verify_release
@@ -234,11 +236,42 @@ def redact(ws: ReleaseWorkspace, settings: StageSettings) -> dict[str, dict[str,
     return counts
 
 
-def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace) -> ShareSummary:
+def target_for(config: ReleaseConfig, spec: LocalTargetSpec | HubTargetSpec) -> PublishTarget:
+    return (LocalTarget(config.path(spec.path)) if spec.kind == "local"
+            else HubTarget(endpoint=spec.endpoint, token_env=spec.token_env))
+
+
+def previous_release(config: ReleaseConfig) -> dict[str, Any] | None:
+    """The previous release's manifest: the config's `previous_manifest`, else the latest release on the first
+    target (its public repo's `main`; when that is this very version, a re-run, the release before it)."""
+    if config.previous_manifest is not None:
+        return read_manifest(config.path(config.previous_manifest))
+    spec = config.targets[0]
+    target = target_for(config, spec)
+
+    def at(revision: str) -> dict[str, Any] | None:
+        text = target.read_file(spec.repo_id, revision, MANIFEST_NAME)
+        return None if text is None else parse_manifest(text.decode(), f"{spec.repo_id}@{revision}/{MANIFEST_NAME}")
+
+    latest = at("main")
+    if latest is not None and latest["version"] == config.version:
+        latest = at(latest["previous_version"]) if latest.get("previous_version") else None
+    return latest
+
+
+def read_previous(ws: ReleaseWorkspace) -> dict[str, Any] | None:
+    """The previous release's manifest as the share stage found it (every later stage uses that one)."""
+    return ws.read_json("share", "previous")
+
+
+def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace, judge_key: bytes) -> ShareSummary:
     """The drawn, classified, redacted rows that pass the release filters (real model names: private),
     streamed batch by batch; the frequent prompts are counted over the whole table first. The
-    manifest lists the window's log files as ingest hashed them."""
-    check_continuity(config, salt, previous_manifest(config))
+    manifest lists the window's log files as ingest hashed them, and fingerprints the salt and `judge_key`.
+    The previous release is looked up here, once, and checked against."""
+    previous = previous_release(config)
+    check_continuity(config, salt, previous, judge_key)
+    ws.write_json("share", "previous", previous)
     inputs = {name: ShareInput.of_parquet(ws.table(PRIVATE_STAGES[-1], name), SHARE_BATCH_ROWS) for name in TABLES}
     counts, stages = filter_share(config, inputs, ws.read_json("candidates", "counts"),
                                   lambda name, schema: ws.writer("share", name, schema), stage_reports(ws))
@@ -247,7 +280,7 @@ def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace) -> ShareSumma
     ws.write_json("share", "stages", {name: {stage: status.to_dict() for stage, status in per.items()}
                                       for name, per in result.stages.items()})
     inputs_hashed = json.loads((ws.cleaned_dir / "accounting.json").read_text())["inputs"]
-    ws.write_json("share", "manifest_parts", manifest_parts(config, salt, result, inputs_hashed))
+    ws.write_json("share", "manifest_parts", manifest_parts(config, salt, result, inputs_hashed, judge_key))
     return result
 
 
@@ -265,7 +298,7 @@ def anonymize(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, pa.Table
 
     Only the sort keys are read whole; the rows are taken in public order batch by batch. Returns the
     public tables without their conversations and classifier results (what the asset shows)."""
-    shown = named_models(config, previous_manifest(config))
+    shown = named_models(config, read_previous(ws))
     summaries = {}
     for name in ws.read_json("share", "stages"):
         kind, path = policy.TABLE_KINDS[name], ws.table("share", name)
@@ -314,7 +347,7 @@ def rows_in_order(path: Path, order: pa.Array, batch_rows: int) -> Iterator[pa.T
 def export_providers(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, dict[str, Any]]:
     """One private release directory per provider (its models' rows of the share, opponents anonymous)."""
     shutil.rmtree(ws.provider_dir, ignore_errors=True)  # a provider dropped from the config gets nothing
-    shown = named_models(config, previous_manifest(config))
+    shown = named_models(config, read_previous(ws))
     return write_provider_exports(ws.provider_dir, read_share(ws), config, shown,
                                   ws.read_json("share", "manifest_parts"))
 
@@ -336,7 +369,7 @@ def rate(config: ReleaseConfig, ws: ReleaseWorkspace, bootstrap_rounds: int = 10
 
 def build(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, Any]:
     """The public release directory: the anonymized tables, the manifest and the card (with the leaderboard)."""
-    previous = previous_manifest(config)
+    previous = read_previous(ws)
     public = {name: ws.read("anonymized", name) for name in ws.read_json("share", "counts")}
     return write_public_release(ws.public_dir, public, ws.read_json("share", "counts"),
                                 ws.read_json("share", "manifest_parts"), previous,
@@ -351,8 +384,7 @@ def publish(config: ReleaseConfig, ws: ReleaseWorkspace) -> list[PublishResult]:
     """One commit and one tag per repo and target: the public release, then each provider's, private."""
     results = []
     for spec in config.targets:
-        target = (LocalTarget(config.path(spec.path)) if spec.kind == "local"
-                  else HubTarget(endpoint=spec.endpoint, token_env=spec.token_env))
+        target = target_for(config, spec)
         results.append(publish_release(ws.public_dir, spec.repo_id, config.version, target, spec.private))
         for provider_dir in sorted(p for p in ws.provider_dir.glob("*") if p.is_dir()):
             repo_id = f"{spec.repo_id}-{provider_dir.name}"

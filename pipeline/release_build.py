@@ -7,8 +7,9 @@ own export of the same share. The release directory holds `data/<table>/*.parque
 `README.md` and its plots; provider exports go to a separate private directory, one per provider.
 
 Before anything is written, the release is checked against the previous one: the same salt (a new
-one would reshuffle the share and leak held-back rows), a fraction not lower, a new version.
-Models named in the previous release stay named ("is or has been on the leaderboard").
+one would reshuffle the share and leak held-back rows), the same judge key (else every voter's `judge`
+id changes), a fraction not lower, a new version. Models named in the previous release stay named ("is
+or has been on the leaderboard"): the manifest's `leaderboard_models` accumulate release after release.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pipeline import policy
 from pipeline.card import write_card
 from pipeline.manifest import build_manifest, file_entry, read_manifest, table_summary, write_manifest
 from pipeline.policy import ReleaseBlocked, StageStatus
-from pipeline.release_config import ReleaseConfig, Salt, config_hash
+from pipeline.release_config import ReleaseConfig, Salt, config_hash, judge_key_fingerprint
 
 ROWS_PER_FILE = 250_000
 ROWS_PER_GROUP = 50_000
@@ -106,6 +107,7 @@ def build_release(
     provider_dir: Path | None = None,
     previous: Mapping[str, Any] | None = None,
     leaderboard_dir: Path | None = None,
+    judge_key: bytes | None = None,
 ) -> dict[str, Any]:
     """Write the public release to `out_dir` (and provider exports under `provider_dir`); returns the manifest.
 
@@ -114,12 +116,14 @@ def build_release(
     `policy.draw_public_share` drew earlier (so that slow stages saw only those), with the counts it
     returned per table. Rows drawn but missing now (held back upstream) are counted, not lost.
     `previous` is the previous release's manifest; by default the config's `previous_manifest`.
+    `judge_key`: the key the `judge` ids were made with, fingerprinted in the manifest.
     Raises ReleaseBlocked when a required stage did not run or the release breaks continuity.
     """
     previous = previous_manifest(config, previous)
     tables = {"battles": battles} | ({"conversations": conversations} if conversations is not None else {})
-    share = select_share(config, salt, tables, previous, drawn_counts=drawn_counts, stage_reports=stage_reports)
-    parts = manifest_parts(config, salt, share, inputs)
+    check_continuity(config, salt, previous, judge_key)
+    share = select_share(config, salt, tables, drawn_counts=drawn_counts, stage_reports=stage_reports)
+    parts = manifest_parts(config, salt, share, inputs, judge_key)
     shown = named_models(config, previous)
     public = anonymize_share(share, shown, config.anonymous_label)
     manifest = write_public_release(Path(out_dir), public, share.counts, parts, previous, shown, leaderboard_dir)
@@ -136,7 +140,8 @@ def previous_manifest(config: ReleaseConfig, previous: Mapping[str, Any] | None 
 
 
 def named_models(config: ReleaseConfig, previous: Mapping[str, Any] | None) -> set[str]:
-    """Models shown by name: on the leaderboard now, or in the previous release ("is or has been")."""
+    """Models shown by name: on the leaderboard now, or named in the previous release, which named every
+    model named before it ("is or has been on the leaderboard")."""
     return set(config.leaderboard_models) | set(previous["leaderboard_models"] if previous else ())
 
 
@@ -144,16 +149,14 @@ def select_share(
     config: ReleaseConfig,
     salt: Salt,
     tables: Mapping[str, pa.Table],
-    previous: Mapping[str, Any] | None,
     *,
     drawn_counts: Mapping[str, Mapping[str, int]] | None = None,
     stage_reports: Mapping[str, StageStatus] | None = None,
 ) -> ReleaseShare:
-    """Continuity, the draw (unless done upstream), the required stages, then the release filters.
+    """The draw (unless done upstream), the required stages, then the release filters.
 
-    Raises ReleaseBlocked when a required stage did not run or the release breaks continuity.
+    Raises ReleaseBlocked when a required stage did not run.
     """
-    check_continuity(config, salt, previous)
     drawn, counts = {}, {}
     for name, table in tables.items():
         if drawn_counts is None:
@@ -223,10 +226,13 @@ def filter_share(
 
 def manifest_parts(
     config: ReleaseConfig, salt: Salt, share: ShareSummary, inputs: Sequence[Mapping[str, Any]] = (),
+    judge_key: bytes | None = None,
 ) -> dict[str, Any]:
-    """What the public manifest and every provider's share: config, salt, window, inputs (the log files
-    as ingest recorded them: path, sha256, bytes), stages."""
+    """What the public manifest and every provider's share: config, salt and judge key fingerprints, window,
+    inputs (the log files as ingest recorded them: path, sha256, bytes), stages."""
     return {
+        "current_leaderboard": list(config.leaderboard_models),
+        "judge_key": None if judge_key is None else {"fingerprint": judge_key_fingerprint(judge_key)},
         "version": config.version,
         "config_view": config.public_view(),
         "config_sha256": config_hash(config),
@@ -280,7 +286,9 @@ def write_provider_exports(
     return manifests
 
 
-def check_continuity(config: ReleaseConfig, salt: Salt, previous: Mapping[str, Any] | None) -> None:
+def check_continuity(
+    config: ReleaseConfig, salt: Salt, previous: Mapping[str, Any] | None, judge_key: bytes | None = None,
+) -> None:
     """Raise ReleaseBlocked if this release would break a promise the previous one made."""
     if previous is None:
         return
@@ -290,6 +298,13 @@ def check_continuity(config: ReleaseConfig, salt: Salt, previous: Mapping[str, A
             f"the sampling salt differs from release {previous['version']}'s (fingerprint "
             f"{salt.fingerprint} vs {previous['salt']['fingerprint']}): a new salt reshuffles the public "
             "share and would publish rows that were held back"
+        )
+    before = (previous.get("judge_key") or {}).get("fingerprint")
+    if judge_key is not None and before is not None and judge_key_fingerprint(judge_key) != before:
+        problems.append(
+            f"the judge key differs from release {previous['version']}'s (fingerprint "
+            f"{judge_key_fingerprint(judge_key)} vs {before}): every voter's `judge` id would change between "
+            "releases; set the judge key ($ARENA_JUDGE_KEY) that release used and stage the logs again"
         )
     if config.public_fraction < previous["public_fraction"]:
         problems.append(
@@ -324,7 +339,8 @@ def _write_release(
             "counts": counts[name],
             **table_summary(table, kind.model_columns),
         }
-    manifest = build_manifest(tables=tables, **manifest_parts)
+    manifest = build_manifest(tables=tables, previous_version=previous["version"] if previous else None,
+                              **manifest_parts)
     write_manifest(manifest, out_dir)
     write_card(out_dir, manifest, public, previous, leaderboard_dir)
     return manifest

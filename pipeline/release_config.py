@@ -193,7 +193,9 @@ class VerifySettings(_Strict):
 
 
 class ReleaseConfig(_Strict):
-    version: str = Field(pattern=_VERSION)
+    # The release's tag. Usually given at launch (`arena-release run --version`, the launchpad's
+    # `release.version`); else this default; else the last day of the log window.
+    version: str | None = Field(default=None, pattern=_VERSION)
     log_window: LogWindow
     leaderboard: Leaderboard
     providers: dict[str, list[str]] = {}
@@ -203,6 +205,7 @@ class ReleaseConfig(_Strict):
     required_stages: list[Stage] = list(STAGES)
     filters: Filters = Filters()
     targets: list[Target] = Field(min_length=1)
+    # The previous release's manifest.json; by default the one on `main` of the first target's public repo.
     previous_manifest: Path | None = None
     card: Card = Card()
     verify: VerifySettings = VerifySettings()
@@ -305,15 +308,20 @@ def _read_model_list(path: Path) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def load_release_config(path: Path) -> ReleaseConfig:
-    """Read and validate one release config; raises ConfigError saying where and what is wrong."""
+def load_release_config(path: Path, version: str | None = None) -> ReleaseConfig:
+    """Read and validate one release config, its version the one given at launch (else the file's, else
+    the window's last day); raises ConfigError saying where and what is wrong."""
     path = Path(path)
     data = read_yaml_mapping(path)
+    if version is not None:
+        data = {**data, "version": version}
     base_dir = path.resolve().parent
     try:
         config = ReleaseConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as err:
         raise ConfigError(f"{path}: {describe_errors(err)}") from None
+    if config.version is None:
+        config = config.model_copy(update={"version": config.log_window.end.isoformat()})
     config._base_dir = base_dir
     return config
 
@@ -382,6 +390,25 @@ class Salt:
 
     def describe(self) -> dict[str, str]:
         return {"env": self.env, "source": self.source, "fingerprint": self.fingerprint}
+
+
+JUDGE_KEY_FINGERPRINT_MESSAGE = b"arena-release judge key fingerprint v1"
+
+
+def judge_key_fingerprint(key: bytes) -> str:
+    """Identifies the judge HMAC key without revealing it: two releases with the same one match."""
+    return hmac.new(key, JUDGE_KEY_FINGERPRINT_MESSAGE, hashlib.sha256).hexdigest()[:16]
+
+
+def require_shared_judge_key(config: ReleaseConfig, key_env: str, environ: Mapping[str, str] = os.environ) -> None:
+    """A release to a non-local target needs the judge key from the environment, as it needs the salt:
+    a work directory's own random key gives every voter a different `judge` id in every environment."""
+    remote = sorted({t.kind for t in config.targets if t.kind != "local"})
+    if remote and not environ.get(key_env):
+        raise ConfigError(
+            f"${key_env} is not set: a release to a {'/'.join(remote)} target needs the judge key from the "
+            "environment (the same in every environment and every release), not a work directory's own key"
+        )
 
 
 def resolve_salt(config: ReleaseConfig, environ: Mapping[str, str] = os.environ) -> Salt:

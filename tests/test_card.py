@@ -156,6 +156,7 @@ def test_changelog_against_the_previous_manifest(release, tmp_path):
         public_fraction=0.25,
         config_hash="0" * 64,
         leaderboard_models=sorted([*LEADERBOARD, "gemini-1.5-pro"]),
+        current_leaderboard=sorted([*LEADERBOARD[1:], "gemini-1.5-pro"]),
         log_window={"start": "2024-06-01", "end": "2024-07-31"},
     )
     manifest["tables"]["battles"]["rows"] += 40
@@ -172,6 +173,7 @@ def test_changelog_against_the_previous_manifest(release, tmp_path):
     assert "- log window: 2024-06-01..2024-06-30 -> 2024-06-01..2024-07-31" in section
     assert "- public share: 20% -> 25%" in section
     assert "- now named (joined the leaderboard): `gemini-1.5-pro`" in section
+    assert f"- left the leaderboard (still named: a model once on it keeps its name): `{LEADERBOARD[0]}`" in section
     assert "- battles moderation: not_run -> ok omni-moderation-latest 2024-09-26" in section
     assert "- release config changed" in section
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import uuid
 
 import pyarrow as pa
@@ -347,7 +348,7 @@ def test_unreleased_fixture_models_are_not_on_the_fixture_leaderboard():
 # ---------------------------------------------------------------------------------------- releases
 
 
-def build(tmp_path, name, battles, conversations=None, salt=SALT, previous=None, **config):
+def build(tmp_path, name, battles, conversations=None, salt=SALT, previous=None, judge_key=None, **config):
     from battle_fixtures import release_config
 
     from pipeline.release_build import build_release
@@ -361,6 +362,7 @@ def build(tmp_path, name, battles, conversations=None, salt=SALT, previous=None,
         conversations,
         previous=previous,
         provider_dir=tmp_path / f"{name}-providers",
+        judge_key=judge_key,
     )
 
 
@@ -437,6 +439,18 @@ def test_a_release_that_would_break_the_previous_ones_promises_is_blocked(tmp_pa
     with pytest.raises(policy.ReleaseBlocked, match=message):
         build(tmp_path, "r2", battles, previous=first, **change)
     assert not (tmp_path / "r2").exists()
+
+
+def test_a_release_made_with_another_judge_key_is_refused(tmp_path):
+    battles = make_battles(50, seed=2)
+    key = b"judge-key-of-the-first-release"
+    first = build(tmp_path, "r1", battles, judge_key=key)
+    assert set(first["judge_key"]) == {"fingerprint"} and "judge-key" not in json.dumps(first)
+    same = build(tmp_path, "r2", battles, previous=first, version="2024.07", judge_key=key)
+    assert same["judge_key"] == first["judge_key"] and same["previous_version"] == first["version"]
+    with pytest.raises(policy.ReleaseBlocked, match=r"the judge key differs from release 2024.06-example's"):
+        build(tmp_path, "r3", battles, previous=first, version="2024.07", judge_key=b"a-fresh-work-directory-key")
+    assert not (tmp_path / "r3").exists()
 
 
 def test_models_once_named_stay_named(tmp_path):

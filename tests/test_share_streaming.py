@@ -112,7 +112,7 @@ def whole(streamed, config) -> ReleaseWorkspace:
 
 
 def _whole_share(ws: ReleaseWorkspace, config):
-    return select_share(config, resolve_salt(config, {}), {n: ws.read("toxicity", n) for n in TABLES}, None,
+    return select_share(config, resolve_salt(config, {}), {n: ws.read("toxicity", n) for n in TABLES},
                         drawn_counts=ws.read_json("candidates", "counts"), stage_reports=stage_reports(ws))
 
 

@@ -33,6 +33,8 @@ SAMPLE_BATTLES_PER_DAY = 300
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="run a whole release (ingest to publish) in-process")
     p.add_argument("--config", type=Path, required=True, help="release config, e.g. release_configs/example.yaml")
+    p.add_argument("--version", help="the release's version (its tag); default: the config's `version`, else "
+                                     "the last day of its log window")
     p.add_argument("--logs", type=Path, help="raw logs directory (default: sample logs in WORKDIR/logs)")
     p.add_argument("--workdir", type=Path, default=Path(".workdir"), help="intermediate tables, caches, runs")
     p.add_argument("--stages", type=Path, help="model stage settings (default pipeline/data/stages.yaml)")
@@ -53,7 +55,7 @@ def ensure_logs(args: argparse.Namespace, window_start) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_release_config(args.config)  # a bad config fails here, before any work
+    config = load_release_config(args.config, args.version)  # a bad config fails here, before any work
     args.workdir = args.workdir.resolve()
     logs = ensure_logs(args, config.log_window.start).resolve()
     files = [f for f in discover_logs(logs).files
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     resources = {
         "storage": ArenaStorage(logs_dir=str(logs), workdir=str(args.workdir), workers=args.workers,
                                 cleaning_config=str(args.cleaning.resolve()) if args.cleaning else None),
-        "release": ReleaseSettings(config_file=str(args.config.resolve()),
+        "release": ReleaseSettings(config_file=str(args.config.resolve()), version=config.version,
                                    stages_file=str(args.stages.resolve()) if args.stages else None),
     }
     instance = dg.DagsterInstance.get()
