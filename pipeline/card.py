@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from pipeline.manifest import data_files_glob
+
 CARD_NAME = "README.md"
 IMAGES_DIR = "images"
 
@@ -88,7 +90,8 @@ def header(manifest: Mapping[str, Any]) -> dict[str, Any]:
         "task_categories": ["text-generation", "text-classification"],
         "tags": ["chatbot-arena", "human-preference", "conversational", "rlhf"],
         "configs": [
-            {"config_name": name, "data_files": [{"split": "train", "path": f"data/{name}/*.parquet"}],
+            {"config_name": name,
+             "data_files": [{"split": "train", "path": data_files_glob(name, manifest["version"])}],
              **({"default": True} if i == 0 else {})}
             for i, name in enumerate(tables)
         ],

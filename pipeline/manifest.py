@@ -53,6 +53,13 @@ def file_entry(path: Path, root: Path) -> dict[str, Any]:
     return {"path": path.relative_to(root).as_posix(), "sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 
+def data_files_glob(name: str, version: str) -> str:
+    """The data files of table `name` in release `version`. The version is in the path because `datasets`
+    keys its cache of a local directory on the card's data_files pattern: the same pattern in the next
+    release would load the previous release's rows from the cache."""
+    return f"data/{name}/train-{version}-*.parquet"
+
+
 def content_hash(tables: Mapping[str, Mapping[str, Any]]) -> str:
     """sha256 over the sorted (path, sha256) pairs of every data file."""
     pairs = sorted((f["path"], f["sha256"]) for table in tables.values() for f in table["files"])

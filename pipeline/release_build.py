@@ -28,7 +28,14 @@ import pyarrow.parquet as pq
 
 from pipeline import policy
 from pipeline.card import write_card
-from pipeline.manifest import build_manifest, file_entry, read_manifest, table_summary, write_manifest
+from pipeline.manifest import (
+    build_manifest,
+    data_files_glob,
+    file_entry,
+    read_manifest,
+    table_summary,
+    write_manifest,
+)
 from pipeline.policy import ReleaseBlocked, StageStatus
 from pipeline.release_config import ReleaseConfig, Salt, config_hash, judge_key_fingerprint
 
@@ -334,7 +341,7 @@ def _write_release(
         kind = policy.TABLE_KINDS[name]
         tables[name] = {
             "rows": len(table),
-            "files": write_table(table, out_dir, name),
+            "files": write_table(table, out_dir, name, manifest_parts["version"]),
             "schema": [{"name": f.name, "type": str(f.type)} for f in table.schema],
             "counts": counts[name],
             **table_summary(table, kind.model_columns),
@@ -346,8 +353,10 @@ def _write_release(
     return manifest
 
 
-def write_table(table: pa.Table, out_dir: Path, name: str, rows_per_file: int = ROWS_PER_FILE) -> list[dict]:
-    """`data/<name>/train-XXXXX-of-YYYYY.parquet` shards (one, possibly empty, at least); their entries.
+def write_table(
+    table: pa.Table, out_dir: Path, name: str, version: str, rows_per_file: int = ROWS_PER_FILE,
+) -> list[dict]:
+    """`data/<name>/train-<version>-XXXXX-of-YYYYY.parquet` shards (one, possibly empty, at least); their entries.
 
     Each row group is written from one contiguous slice, so a file's bytes do not depend on how the
     table's columns happen to be chunked (a table streamed in batches writes the same shards)."""
@@ -356,7 +365,7 @@ def write_table(table: pa.Table, out_dir: Path, name: str, rows_per_file: int = 
     shards = max(1, -(-len(table) // rows_per_file))
     entries = []
     for i in range(shards):
-        path = folder / f"train-{i:05d}-of-{shards:05d}.parquet"
+        path = out_dir / data_files_glob(name, version).replace("*", f"{i:05d}-of-{shards:05d}")
         part = table.slice(i * rows_per_file, rows_per_file)
         with pq.ParquetWriter(path, table.schema, compression="zstd") as writer:
             for start in range(0, max(len(part), 1), ROWS_PER_GROUP):

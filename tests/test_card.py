@@ -68,7 +68,8 @@ def card_text(release) -> str:
 def test_header_has_one_config_per_table_license_languages_and_tags(release):
     header = read_card_header(card_text(release))
     assert [c["config_name"] for c in header["configs"]] == ["battles", "conversations"]
-    assert header["configs"][0]["data_files"] == [{"split": "train", "path": "data/battles/*.parquet"}]
+    version = release[1]["version"]
+    assert header["configs"][0]["data_files"] == [{"split": "train", "path": f"data/battles/train-{version}-*.parquet"}]
     assert header["license"] == "cc-by-4.0"
     assert header["language"] == ["de", "en"]
     assert header["size_categories"] == ["n<1K"]
