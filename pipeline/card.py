@@ -61,6 +61,7 @@ REASON_DOCS = {
     "blocked_word": "text holds a blocked word",
     "blocked_model": "a blocked model answered",
     "moderation_flagged": "flagged by the moderation stage",
+    "not_in_this_release": "outside this release's log window, or held back before the release",
 }
 DISCLAIMERS = (
     "This dataset contains conversations that may be offensive or unsafe. It is not intended for "
@@ -188,9 +189,14 @@ def _languages_section(manifest: Mapping[str, Any]) -> str:
     return "## Languages\n\n" + _table(["language code", *names], rows)
 
 
+def _filter_details(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    filters = manifest["config"]["filters"]
+    return {**(filters.get("too_short") or {}), **(filters.get("too_frequent") or {})}
+
+
 def _filters_section(manifest: Mapping[str, Any]) -> str:
     filters = manifest["config"]["filters"]
-    details = {**(filters.get("too_short") or {}), **(filters.get("too_frequent") or {})}
+    details = _filter_details(manifest)
     names = manifest["tables"]
     reasons = list(dict.fromkeys(r for t in names.values() for r in t["counts"]["dropped"]))
     share = f"drawn into the {manifest['public_fraction']:.0%} public share"
@@ -237,6 +243,20 @@ def _changelog(manifest: Mapping[str, Any], previous: Mapping[str, Any]) -> str:
     if left:
         lines.append("- left the leaderboard (still named: a model once on it keeps its name): "
                      + ", ".join(f"`{m}`" for m in left))
+    for name, table in manifest["tables"].items():
+        counts = table["counts"]
+        if "previously_public" not in counts:
+            continue
+        withdrawn = counts["withdrawn"]
+        lines.append(
+            f"- {name}: of the {counts['previously_public']:,} rows {previous['version']} published, "
+            f"{counts['previously_public'] - sum(withdrawn.values()):,} are still published"
+            + (f" ({counts['kept_as_published']:,} of them although a filter that depends on the window, "
+               "such as the most frequent prompts, would now drop them: a published row stays published)"
+               if counts["kept_as_published"] else "")
+        )
+        lines += [f"  - withdrawn, {REASON_DOCS.get(reason, reason).format(**_filter_details(manifest))} "
+                  f"(`{reason}`): {n:,}" for reason, n in withdrawn.items()]
     for table, per_stage in manifest["stages"].items():
         for stage, status in per_stage.items():
             was = previous["stages"].get(table, {}).get(stage)

@@ -35,6 +35,7 @@ from classifiers.status import StageStatus
 from classifiers.tagging import Classifiers, ModerationLayout, tag_batches
 from classifiers.toxicity import ToxicityScorer
 from pipeline import policy
+from pipeline.errors import ReleaseBlocked
 from pipeline.manifest import MANIFEST_NAME, parse_manifest, read_manifest
 from pipeline.publish import HubTarget, LocalTarget, PublishResult, PublishTarget, publish_release
 from pipeline.rating_plots import write_plots
@@ -259,6 +260,34 @@ def previous_release(config: ReleaseConfig) -> dict[str, Any] | None:
     return latest
 
 
+def previously_public_ids(config: ReleaseConfig, previous: dict[str, Any] | None) -> dict[str, pa.Array] | None:
+    """Per table, the ids the previous release published, from its data files: beside the config's
+    `previous_manifest`, else on the first target at the previous version's tag."""
+    if previous is None:
+        return None
+    spec = config.targets[0]
+    target = target_for(config, spec)
+
+    def read(path: str) -> bytes | None:
+        if config.previous_manifest is not None:
+            local = config.path(config.previous_manifest).parent / path
+            return local.read_bytes() if local.is_file() else None
+        return target.read_file(spec.repo_id, previous["version"], path)
+
+    ids = {}
+    for name, table in previous["tables"].items():
+        column = policy.TABLE_KINDS[name].id_column
+        parts = []
+        for entry in table["files"]:
+            data = read(entry["path"])
+            if data is None:
+                raise ReleaseBlocked(f"{entry['path']} of release {previous['version']} cannot be read: without "
+                                     "the rows it published, this release cannot keep them public")
+            parts.append(pq.read_table(pa.BufferReader(data), columns=[column])[column].combine_chunks())
+        ids[name] = pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+    return ids
+
+
 def read_previous(ws: ReleaseWorkspace) -> dict[str, Any] | None:
     """The previous release's manifest as the share stage found it (every later stage uses that one)."""
     return ws.read_json("share", "previous")
@@ -274,7 +303,8 @@ def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace, judge_key: by
     ws.write_json("share", "previous", previous)
     inputs = {name: ShareInput.of_parquet(ws.table(PRIVATE_STAGES[-1], name), SHARE_BATCH_ROWS) for name in TABLES}
     counts, stages = filter_share(config, inputs, ws.read_json("candidates", "counts"),
-                                  lambda name, schema: ws.writer("share", name, schema), stage_reports(ws))
+                                  lambda name, schema: ws.writer("share", name, schema), stage_reports(ws),
+                                  previously_public=previously_public_ids(config, previous))
     result = ShareSummary(counts, stages)
     ws.write_json("share", "counts", result.counts)
     ws.write_json("share", "stages", {name: {stage: status.to_dict() for stage, status in per.items()}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -115,6 +116,7 @@ def build_release(
     previous: Mapping[str, Any] | None = None,
     leaderboard_dir: Path | None = None,
     judge_key: bytes | None = None,
+    previously_public: Mapping[str, pa.Array] | None = None,
 ) -> dict[str, Any]:
     """Write the public release to `out_dir` (and provider exports under `provider_dir`); returns the manifest.
 
@@ -123,13 +125,15 @@ def build_release(
     `policy.draw_public_share` drew earlier (so that slow stages saw only those), with the counts it
     returned per table. Rows drawn but missing now (held back upstream) are counted, not lost.
     `previous` is the previous release's manifest; by default the config's `previous_manifest`.
-    `judge_key`: the key the `judge` ids were made with, fingerprinted in the manifest.
+    `judge_key`: the key the `judge` ids were made with, fingerprinted in the manifest. `previously_public`:
+    per table, the ids the previous release published (they stay public, see `filter_share`).
     Raises ReleaseBlocked when a required stage did not run or the release breaks continuity.
     """
     previous = previous_manifest(config, previous)
     tables = {"battles": battles} | ({"conversations": conversations} if conversations is not None else {})
     check_continuity(config, salt, previous, judge_key)
-    share = select_share(config, salt, tables, drawn_counts=drawn_counts, stage_reports=stage_reports)
+    share = select_share(config, salt, tables, drawn_counts=drawn_counts, stage_reports=stage_reports,
+                         previously_public=previously_public)
     parts = manifest_parts(config, salt, share, inputs, judge_key)
     shown = named_models(config, previous)
     public = anonymize_share(share, shown, config.anonymous_label)
@@ -159,6 +163,7 @@ def select_share(
     *,
     drawn_counts: Mapping[str, Mapping[str, int]] | None = None,
     stage_reports: Mapping[str, StageStatus] | None = None,
+    previously_public: Mapping[str, pa.Array] | None = None,
 ) -> ReleaseShare:
     """The draw (unless done upstream), the required stages, then the release filters.
 
@@ -180,8 +185,14 @@ def select_share(
         yield sinks.setdefault(name, TableSink(schema))
 
     inputs = {name: ShareInput.of_table(table) for name, table in drawn.items()}
-    counts, stages = filter_share(config, inputs, counts, collect, stage_reports, held_back=drawn_counts is not None)
+    counts, stages = filter_share(config, inputs, counts, collect, stage_reports, held_back=drawn_counts is not None,
+                                  previously_public=previously_public)
     return ReleaseShare(counts, stages, tables={name: sink.table for name, sink in sinks.items()})
+
+
+# Filters whose verdict on a row depends on the other rows of the window: they may keep a row out of its first
+# release, never take out a row already published (the next, larger window must not withdraw it silently).
+WINDOW_DEPENDENT_REASONS = frozenset({"too_frequent"})
 
 
 def filter_share(
@@ -192,12 +203,16 @@ def filter_share(
     stage_reports: Mapping[str, StageStatus] | None = None,
     *,
     held_back: bool = True,
+    previously_public: Mapping[str, pa.Array] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, StageStatus]]]:
     """The required stages, then the release filters batch by batch, kept rows into `open_sink(name, schema)`;
     returns the counts (drawn, dropped per reason, public) and each table's stage statuses.
 
     Every stage status is known before anything is written. `held_back`: rows drawn but missing now
-    (held back by an upstream stage) are counted as `held_back_upstream`.
+    (held back by an upstream stage) are counted as `held_back_upstream`. `previously_public`: per table, the
+    ids the previous release published. Such a row stays public unless a recorded reason removes it (a
+    window-dependent filter is not one); `withdrawn` counts those removed by reason, and those not reaching
+    the filters at all (outside this window, or held back upstream) as `not_in_this_release`.
     """
     stages = {
         name: policy.stage_statuses_in(source.batches(policy.present_stage_columns(source.schema.names)),
@@ -216,10 +231,19 @@ def filter_share(
         rule = policy.PublicFilter.prepare(source.schema, kind, config.filters, config.required_stages,
                                            prompts=source.batches(kind.conversation_columns))
         dropped = {reason: 0 for reason, _ in rule.checks}
-        public = 0
+        before = None if previously_public is None else previously_public.get(name, pa.array([], pa.string()))
+        withdrawn: Counter[str] = Counter()
+        public = kept_published = seen_published = 0
         with open_sink(name, source.schema) as sink:
             for batch in source.batches(None):
                 reasons = rule.reasons(batch)
+                if before is not None:
+                    was_public = pc.is_in(batch[kind.id_column], value_set=before).combine_chunks()
+                    stays = pc.and_(was_public, pc.is_in(reasons, value_set=pa.array(sorted(WINDOW_DEPENDENT_REASONS))))
+                    reasons = pc.if_else(stays, pa.scalar(None, pa.string()), reasons)
+                    kept_published += pc.sum(stays).as_py() or 0
+                    seen_published += pc.sum(was_public).as_py() or 0
+                    withdrawn.update(rule.count(reasons.filter(was_public)))
                 kept = batch.filter(pc.is_null(reasons))
                 for reason, count in rule.count(reasons).items():
                     dropped[reason] += count
@@ -228,6 +252,11 @@ def filter_share(
                     sink.write_table(kept)
         held = {"held_back_upstream": missing} if held_back else {}
         counts[name] = drawn | {"dropped": held | dropped, "public": public}
+        if before is not None:
+            withdrawn_now = {reason: n for reason, n in withdrawn.items() if n}
+            absent = len(before) - seen_published
+            counts[name] |= {"previously_public": len(before), "kept_as_published": kept_published,
+                             "withdrawn": withdrawn_now | ({"not_in_this_release": absent} if absent else {})}
     return counts, stages
 
 

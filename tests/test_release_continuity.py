@@ -6,10 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import datasets
-from battle_fixtures import LEADERBOARD, make_battles, make_conversations, release_config
+from battle_fixtures import (
+    BASE_TSTAMP,
+    LEADERBOARD,
+    battle,
+    battles_table,
+    make_battles,
+    make_conversations,
+    release_config,
+)
 
 from pipeline.publish import LocalTarget, publish_release
-from pipeline.release import previous_release
+from pipeline.release import previous_release, previously_public_ids
 from pipeline.release_build import build_release
 from pipeline.release_config import Salt
 
@@ -23,7 +31,8 @@ def release(tmp_path: Path, version: str, end: str, battles, conversations, **co
     settings = release_config(version=version, targets=[target], log_window={"start": "2024-06-01", "end": end},
                               **config)
     previous = previous_release(settings)
-    manifest = build_release(settings, SALT, tmp_path / version, battles, conversations, previous=previous)
+    manifest = build_release(settings, SALT, tmp_path / version, battles, conversations, previous=previous,
+                             previously_public=previously_public_ids(settings, previous))
     publish_release(tmp_path / version, REPO, version, LocalTarget(tmp_path / "hub"), private=False)
     return manifest
 
@@ -58,3 +67,33 @@ def test_each_release_continues_the_one_on_the_target_and_loads_fresh(tmp_path):
     again = release_config(version="2024.06.06", targets=[{"kind": "local", "path": str(tmp_path / "hub"),
                                                            "repo_id": REPO}])
     assert previous_release(again)["version"] == "2024.06.03"
+
+
+def test_a_published_row_stays_published_unless_a_recorded_reason_removes_it(tmp_path):
+    """Release 1 publishes battles on a prompt that is rare in its window; in release 2's window the prompt is
+    among the most frequent, and a new blocked word appears: the first keeps its published rows (new ones on
+    that prompt are dropped), the second withdraws them, and the changelog counts both."""
+    frequent = "What is the capital of France? Please answer briefly."
+    early = [battle(f"early-{i}", prompt=frequent, tstamp=BASE_TSTAMP + 3600 * i) for i in range(2)]
+    other = [battle(f"other-{i}", prompt=f"Tell me a fact about the number {i}, and why it matters.",
+                    tstamp=BASE_TSTAMP + 3600 * i) for i in range(4)]
+    words = [battle(f"word-{i}", prompt=f"Explain blockchain consensus in simple terms, version {i}.",
+                    tstamp=BASE_TSTAMP + 3600 * i) for i in range(3)]
+    late = [battle(f"late-{i}", prompt=frequent, tstamp=BASE_TSTAMP + 4 * 86400 + 60 * i) for i in range(3)]
+    battles = battles_table(early + other + words + late)
+    rules = {"too_frequent": {"top": 10, "min_count": 3}}
+    release(tmp_path, "r1", "2024-06-02", battles, None, public_fraction=1.0, filters=rules)
+    published = {f"early-{i}" for i in range(2)} | {f"other-{i}" for i in range(4)} | {f"word-{i}" for i in range(3)}
+    assert set(load_main(tmp_path, "battles")["question_id"]) == published
+
+    second = release(tmp_path, "r2", "2024-06-06", battles, None, public_fraction=1.0,
+                     filters={**rules, "blocked_words": ["blockchain"]})
+    ids = set(load_main(tmp_path, "battles")["question_id"])
+    assert {"early-0", "early-1"} <= ids and not ids & {f"late-{i}" for i in range(3)}
+    assert not ids & {f"word-{i}" for i in range(3)}
+    counts = second["tables"]["battles"]["counts"]
+    assert counts["dropped"]["too_frequent"] == 3 and counts["kept_as_published"] == 2
+    assert counts["previously_public"] == 9 and counts["withdrawn"] == {"blocked_word": 3}
+    card = (tmp_path / "r2" / "README.md").read_text()
+    assert "of the 9 rows r1 published, 6 are still published (2 of them although a filter" in card
+    assert "withdrawn, text holds a blocked word (`blocked_word`): 3" in card
