@@ -50,6 +50,7 @@ COLUMN_DOCS = {
     "redacted": "true when personal names were replaced by NAME_1, NAME_2, ...",
 }
 REASON_DOCS = {
+    "taken_down": "removed at the request of the people concerned (the takedown list is private)",
     "held_back_upstream": "drawn, then held back before the release (e.g. its redaction failed)",
     "pii_not_checked": "the PII stage did not process the row",
     "moderation_not_checked": "the moderation stage did not process the row",

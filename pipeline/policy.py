@@ -66,6 +66,7 @@ MODERATION_EXTRA = _moderation_type(EXTRA_MODERATION_CATEGORIES, with_flag=False
 TOXICITY_VERDICT = pa.struct([("flagged", pa.bool_()), ("max_score", pa.float64())])
 
 DROP_REASONS = (
+    "taken_down",
     "pii_not_checked",
     "moderation_not_checked",
     "toxicity_not_checked",
@@ -237,12 +238,17 @@ class PublicFilter:
     @classmethod
     def prepare(
         cls, schema: pa.Schema, kind: TableKind, filters: Filters, required_stages: Iterable[str],
-        prompts: Iterable[pa.Table],
+        prompts: Iterable[pa.Table], taken_down: pa.Array | None = None,
     ) -> PublicFilter:
-        """`prompts`: the whole table, in batches holding at least its conversation columns."""
+        """`prompts`: the whole table, in batches holding at least its conversation columns. `taken_down`:
+        ids of rows people asked to remove (pipeline.takedown), dropped before any other check."""
         names = set(schema.names)
         checks: list[tuple[str, str]] = []
         params: dict[str, object] = {}
+        if taken_down is not None:
+            params["taken_down"] = taken_down.to_pylist()
+            checks.append(("taken_down", f"list_contains($taken_down, {kind.id_column})" if len(taken_down)
+                           else "false"))
         for stage in required_stages:
             columns = [c for c in STAGE_COLUMNS[stage] if c in names] or ["NULL"]
             checks.append((f"{stage}_not_checked", " AND ".join(f"{c} IS NULL" for c in columns)))
@@ -279,7 +285,7 @@ class PublicFilter:
         flagged = _flagged_sql(schema)
         if filters.drop_moderation_flagged and flagged:
             checks.append(("moderation_flagged", f"coalesce({flagged}, false)"))
-        columns = (*convs, *kind.model_columns, *(c for c in OPTIONAL_COLUMNS if c in names))
+        columns = (kind.id_column, *convs, *kind.model_columns, *(c for c in OPTIONAL_COLUMNS if c in names))
         return cls(kind, tuple(checks), params, tuple(dict.fromkeys(columns)))
 
     def reasons(self, batch: pa.Table) -> pa.Array:

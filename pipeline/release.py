@@ -55,6 +55,7 @@ from pipeline.release_config import HubTarget as HubTargetSpec
 from pipeline.release_config import LocalTarget as LocalTargetSpec
 from pipeline.release_config import ReleaseConfig, Salt
 from pipeline.stage_settings import StageSettings
+from pipeline.takedown import load_takedowns, taken_down_ids
 from pipeline.verify import VerifyReport, options_from_config, verify_release
 from redaction.table import AUDIT_SCHEMA, FAILURES_SCHEMA, TableRedactor, redacted_schema
 
@@ -288,6 +289,16 @@ def previously_public_ids(config: ReleaseConfig, previous: dict[str, Any] | None
     return ids
 
 
+def release_takedowns(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, pa.Array] | None:
+    """The config's takedown list as the ids it removes from each table, resolved over the whole cleaned
+    tables (ids and judges only): a judge hash or a B side's id reaches rows outside this window's share too."""
+    if config.takedowns is None:
+        return None
+    battles = pq.read_table(ws.cleaned_dir / "battles.parquet", columns=["question_id", "conv_id_b", "judge"])
+    conversations = pq.read_table(ws.cleaned_dir / "conversations.parquet", columns=["conversation_id", "judge"])
+    return taken_down_ids(load_takedowns(config.path(config.takedowns)), battles, conversations)
+
+
 def read_previous(ws: ReleaseWorkspace) -> dict[str, Any] | None:
     """The previous release's manifest as the share stage found it (every later stage uses that one)."""
     return ws.read_json("share", "previous")
@@ -304,7 +315,8 @@ def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace, judge_key: by
     inputs = {name: ShareInput.of_parquet(ws.table(PRIVATE_STAGES[-1], name), SHARE_BATCH_ROWS) for name in TABLES}
     counts, stages = filter_share(config, inputs, ws.read_json("candidates", "counts"),
                                   lambda name, schema: ws.writer("share", name, schema), stage_reports(ws),
-                                  previously_public=previously_public_ids(config, previous))
+                                  previously_public=previously_public_ids(config, previous),
+                                  taken_down=release_takedowns(config, ws))
     result = ShareSummary(counts, stages)
     ws.write_json("share", "counts", result.counts)
     ws.write_json("share", "stages", {name: {stage: status.to_dict() for stage, status in per.items()}

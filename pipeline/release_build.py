@@ -39,6 +39,7 @@ from pipeline.manifest import (
 )
 from pipeline.policy import ReleaseBlocked, StageStatus
 from pipeline.release_config import ReleaseConfig, Salt, config_hash, judge_key_fingerprint
+from pipeline.takedown import load_takedowns, taken_down_ids
 
 ROWS_PER_FILE = 250_000
 ROWS_PER_GROUP = 50_000
@@ -185,8 +186,11 @@ def select_share(
         yield sinks.setdefault(name, TableSink(schema))
 
     inputs = {name: ShareInput.of_table(table) for name, table in drawn.items()}
+    taken_down = (None if config.takedowns is None else
+                  taken_down_ids(load_takedowns(config.path(config.takedowns)), tables["battles"],
+                                 tables.get("conversations")))
     counts, stages = filter_share(config, inputs, counts, collect, stage_reports, held_back=drawn_counts is not None,
-                                  previously_public=previously_public)
+                                  previously_public=previously_public, taken_down=taken_down)
     return ReleaseShare(counts, stages, tables={name: sink.table for name, sink in sinks.items()})
 
 
@@ -204,6 +208,7 @@ def filter_share(
     *,
     held_back: bool = True,
     previously_public: Mapping[str, pa.Array] | None = None,
+    taken_down: Mapping[str, pa.Array] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, StageStatus]]]:
     """The required stages, then the release filters batch by batch, kept rows into `open_sink(name, schema)`;
     returns the counts (drawn, dropped per reason, public) and each table's stage statuses.
@@ -212,7 +217,8 @@ def filter_share(
     (held back by an upstream stage) are counted as `held_back_upstream`. `previously_public`: per table, the
     ids the previous release published. Such a row stays public unless a recorded reason removes it (a
     window-dependent filter is not one); `withdrawn` counts those removed by reason, and those not reaching
-    the filters at all (outside this window, or held back upstream) as `not_in_this_release`.
+    the filters at all (outside this window, or held back upstream) as `not_in_this_release`. `taken_down`:
+    per table, the ids of rows people asked to remove, dropped first (the config's takedown list, resolved).
     """
     stages = {
         name: policy.stage_statuses_in(source.batches(policy.present_stage_columns(source.schema.names)),
@@ -229,7 +235,8 @@ def filter_share(
             raise ValueError(f"{name}: {source.num_rows} rows given but only {drawn['drawn']} were drawn")
         kind = policy.TABLE_KINDS[name]
         rule = policy.PublicFilter.prepare(source.schema, kind, config.filters, config.required_stages,
-                                           prompts=source.batches(kind.conversation_columns))
+                                           prompts=source.batches(kind.conversation_columns),
+                                           taken_down=None if taken_down is None else taken_down[name])
         dropped = {reason: 0 for reason, _ in rule.checks}
         before = None if previously_public is None else previously_public.get(name, pa.array([], pa.string()))
         withdrawn: Counter[str] = Counter()

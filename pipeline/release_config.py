@@ -209,6 +209,8 @@ class ReleaseConfig(_Strict):
     previous_manifest: Path | None = None
     card: Card = Card()
     verify: VerifySettings = VerifySettings()
+    # The private takedown list (pipeline/takedown.py), applied before every release; never published.
+    takedowns: Path | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
@@ -275,6 +277,7 @@ class ReleaseConfig(_Strict):
             filters[key] = {"count": len(filters[key])}
         data["verify"] = {"allowed_ip_networks": data["verify"]["allowed_ip_networks"]}
         data["targets"] = [t["kind"] for t in data["targets"]]
+        data["takedowns"] = self.takedowns is not None
         return data
 
 

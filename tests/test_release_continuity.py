@@ -3,9 +3,12 @@ and `datasets.load_dataset` of `main` gives the latest release's rows, never the
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import datasets
+import pyarrow.compute as pc
+import yaml
 from battle_fixtures import (
     BASE_TSTAMP,
     LEADERBOARD,
@@ -97,3 +100,30 @@ def test_a_published_row_stays_published_unless_a_recorded_reason_removes_it(tmp
     card = (tmp_path / "r2" / "README.md").read_text()
     assert "of the 9 rows r1 published, 6 are still published (2 of them although a filter" in card
     assert "withdrawn, text holds a blocked word (`blocked_word`): 3" in card
+
+
+def test_a_takedown_list_removes_every_row_it_reaches_and_stays_private(tmp_path):
+    battles = make_battles(300, seed=41, days=2)
+    conversations = make_conversations(battles, singles=40, seed=41)
+    first = release(tmp_path, "r1", "2024-06-03", battles, conversations)
+    public = load_main(tmp_path, "battles").to_pandas()
+    by_id, by_b_side, by_judge = public["question_id"][:3]
+    b_side = battles.filter(pc.equal(battles["question_id"], by_b_side))["conv_id_b"][0].as_py()
+    judge = public.loc[public["question_id"] == by_judge, "judge"].iloc[0]
+    voter_battles = set(public.loc[public["judge"] == judge, "question_id"])
+    (tmp_path / "takedowns.yaml").write_text(yaml.safe_dump(
+        {"question_ids": [by_id], "conversation_ids": [b_side], "judges": [judge]}))
+
+    second = release(tmp_path, "r2", "2024-06-03", battles, conversations,
+                     takedowns=str(tmp_path / "takedowns.yaml"))
+    removed = {by_id, by_b_side} | voter_battles
+    ids = set(load_main(tmp_path, "battles")["question_id"])
+    assert not ids & removed and ids | removed == set(public["question_id"])
+    conversations_now = set(load_main(tmp_path, "conversations")["conversation_id"])
+    assert not conversations_now & {by_id, b_side, by_b_side}
+    counts = second["tables"]["battles"]["counts"]
+    assert counts["dropped"]["taken_down"] == len(removed) == counts["withdrawn"]["taken_down"]
+    assert second["tables"]["conversations"]["counts"]["dropped"]["taken_down"] >= 4  # both sides of 2 battles
+    released = "".join(p.read_text() for p in (tmp_path / "r2").glob("*.md")) + json.dumps(second)
+    assert judge not in released and b_side not in released and second["config"]["takedowns"] is True
+    assert first["tables"]["battles"]["rows"] - len(removed) == second["tables"]["battles"]["rows"]
