@@ -381,6 +381,33 @@ class LocalTarget:
     def url(self, repo_id: str, version: str) -> str:
         return self.repo_path(repo_id, version).absolute().as_uri()
 
+    def versions(self, repo_id: str) -> list[str]:
+        tags = self.store(repo_id) / "tags"
+        return sorted(tag.name for tag in tags.iterdir()) if tags.is_dir() else []
+
+    def replace_version(self, repo_id: str, version: str, release: StagedRelease) -> str:
+        """Rewrite a published version (a takedown): its tag, and `main` if it pointed at the same commit,
+        move to a commit of `release`; the old commit is deleted once nothing points at it. Returns the commit."""
+        store = self.store(repo_id)
+        digests = {path: digest.sha256 for path, digest in sorted(release.files.items())}
+        commit = hashlib.sha1(json.dumps(digests).encode()).hexdigest()
+        with self.locked(repo_id):
+            old = self.snapshot(repo_id, version)
+            final = store / "commits" / commit
+            if not final.exists():
+                self.write_snapshot(release, None, store, final)
+            write_atomically(store / "commits" / f"{commit}.json", json.dumps(digests, indent=1).encode())
+            main = self.repo_path(repo_id)
+            if old is not None and main.is_symlink() and main.resolve().name == old.commit:
+                replace_symlink(main, os.path.relpath(final, main.parent))
+            replace_symlink(store / "tags" / version, os.path.join("..", "commits", commit))
+            pointed = {tag.resolve().name for tag in (store / "tags").iterdir()} | {main.resolve().name}
+            if old is not None and old.commit != commit and old.commit not in pointed:
+                shutil.rmtree(store / "commits" / old.commit)
+                (store / "commits" / f"{old.commit}.json").unlink()
+        logger.info("%s@%s rewritten as commit %s", repo_id, version, commit)
+        return commit
+
     def read_file(self, repo_id: str, revision: str, path: str) -> bytes | None:
         file = self.repo_path(repo_id, revision) / path
         return file.read_bytes() if file.is_file() else None

@@ -10,13 +10,20 @@ battles and conversations. The list itself is never published: only how many row
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipeline.cleaning_config import ConfigError, read_yaml_mapping
+from pipeline.manifest import content_hash, file_entry, read_manifest, write_manifest
+from pipeline.policy import TABLE_KINDS
+from pipeline.publish import LocalTarget, StagedRelease
 
 
 class Takedowns(BaseModel):
@@ -62,3 +69,73 @@ def taken_down_ids(takedowns: Takedowns, battles: pa.Table, conversations: pa.Ta
 
 def _unique(values: pa.ChunkedArray) -> pa.Array:
     return pc.unique(values.combine_chunks()).drop_null()
+
+
+# ------------------------------------------------------------------------ published revisions
+
+
+@dataclass(frozen=True)
+class RevisionChange:
+    """Rows a takedown removes from one published version of one repo."""
+
+    repo_id: str
+    version: str
+    removed: dict[str, int]  # table -> rows
+
+
+def plan_rewrite(target: LocalTarget, repo_ids: list[str], taken_down: Mapping[str, pa.Array]) -> list[RevisionChange]:
+    """Every published version (tag) of `repo_ids` that holds a taken-down row, with how many per table."""
+    changes = []
+    for repo_id in repo_ids:
+        for version in target.versions(repo_id):
+            manifest = read_manifest(target.repo_path(repo_id, version))
+            removed = {name: sum(_taken_rows(target.repo_path(repo_id, version) / entry["path"],
+                                              name, taken_down).num_rows for entry in table["files"])
+                       for name, table in manifest["tables"].items() if name in taken_down}
+            if any(removed.values()):
+                changes.append(RevisionChange(repo_id, version, {k: v for k, v in removed.items() if v}))
+    return changes
+
+
+def rewrite(target: LocalTarget, changes: list[RevisionChange], taken_down: Mapping[str, pa.Array],
+            scratch: Path) -> None:
+    """Each changed version re-written without its taken-down rows: its data files filtered, its manifest's
+    files, rows, counts and content hash updated, its card noting the removal; the tag (and `main` when it
+    pointed there) moved to the new commit, and the old commit deleted where nothing points at it anymore."""
+    for change in changes:
+        source = target.repo_path(change.repo_id, change.version)
+        staged = scratch / change.repo_id / change.version
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(source, staged, symlinks=False)
+        manifest = read_manifest(staged)
+        for name, removed in change.removed.items():
+            table = manifest["tables"][name]
+            for entry in table["files"]:
+                path = staged / entry["path"]
+                rows = pq.read_table(path)
+                kept = rows.filter(pc.invert(pc.is_in(rows[TABLE_KINDS[name].id_column],
+                                                      value_set=taken_down[name])))
+                path.unlink()  # a copy: hard links of the published snapshot are never written through
+                pq.write_table(kept, path, compression="zstd")
+                entry.update({**file_entry(path, staged), "rows": len(kept)})
+            table["rows"] -= removed
+            counts = table["counts"]
+            counts["dropped"]["taken_down"] = counts["dropped"].get("taken_down", 0) + removed
+            counts["exported" if "exported" in counts else "public"] -= removed
+        manifest["content_sha256"] = content_hash(manifest["tables"])
+        manifest.setdefault("taken_down_after_release", {})
+        for name, removed in change.removed.items():
+            manifest["taken_down_after_release"][name] = manifest["taken_down_after_release"].get(name, 0) + removed
+        write_manifest(manifest, staged)
+        card = staged / "README.md"
+        note = ", ".join(f"{name} {n:,}" for name, n in manifest["taken_down_after_release"].items())
+        card.write_text(card.read_text() + f"\n## Removed after publication\n\nRows removed from this version "
+                        f"at the request of the people concerned: {note}. The counts above predate the removal; "
+                        "`manifest.json` has the current ones.\n")
+        target.replace_version(change.repo_id, change.version, StagedRelease.scan(staged))
+        shutil.rmtree(staged)
+
+
+def _taken_rows(path: Path, name: str, taken_down: Mapping[str, pa.Array]) -> pa.Table:
+    ids = pq.read_table(path, columns=[TABLE_KINDS[name].id_column])
+    return ids.filter(pc.is_in(ids[0], value_set=taken_down[name]))

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import datasets
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import yaml
 from battle_fixtures import (
     BASE_TSTAMP,
+    EXAMPLE_CONFIG,
     LEADERBOARD,
     battle,
     battles_table,
@@ -127,3 +129,42 @@ def test_a_takedown_list_removes_every_row_it_reaches_and_stays_private(tmp_path
     released = "".join(p.read_text() for p in (tmp_path / "r2").glob("*.md")) + json.dumps(second)
     assert judge not in released and b_side not in released and second["config"]["takedowns"] is True
     assert first["tables"]["battles"]["rows"] - len(removed) == second["tables"]["battles"]["rows"]
+
+
+def test_the_takedown_command_rewrites_every_published_version(tmp_path, capsys):
+    from pipeline.cli import main
+    from pipeline.verify import verify_release
+
+    battles = make_battles(200, seed=43, days=2)
+    conversations = make_conversations(battles, singles=20, seed=43)
+    release(tmp_path, "r1", "2024-06-02", battles, conversations)
+    release(tmp_path, "r2", "2024-06-03", battles, conversations)
+    target = LocalTarget(tmp_path / "hub")
+    taken = load_main(tmp_path, "battles")["question_id"][0]
+    (tmp_path / "work" / "cleaned").mkdir(parents=True)
+    pq.write_table(battles, tmp_path / "work" / "cleaned" / "battles.parquet")
+    pq.write_table(conversations, tmp_path / "work" / "cleaned" / "conversations.parquet")
+    (tmp_path / "takedowns.yaml").write_text(yaml.safe_dump({"question_ids": [taken]}))
+    config = yaml.safe_load(EXAMPLE_CONFIG.read_text()) | {
+        "targets": [{"kind": "local", "path": str(tmp_path / "hub"), "repo_id": REPO}],
+        "takedowns": str(tmp_path / "takedowns.yaml")}
+    (tmp_path / "release.yaml").write_text(yaml.safe_dump(config))
+    command = ["takedown", "--config", str(tmp_path / "release.yaml"), "--workdir", str(tmp_path / "work")]
+    commits = {v: target.snapshot(REPO, v).commit for v in ("r1", "r2", "main")}
+
+    assert main([*command, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"would rewrite {REPO}@r1: battles -1, conversations -2" in out and f"{REPO}@r2" in out
+    assert {v: target.snapshot(REPO, v).commit for v in commits} == commits
+
+    assert main(command) == 0
+    for version in ("r1", "r2"):
+        path = target.repo_path(REPO, version)
+        assert taken not in set(datasets.load_dataset(str(path), "battles", split="train",
+                                                      cache_dir=str(tmp_path / "hf-cache"))["question_id"])
+        assert "Removed after publication" in (path / "README.md").read_text()
+        report = verify_release(path)
+        assert not [c.name for c in report.checks if c.status == "fail" and c.name in ("manifest", "files", "counts")]
+    assert target.snapshot(REPO, "main").commit == target.snapshot(REPO, "r2").commit != commits["r2"]
+    assert not (target.store(REPO) / "commits" / commits["r1"]).exists()  # the old data is gone
+    assert main(command) == 0 and "no published version holds" in capsys.readouterr().out
