@@ -129,6 +129,8 @@ def build_manifest(
     current_leaderboard: list[str] | None = None,
     judge_key: dict[str, str] | None = None,
     previous_version: str | None = None,
+    repo_id: str | None = None,
+    pii_evaluation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest as one JSON-able dict; `tables[name]` holds files, rows, counts and summary.
 
@@ -155,6 +157,8 @@ def build_manifest(
         "code": code_version(),  # no wall-clock time: re-running the same build must give the same bytes
     }
     manifest["previous_version"] = previous_version  # a re-run of this release finds its predecessor here
+    manifest["repo_id"] = repo_id  # where the release is published: the card's load snippet names it
+    manifest["pii_evaluation"] = pii_evaluation
     if current_leaderboard is not None:
         manifest["current_leaderboard"] = sorted(current_leaderboard)
     if judge_key is not None:

@@ -404,6 +404,9 @@ def rate(config: ReleaseConfig, ws: ReleaseWorkspace, bootstrap_rounds: int = 10
     ws.leaderboard_dir.mkdir(parents=True, exist_ok=True)
     table = published.to_json_dict()
     (ws.leaderboard_dir / "leaderboard.json").write_text(json.dumps(table, indent=2))
+    rated = {"battles_rated": published.battles_used, "excluded": published.dropped,
+             "log_window": {"start": config.log_window.start.isoformat(), "end": config.log_window.end.isoformat()}}
+    (ws.leaderboard_dir / "rated.json").write_text(json.dumps(rated, indent=2))
     plots = write_plots(published, ws.leaderboard_dir)
     return {"leaderboard": table, "plots": {name: str(path) for name, path in plots.items()},
             "battles_used": published.battles_used}

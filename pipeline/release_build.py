@@ -15,6 +15,7 @@ or has been on the leaderboard"): the manifest's `leaderboard_models` accumulate
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -273,7 +274,10 @@ def manifest_parts(
 ) -> dict[str, Any]:
     """What the public manifest and every provider's share: config, salt and judge key fingerprints, window,
     inputs (the log files as ingest recorded them: path, sha256, bytes), stages."""
+    evaluation = config.card.pii_evaluation
     return {
+        "repo_id": config.targets[0].repo_id,
+        "pii_evaluation": None if evaluation is None else json.loads(config.path(evaluation).read_text()),
         "current_leaderboard": list(config.leaderboard_models),
         "judge_key": None if judge_key is None else {"fingerprint": judge_key_fingerprint(judge_key)},
         "version": config.version,
@@ -324,7 +328,8 @@ def write_provider_exports(
         export_counts = {name: {**share.counts[name], "exported": len(t)} for name, t in exported.items()}
         manifests[provider] = _write_release(
             provider_dir / provider, exported, export_counts, None, kind="provider_export",
-            leaderboard_models=set(models) & shown, provider=provider, **parts,
+            leaderboard_models=set(models) & shown, provider=provider,
+            **{**parts, "repo_id": f"{parts['repo_id']}-{provider}"},
         )
     return manifests
 

@@ -181,7 +181,16 @@ class Card(_Strict):
         "Crowd-sourced pairwise human preferences between chatbot answers, collected in the arena, "
         "with the conversations they judged."
     )
+    collection: str = (
+        "Users chat with two anonymous models side by side (or one named model) on the arena website and "
+        "vote for the better answer. Before using the site they accept its terms of use, which say that "
+        "their conversations and votes may be released publicly for research."
+    )
     contact: str | None = None
+    citation: str | None = None  # BibTeX; none: the card cites the repository at the release's tag
+    # JSON written by the redaction benchmark: {"measured_on": "...", "figures": {"name": value, ...}}. Unset,
+    # the card says loudly that PII recall was not measured for this release (no figure is ever invented).
+    pii_evaluation: Path | None = None
 
 
 class VerifySettings(_Strict):
@@ -270,7 +279,8 @@ class ReleaseConfig(_Strict):
         data = self.model_dump(mode="json")
         data["providers"] = {"count": len(self.providers)}
         data["sampling_salt"]["dev_default"] = self.sampling_salt.dev_default is not None
-        for owner, key in ((data["leaderboard"], "file"), (data, "previous_manifest")):
+        local_paths = ((data["leaderboard"], "file"), (data, "previous_manifest"), (data["card"], "pii_evaluation"))
+        for owner, key in local_paths:
             owner[key] = owner[key] and Path(owner[key]).name
         filters = data["filters"]
         for key in ("blocked_models", "blocked_words"):
