@@ -69,6 +69,29 @@ def test_release_runs_end_to_end_and_publishes(release_setup, capsys):
     assert sorted((tmp / "hub" / ".revisions").rglob("commits/*.json")) == commits
 
 
+def test_the_next_release_needs_only_a_version_at_launch(release_setup, capsys):
+    """After the release above: `run --version` alone makes the next one. It finds its predecessor on the
+    target, keeps every row it published, the same judge key and names, and loads fresh from `main`."""
+    import datasets
+
+    tmp, logs, config = release_setup
+    assert run_release(tmp, logs, "good", "--version", "2024.06-next") == 0, capsys.readouterr().err
+    repo = tmp / "hub" / config["targets"][0]["repo_id"]
+    before = json.loads((repo / ".." / ".." / ".revisions" / config["targets"][0]["repo_id"] / "tags"
+                         / config["version"] / "manifest.json").read_text())
+    manifest = json.loads((repo / "manifest.json").read_text())
+    assert manifest["version"] == "2024.06-next" and manifest["previous_version"] == config["version"]
+    assert manifest["judge_key"] == before["judge_key"] and manifest["salt"] == before["salt"]
+    battles = manifest["tables"]["battles"]
+    assert battles["counts"]["previously_public"] == before["tables"]["battles"]["rows"] == battles["rows"]
+    assert battles["counts"]["withdrawn"] == {}
+    assert f"## Changes since {config['version']}" in (repo / "README.md").read_text()
+    assert json.loads((repo / "leaderboard.json").read_text())["battles_rated"] > 0
+    loaded = datasets.load_dataset(str(repo), "battles", split="train", cache_dir=str(tmp / "hf-cache"))
+    assert len(loaded) == battles["rows"]
+    assert [f.name for f in (repo / "data" / "battles").iterdir()] == ["train-2024.06-next-00000-of-00001.parquet"]
+
+
 def test_planted_leak_fails_the_check_and_blocks_publishing(release_setup, capsys):
     tmp, logs, config = release_setup
     redaction = yaml.safe_load((ROOT / "redaction" / "default_settings.yaml").read_text())
