@@ -77,8 +77,8 @@ def test_the_next_release_needs_only_a_version_at_launch(release_setup, capsys):
     tmp, logs, config = release_setup
     assert run_release(tmp, logs, "good", "--version", "2024.06-next") == 0, capsys.readouterr().err
     repo = tmp / "hub" / config["targets"][0]["repo_id"]
-    before = json.loads((repo / ".." / ".." / ".revisions" / config["targets"][0]["repo_id"] / "tags"
-                         / config["version"] / "manifest.json").read_text())
+    before = json.loads((tmp / "hub" / ".revisions" / config["targets"][0]["repo_id"] / "tags" / config["version"]
+                         / "manifest.json").read_text())
     manifest = json.loads((repo / "manifest.json").read_text())
     assert manifest["version"] == "2024.06-next" and manifest["previous_version"] == config["version"]
     assert manifest["judge_key"] == before["judge_key"] and manifest["salt"] == before["salt"]
