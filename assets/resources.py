@@ -19,6 +19,7 @@ from pipeline.release_config import (
     Salt,
     config_hash,
     load_release_config,
+    require_shared_judge_key,
     resolve_salt,
 )
 from pipeline.stage_settings import StageSettings, load_stage_settings
@@ -138,6 +139,9 @@ class ReleaseSettings(dg.ConfigurableResource):
 
     config: ReleaseConfigName = next(iter(ReleaseConfigName))  # type: ignore[valid-type]
     config_file: str | None = os.environ.get("ARENA_RELEASE_CONFIG")
+    # The version is given at launch, so a release needs no edit of the file (unset: the config's default,
+    # else the window's last day).
+    version: str | None = os.environ.get("ARENA_RELEASE_VERSION") or None
     stages_file: str | None = os.environ.get("ARENA_STAGES_FILE")
     bootstrap_rounds: int = 1000
 
@@ -146,12 +150,12 @@ class ReleaseSettings(dg.ConfigurableResource):
         return Path(self.config_file) if self.config_file else RELEASE_CONFIGS_DIR / f"{self.config.value}.yaml"
 
     def load(self) -> tuple[ReleaseConfig, Salt]:
-        config = load_release_config(self.config_path)
+        config = load_release_config(self.config_path, self.version)
         return config, resolve_salt(config)
 
     def preflight(self, storage: ArenaStorage) -> tuple[ReleaseConfig, PreflightReport]:
         """The config, loaded, and what `pipeline.preflight` found (nothing read but settings and keys)."""
-        config = load_release_config(self.config_path)
+        config = load_release_config(self.config_path, self.version)
         return config, preflight(config, self.stage_settings(), storage.cleaning(), Path(storage.workdir))
 
     def run_tags(self, storage: ArenaStorage, config: ReleaseConfig) -> dict[str, str]:
@@ -176,6 +180,7 @@ class ReleaseSettings(dg.ConfigurableResource):
         or workdir-level prefixes such as `cleaned` and `cache` given with a leading '/') pulled from the
         store before and `writes` pushed after."""
         config, salt = self.load()
+        require_shared_judge_key(config, storage.cleaning().judge_key_env)
         ws = self.workspace(storage, config)
 
         def prefixes(names: Iterable[str]) -> list[str]:

@@ -20,7 +20,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from pipeline.manifest import data_files_glob
+
 CARD_NAME = "README.md"
+LEADERBOARD_NAME = "leaderboard.json"
+LEADERBOARD_METHOD = ("Bradley–Terry ratings with 95% bootstrap intervals; rank = 1 + the number of models whose "
+                      "lower bound is above this model's upper bound")
 IMAGES_DIR = "images"
 
 COLUMN_DOCS = {
@@ -39,15 +44,18 @@ COLUMN_DOCS = {
     "language": "detected language (English name)",
     "language_code": "detected language (ISO code)",
     "tstamp": "vote time (Unix seconds)",
-    "openai_moderation": "OpenAI moderation result (null where the stage did not run)",
-    "toxic_chat_tag": "toxicity tag (null where the stage did not run)",
-    "toxicity": "toxicity scores (null where the stage did not run)",
+    "openai_moderation": "OpenAI moderation result in lmsys's 11 categories; `flagged` is the API's verdict over "
+                         "all its categories (null where the stage did not run)",
+    "openai_moderation_extra": "the moderation categories the API added after lmsys's releases (e.g. illicit)",
+    "toxicity": "our toxicity model's scores per message and its flag (model in the manifest; null where the "
+                "stage did not run). lmsys's `toxic_chat_tag` is not published: it names ToxicChat's own taggers",
     "dedup_tag": "high_freq: prompt among the most repeated ones; sampled: kept by the leaderboard's sampling",
     "redacted": "true when personal names were replaced by NAME_1, NAME_2, ...",
     "own_side": "provider exports: which side is this provider's model (a, b or both)",
     "own_model": "provider exports: true, the model is this provider's (named or `{label}`)",
 }
 REASON_DOCS = {
+    "taken_down": "removed at the request of the people concerned (the takedown list is private)",
     "held_back_upstream": "drawn, then held back before the release (e.g. its redaction failed)",
     "pii_not_checked": "the PII stage did not process the row",
     "moderation_not_checked": "the moderation stage did not process the row",
@@ -60,6 +68,7 @@ REASON_DOCS = {
     "blocked_model": "a blocked model answered",
     "moderation_flagged": "flagged by the moderation stage",
     "residual_pii": "withheld: after redaction its text still held structured PII or an IP address",
+    "not_in_this_release": "outside this release's log window, or held back before the release",
 }
 # What the publishing gate (pipeline/gate.py) verified over every file of the release before publishing it.
 GATE_CHECKS = (
@@ -101,7 +110,8 @@ def header(manifest: Mapping[str, Any]) -> dict[str, Any]:
         "task_categories": ["text-generation", "text-classification"],
         "tags": ["chatbot-arena", "human-preference", "conversational", "rlhf"],
         "configs": [
-            {"config_name": name, "data_files": [{"split": "train", "path": f"data/{name}/*.parquet"}],
+            {"config_name": name,
+             "data_files": [{"split": "train", "path": data_files_glob(name, manifest["version"])}],
              **({"default": True} if i == 0 else {})}
             for i, name in enumerate(tables)
         ],
@@ -110,7 +120,7 @@ def header(manifest: Mapping[str, Any]) -> dict[str, Any]:
 
 def render_card(
     manifest: Mapping[str, Any], previous: Mapping[str, Any] | None = None, plots: list[tuple[str, str]] = (),
-    leaderboard: Mapping[str, Mapping[str, Any]] | None = None,
+    leaderboard: Mapping[str, Mapping[str, Any]] | None = None, rated: Mapping[str, Any] | None = None,
 ) -> str:
     """README.md text: YAML header, then the sections a reader needs, from the manifest alone."""
     label = manifest["anonymous_label"]
@@ -128,19 +138,77 @@ def render_card(
             f"`both`) and `own_model` (conversations) mark this provider's own answers, named or not."
         )
         parts.append(f"## Terms ({card['provider_license_name']})\n\n{card['provider_terms']}")
-    parts += [_release_section(manifest), _tables_section(manifest), _models_section(manifest),
+    parts += [_release_section(manifest), _load_section(manifest), _collection_section(manifest),
+              _pii_section(manifest), _tables_section(manifest), _models_section(manifest),
               _languages_section(manifest), _filters_section(manifest), _stages_section(manifest),
               _verification_section(manifest)]
     if leaderboard:
-        parts.append(_leaderboard_section(leaderboard))
+        parts.append(_leaderboard_section(leaderboard, rated))
     if previous is not None:
         parts.append(_changelog(manifest, previous))
     if plots:
         parts.append("## Plots\n\n" + "\n\n".join(f"![{caption}]({path})\n\n*{caption}*" for path, caption in plots))
-    parts.append("## Disclaimers and terms\n\n" + "\n".join(f"- {line}" for line in DISCLAIMERS))
-    if card.get("contact"):
-        parts.append(f"Contact: {card['contact']}")
+    parts += [_limitations_section(manifest),
+              "## Disclaimers and terms\n\n" + "\n".join(f"- {line}" for line in DISCLAIMERS),
+              _citation_section(manifest),
+              "## Contact\n\n" + (card.get("contact") or "Open a discussion on this dataset's repository.")]
     return "\n\n".join(parts) + "\n"
+
+
+def _load_section(manifest: Mapping[str, Any]) -> str:
+    repo = manifest.get("repo_id") or "OWNER/NAME"
+    lines = [f'{name} = load_dataset("{repo}", "{name}", split="train", revision="{manifest["version"]}")'
+             for name in manifest["tables"]]
+    return ("## Load\n\n```python\nfrom datasets import load_dataset\n\n" + "\n".join(lines) + "\n```\n\n"
+            "`revision` pins this release (its tag); without it you get the latest release. `openai_moderation` "
+            "has the features of `lmsys/chatbot_arena_conversations` and `lmsys/lmsys-chat-1m`.")
+
+
+def _collection_section(manifest: Mapping[str, Any]) -> str:
+    return "## Collection and terms\n\n" + manifest["config"]["card"]["collection"]
+
+
+def _pii_section(manifest: Mapping[str, Any]) -> str:
+    pii = next((per["pii"] for per in manifest["stages"].values() if "pii" in per), {})
+    method = (f"Personal information was detected with {pii.get('model') or 'an automatic detector'} "
+              f"{pii.get('version') or ''}".rstrip() + " and replaced by placeholders (`NAME_1`, `EMAIL_1`, ...) "
+              "that are consistent within a conversation and across both sides of a battle; rows whose "
+              "redaction failed were held back. Voter ids (`judge`) are keyed hashes, never IP addresses.")
+    evaluation = manifest.get("pii_evaluation")
+    if not evaluation:
+        measured = ("**Recall and precision: NOT MEASURED for this release** (`card.pii_evaluation` is empty; "
+                    "fill it with the redaction benchmark's output).")
+    else:
+        measured = (f"Measured on {evaluation.get('measured_on', 'an unnamed set')}:\n\n"
+                    + _table(["figure", "value"], [[k, v] for k, v in evaluation.get("figures", {}).items()]))
+    return f"## Personal information\n\n{method}\n\n{measured}"
+
+
+def _limitations_section(manifest: Mapping[str, Any]) -> str:
+    not_run = sorted({stage for per in manifest["stages"].values() for stage, s in per.items()
+                      if s["status"] != "ok"})
+    lines = [
+        f"A {manifest['public_fraction']:.0%} sample of the window's conversations, after filters: not every "
+        "conversation or vote, and not a uniform sample of the users.",
+        "Automatic redaction misses some personal information and replaces some text that was not personal.",
+        f"`{manifest['anonymous_label']}` groups every model never on the leaderboard; those models' identities "
+        "and versions are not recoverable from the data.",
+        "Language tags come from automatic detection on the user turns and can be wrong on short prompts.",
+    ]
+    if not_run:
+        lines.append(f"Stages that did not run ({', '.join(not_run)}): their columns are null.")
+    return "## Limitations\n\n" + "\n".join(f"- {line}" for line in lines)
+
+
+def _citation_section(manifest: Mapping[str, Any]) -> str:
+    card = manifest["config"]["card"]
+    if card.get("citation"):
+        return f"## Citation\n\n```bibtex\n{card['citation'].strip()}\n```"
+    repo = manifest.get("repo_id") or "OWNER/NAME"
+    key = repo.replace("/", "_").replace("-", "_")
+    return (f"## Citation\n\n```bibtex\n@misc{{{key}_{manifest['version'].replace('.', '_')},\n"
+            f"  title = {{{card['title']}}},\n  note = {{Release {manifest['version']}}},\n"
+            f"  howpublished = {{\\url{{https://huggingface.co/datasets/{repo}}}}}\n}}\n```")
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -176,7 +244,7 @@ def _tables_section(manifest: Mapping[str, Any]) -> str:
         columns = [[f"`{c['name']}`", f"`{c['type']}`", COLUMN_DOCS.get(c["name"], "").replace("{label}", label)]
                    for c in table["schema"]]
         out.append(f"### `{name}`: {table['rows']:,} rows\n\n"
-                   f"Load with `load_dataset(REPO, \"{name}\")`. Files: `data/{name}/*.parquet`.\n\n"
+                   f"Files: `{data_files_glob(name, manifest['version'])}`.\n\n"
                    + _table(["column", "type", "meaning"], columns))
     return "\n\n".join(out)
 
@@ -201,9 +269,14 @@ def _languages_section(manifest: Mapping[str, Any]) -> str:
     return "## Languages\n\n" + _table(["language code", *names], rows)
 
 
+def _filter_details(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    filters = manifest["config"]["filters"]
+    return {**(filters.get("too_short") or {}), **(filters.get("too_frequent") or {})}
+
+
 def _filters_section(manifest: Mapping[str, Any]) -> str:
     filters = manifest["config"]["filters"]
-    details = {**(filters.get("too_short") or {}), **(filters.get("too_frequent") or {})}
+    details = _filter_details(manifest)
     names = manifest["tables"]
     reasons = list(dict.fromkeys(r for t in names.values() for r in t["counts"]["dropped"]))
     share = f"drawn into the {manifest['public_fraction']:.0%} public share"
@@ -263,6 +336,26 @@ def _changelog(manifest: Mapping[str, Any], previous: Mapping[str, Any]) -> str:
     added = sorted(set(manifest["leaderboard_models"]) - set(previous["leaderboard_models"]))
     if added:
         lines.append("- now named (joined the leaderboard): " + ", ".join(f"`{m}`" for m in added))
+    board = manifest.get("current_leaderboard")
+    board_before = previous.get("current_leaderboard", previous["leaderboard_models"])
+    left = sorted(set(board_before) - set(board)) if board is not None else []
+    if left:
+        lines.append("- left the leaderboard (still named: a model once on it keeps its name): "
+                     + ", ".join(f"`{m}`" for m in left))
+    for name, table in manifest["tables"].items():
+        counts = table["counts"]
+        if "previously_public" not in counts:
+            continue
+        withdrawn = counts["withdrawn"]
+        lines.append(
+            f"- {name}: of the {counts['previously_public']:,} rows {previous['version']} published, "
+            f"{counts['previously_public'] - sum(withdrawn.values()):,} are still published"
+            + (f" ({counts['kept_as_published']:,} of them although a filter that depends on the window, "
+               "such as the most frequent prompts, would now drop them: a published row stays published)"
+               if counts["kept_as_published"] else "")
+        )
+        lines += [f"  - withdrawn, {REASON_DOCS.get(reason, reason).format(**_filter_details(manifest))} "
+                  f"(`{reason}`): {n:,}" for reason, n in withdrawn.items()]
     for table, per_stage in manifest["stages"].items():
         for stage, status in per_stage.items():
             was = previous["stages"].get(table, {}).get(stage)
@@ -366,24 +459,35 @@ def write_card(
     PNGs from the ratings stage), the leaderboard table and plots too."""
     plots = write_plots(out_dir, public_tables)
     board = None
+    rated = None
     if leaderboard_dir is not None:
         board = json.loads((Path(leaderboard_dir) / "leaderboard.json").read_text())
+        rated_file = Path(leaderboard_dir) / "rated.json"
+        rated = json.loads(rated_file.read_text()) if rated_file.exists() else None
+        document = {"version": manifest["version"], "method": LEADERBOARD_METHOD, **(rated or {}), "models": board}
+        (Path(out_dir) / LEADERBOARD_NAME).write_text(json.dumps(document, indent=2) + "\n")
         images = Path(out_dir) / IMAGES_DIR
         images.mkdir(parents=True, exist_ok=True)
         for png in sorted(Path(leaderboard_dir).glob("*.png")):
             shutil.copyfile(png, images / f"leaderboard_{png.name}")
             plots.insert(0, (f"{IMAGES_DIR}/leaderboard_{png.name}", f"Leaderboard: {png.stem.replace('_', ' ')}"))
     path = Path(out_dir) / CARD_NAME
-    path.write_text(render_card(manifest, previous, plots, board), encoding="utf-8")
+    path.write_text(render_card(manifest, previous, plots, board, rated), encoding="utf-8")
     return path
 
 
-def _leaderboard_section(board: Mapping[str, Mapping[str, Any]]) -> str:
+def _leaderboard_section(board: Mapping[str, Mapping[str, Any]], rated: Mapping[str, Any] | None) -> str:
     rows = [[v["rank"], model, f"{v['rating']:.1f}", f"{v['lower']:.1f} to {v['upper']:.1f}", v["battles"]]
             for model, v in board.items()]
-    return ("## Leaderboard\n\nBradley–Terry ratings over every kept battle of the window (95% bootstrap "
-            "intervals; rank = 1 + models whose lower bound is above this model's upper bound). Only "
-            "leaderboard models are listed; others count in the fit but are never named.\n\n"
+    which = ""
+    if rated is not None:
+        excluded = "; ".join(f"{reason}: {n:,}" for reason, n in rated["excluded"].items() if n) or "none"
+        which = (f" Rated: {rated['battles_rated']:,} battles, those of the log window "
+                 f"{rated['log_window']['start']} to {rated['log_window']['end']} after cleaning, whether or not "
+                 f"they are in the public share, that were anonymous votes and in the dedup sample (excluded: "
+                 f"{excluded}).")
+    return (f"## Leaderboard\n\n{LEADERBOARD_METHOD}.{which} Only leaderboard models are listed; the others count "
+            f"in the fit but are never named. Machine-readable: [`{LEADERBOARD_NAME}`]({LEADERBOARD_NAME}).\n\n"
             + _table(["rank", "model", "rating", "95% CI", "battles"], rows))
 
 

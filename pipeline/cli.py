@@ -13,7 +13,7 @@ import sys
 
 from pipeline.errors import USER_ERRORS
 
-COMMANDS = ("synth", "ingest", "ratings", "run", "verify")
+COMMANDS = ("synth", "ingest", "ratings", "run", "verify", "takedown")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -53,6 +53,13 @@ def file_entry(path: Path, root: Path) -> dict[str, Any]:
     return {"path": path.relative_to(root).as_posix(), "sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 
+def data_files_glob(name: str, version: str) -> str:
+    """The data files of table `name` in release `version`. The version is in the path because `datasets`
+    keys its cache of a local directory on the card's data_files pattern: the same pattern in the next
+    release would load the previous release's rows from the cache."""
+    return f"data/{name}/train-{version}-*.parquet"
+
+
 def content_hash(tables: Mapping[str, Mapping[str, Any]]) -> str:
     """sha256 over the sorted (path, sha256) pairs of every data file."""
     pairs = sorted((f["path"], f["sha256"]) for table in tables.values() for f in table["files"])
@@ -120,9 +127,17 @@ def build_manifest(
     tables: dict[str, dict[str, Any]],
     provider: str | None = None,
     log_days: dict[str, Any] | None = None,
+    current_leaderboard: list[str] | None = None,
+    judge_key: dict[str, str] | None = None,
+    previous_version: str | None = None,
+    repo_id: str | None = None,
+    pii_evaluation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest as one JSON-able dict; `tables[name]` holds files, rows, counts and summary.
-    `log_days` lists the days released and those dropped with why (None when not known)."""
+    `log_days` lists the days released and those dropped with why (None when not known).
+
+    `leaderboard_models` are the models shown by name: every model that is or ever was on the leaderboard
+    (each release adds the previous one's), `current_leaderboard` the config's list of this release."""
     if kind not in KINDS:
         raise ValueError(f"manifest kind must be one of {KINDS}, got {kind!r}")
     manifest = {
@@ -144,6 +159,13 @@ def build_manifest(
         "content_sha256": content_hash(tables),
         "code": code_version(),  # no wall-clock time: re-running the same build must give the same bytes
     }
+    manifest["previous_version"] = previous_version  # a re-run of this release finds its predecessor here
+    manifest["repo_id"] = repo_id  # where the release is published: the card's load snippet names it
+    manifest["pii_evaluation"] = pii_evaluation
+    if current_leaderboard is not None:
+        manifest["current_leaderboard"] = sorted(current_leaderboard)
+    if judge_key is not None:
+        manifest["judge_key"] = judge_key
     if provider is not None:
         manifest["provider"] = provider
     return manifest
@@ -161,10 +183,19 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if path.is_dir():
         path = path / MANIFEST_NAME
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ManifestError(f"{path}: no manifest") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError) as err:
+        raise ManifestError(f"{path}: unreadable manifest: {err}") from None
+    return parse_manifest(text, str(path))
+
+
+def parse_manifest(text: str, path: str) -> dict[str, Any]:
+    """A manifest from its JSON text (`path` says where it came from in errors); ManifestError says what is wrong."""
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as err:
         raise ManifestError(f"{path}: unreadable manifest: {err}") from None
     if not isinstance(manifest, dict):
         raise ManifestError(f"{path}: expected a JSON object")

@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from classifiers.moderation import CATEGORY_NAMES
 from classifiers.status import StageStatus
 from pipeline import schemas
 from pipeline.errors import ReleaseBlocked
@@ -35,15 +36,40 @@ from pipeline.release_config import Filters, FrequentPrompts, LogWindow
 STAGE_COLUMNS: dict[str, tuple[str, ...]] = {
     "pii": ("redacted",),
     "moderation": ("openai_moderation",),
-    "toxicity": ("toxic_chat_tag", "toxicity"),
+    "toxicity": ("toxicity",),
 }
-CLASSIFIER_COLUMNS = ("openai_moderation", "toxic_chat_tag", "toxicity")
+CLASSIFIER_COLUMNS = ("openai_moderation", "openai_moderation_extra", "toxicity")
 # Public columns that may be missing from the input (the stage did not run): published as nulls.
 # Release filter reason of rows withheld because their redacted text still holds PII (see PublicFilter.reasons).
 RESIDUAL_PII = "residual_pii"
 OPTIONAL_COLUMNS = frozenset({*CLASSIFIER_COLUMNS, "redacted", "language", "language_code", "dedup_tag"})
 
+# The categories of lmsys/chatbot_arena_conversations' and lmsys/lmsys-chat-1m's `openai_moderation` (the
+# moderation API of 2023), in their order: `openai_moderation` has exactly these, so code written for those
+# datasets casts ours to their features. Categories the API added since go to `openai_moderation_extra`.
+LMSYS_MODERATION_CATEGORIES = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "self-harm", "self-harm/instructions",
+    "self-harm/intent", "sexual", "sexual/minors", "violence", "violence/graphic",
+)  # fmt: skip
+EXTRA_MODERATION_CATEGORIES = tuple(c for c in CATEGORY_NAMES if c not in LMSYS_MODERATION_CATEGORIES)
+
+
+def _moderation_type(categories: tuple[str, ...], with_flag: bool) -> pa.StructType:
+    return pa.struct([
+        ("categories", pa.struct([(name, pa.bool_()) for name in categories])),
+        ("category_scores", pa.struct([(name, pa.float64()) for name in categories])),
+        *([("flagged", pa.bool_())] if with_flag else []),
+    ])
+
+
+LMSYS_MODERATION = _moderation_type(LMSYS_MODERATION_CATEGORIES, with_flag=True)
+# `flagged` stays in `openai_moderation`: it is the API's verdict over every category, extra ones included.
+MODERATION_EXTRA = _moderation_type(EXTRA_MODERATION_CATEGORIES, with_flag=False)
+# `toxicity` when the toxicity stage left no column: its verdict fields, all null.
+TOXICITY_VERDICT = pa.struct([("flagged", pa.bool_()), ("max_score", pa.float64())])
+
 DROP_REASONS = (
+    "taken_down",
     "pii_not_checked",
     "moderation_not_checked",
     "toxicity_not_checked",
@@ -78,7 +104,9 @@ def _typed(schema: pa.Schema, *names: str) -> tuple[tuple[str, pa.DataType], ...
     return tuple((name, schema.field(name).type) for name in names)
 
 
-# lmsys/chatbot_arena_conversations, plus toxicity, dedup_tag, language_code and redacted.
+# lmsys/chatbot_arena_conversations, plus the newer moderation categories, toxicity, dedup_tag, language_code and
+# redacted. Not `toxic_chat_tag`: its fields name ToxicChat's own RoBERTa and T5 taggers, which this pipeline
+# does not run; our toxicity model's results are in `toxicity`, the model named in the manifest.
 BATTLES = TableKind(
     name="battles",
     id_column="question_id",
@@ -87,8 +115,8 @@ BATTLES = TableKind(
     public_columns=(
         *_typed(schemas.BATTLES, "question_id", "model_a", "model_b", "winner", "judge", "conversation_a",
                 "conversation_b", "turn", "anony", "language", "tstamp"),
-        ("openai_moderation", None),
-        ("toxic_chat_tag", None),
+        ("openai_moderation", LMSYS_MODERATION),
+        ("openai_moderation_extra", MODERATION_EXTRA),
         ("toxicity", None),
         ("dedup_tag", schemas.DEDUP_TAG),
         ("language_code", pa.string()),
@@ -96,7 +124,7 @@ BATTLES = TableKind(
     ),
     export_columns=(("own_side", pa.string()),),
 )
-# lmsys/lmsys-chat-1m (no tstamp, no user id), plus language_code and the toxicity columns.
+# lmsys/lmsys-chat-1m (no tstamp, no user id), plus the newer moderation categories, language_code and toxicity.
 CONVERSATIONS = TableKind(
     name="conversations",
     id_column="conversation_id",
@@ -104,10 +132,10 @@ CONVERSATIONS = TableKind(
     model_columns=("model",),
     public_columns=(
         *_typed(schemas.CONVERSATIONS, "conversation_id", "model", "conversation", "turn", "language"),
-        ("openai_moderation", None),
+        ("openai_moderation", pa.list_(LMSYS_MODERATION)),
         ("redacted", pa.bool_()),
+        ("openai_moderation_extra", pa.list_(MODERATION_EXTRA)),
         ("language_code", pa.string()),
-        ("toxic_chat_tag", None),
         ("toxicity", None),
     ),
     export_columns=(("own_model", pa.bool_()),),
@@ -222,12 +250,17 @@ class PublicFilter:
     @classmethod
     def prepare(
         cls, schema: pa.Schema, kind: TableKind, filters: Filters, required_stages: Iterable[str],
-        prompts: Iterable[pa.Table], allowed_ips: tuple = (),
+        prompts: Iterable[pa.Table], taken_down: pa.Array | None = None, allowed_ips: tuple = (),
     ) -> PublicFilter:
-        """`prompts`: the whole table, in batches holding at least its conversation columns."""
+        """`prompts`: the whole table, in batches holding at least its conversation columns. `taken_down`:
+        ids of rows people asked to remove (pipeline.takedown), dropped before any other check."""
         names = set(schema.names)
         checks: list[tuple[str, str]] = []
         params: dict[str, object] = {}
+        if taken_down is not None:
+            params["taken_down"] = taken_down.to_pylist()
+            checks.append(("taken_down", f"list_contains($taken_down, {kind.id_column})" if len(taken_down)
+                           else "false"))
         for stage in required_stages:
             columns = [c for c in STAGE_COLUMNS[stage] if c in names] or ["NULL"]
             checks.append((f"{stage}_not_checked", " AND ".join(f"{c} IS NULL" for c in columns)))
@@ -264,7 +297,7 @@ class PublicFilter:
         flagged = _flagged_sql(schema)
         if filters.drop_moderation_flagged and flagged:
             checks.append(("moderation_flagged", f"coalesce({flagged}, false)"))
-        columns = (*convs, *kind.model_columns, *(c for c in OPTIONAL_COLUMNS if c in names))
+        columns = (kind.id_column, *convs, *kind.model_columns, *(c for c in OPTIONAL_COLUMNS if c in names))
         return cls(kind, tuple(checks), params, tuple(dict.fromkeys(columns)), tuple(allowed_ips))
 
     @property
@@ -497,18 +530,57 @@ def public_columns(
     """The public columns (or `columns`) in their order and types, rows as given (a batch of the sorted
     table).
 
-    Classifier columns keep the stage's own types; one whose stage did not run is all null.
+    `openai_moderation` is split into lmsys's categories and the newer ones; `toxicity` keeps the stage's own
+    type. A classifier column whose stage did not run is all null, typed all the same.
     """
     _require_public_columns(table.column_names, kind)
+    derived = _public_moderation(table)
     arrays, fields = [], []
     for name, fixed in columns or kind.public_columns:
-        if name in table.column_names:
+        if name in derived:
+            column = derived[name]
+        elif name in table.column_names:
             column = table[name] if fixed is None else table[name].cast(fixed)
         else:
-            column = pa.chunked_array([pa.nulls(len(table), fixed or pa.null())])
+            column = pa.chunked_array([pa.nulls(len(table), fixed or TOXICITY_VERDICT)])
         arrays.append(column)
         fields.append(pa.field(name, column.type))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _public_moderation(table: pa.Table) -> dict[str, pa.ChunkedArray]:
+    """`openai_moderation` (a result, or a list of them: one per message) as lmsys's categories and the rest."""
+    if "openai_moderation" not in table.column_names or table["openai_moderation"].type == pa.null():
+        return {}
+    column = table["openai_moderation"].combine_chunks()
+    if not pa.types.is_list(column.type):
+        lmsys, extra = _split_moderation(column)
+        return {"openai_moderation": pa.chunked_array([lmsys]), "openai_moderation_extra": pa.chunked_array([extra])}
+    offsets, mask = column.offsets, column.is_null()  # offsets into `values`, the unsliced child
+    lmsys, extra = _split_moderation(column.values)
+    return {name: pa.chunked_array([pa.ListArray.from_arrays(offsets, values, mask=mask)])
+            for name, values in (("openai_moderation", lmsys), ("openai_moderation_extra", extra))}
+
+
+def _split_moderation(results: pa.StructArray) -> tuple[pa.StructArray, pa.StructArray]:
+    """Moderation results as (lmsys's categories with `flagged`, the other categories); a category the
+    results lack is null."""
+    mask = results.is_null()
+
+    def part(field: str, categories: tuple[str, ...], kind: pa.DataType) -> pa.StructArray:
+        values = pc.struct_field(results, field)
+        present = {values.type.field(i).name for i in range(values.type.num_fields)}
+        return pa.StructArray.from_arrays(
+            [pc.struct_field(values, name).cast(kind) if name in present else pa.nulls(len(results), kind)
+             for name in categories], names=list(categories))
+
+    def result(categories: tuple[str, ...], flagged: list[pa.Array]) -> pa.StructArray:
+        fields = [part("categories", categories, pa.bool_()), part("category_scores", categories, pa.float64())]
+        names = ["categories", "category_scores", *(["flagged"] if flagged else [])]
+        return pa.StructArray.from_arrays([*fields, *flagged], names=names, mask=mask)
+
+    flagged = pc.struct_field(results, "flagged").cast(pa.bool_())
+    return result(LMSYS_MODERATION_CATEGORIES, [flagged]), result(EXTRA_MODERATION_CATEGORIES, [])
 
 
 def _require_public_columns(column_names: Iterable[str], kind: TableKind) -> None:

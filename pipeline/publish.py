@@ -44,6 +44,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -261,6 +262,9 @@ class PublishTarget(Protocol):
     def url(self, repo_id: str, version: str) -> str:
         """Where people find the published version."""
 
+    def read_file(self, repo_id: str, revision: str, path: str) -> bytes | None:
+        """A file of `repo_id` at `revision`, or None when the repo, the revision or the file does not exist."""
+
     def is_transient(self, error: BaseException) -> bool:
         """Whether retrying after `error` may succeed."""
 
@@ -416,6 +420,37 @@ class LocalTarget:
 
     def url(self, repo_id: str, version: str) -> str:
         return self.repo_path(repo_id, version).absolute().as_uri()
+
+    def versions(self, repo_id: str) -> list[str]:
+        tags = self.store(repo_id) / "tags"
+        return sorted(tag.name for tag in tags.iterdir()) if tags.is_dir() else []
+
+    def replace_version(self, repo_id: str, version: str, release: StagedRelease) -> str:
+        """Rewrite a published version (a takedown): its tag, and `main` if it pointed at the same commit,
+        move to a commit of `release`; the old commit is deleted once nothing points at it. Returns the commit."""
+        store = self.store(repo_id)
+        digests = {path: digest.sha256 for path, digest in sorted(release.files.items())}
+        commit = hashlib.sha1(json.dumps(digests).encode()).hexdigest()
+        with self.locked(repo_id):
+            old = self.snapshot(repo_id, version)
+            final = store / "commits" / commit
+            if not final.exists():
+                self.write_snapshot(release, None, store, final)
+            write_atomically(store / "commits" / f"{commit}.json", json.dumps(digests, indent=1).encode())
+            main = self.repo_path(repo_id)
+            if old is not None and main.is_symlink() and main.resolve().name == old.commit:
+                replace_symlink(main, os.path.relpath(final, main.parent))
+            replace_symlink(store / "tags" / version, os.path.join("..", "commits", commit))
+            pointed = {tag.resolve().name for tag in (store / "tags").iterdir()} | {main.resolve().name}
+            if old is not None and old.commit != commit and old.commit not in pointed:
+                shutil.rmtree(store / "commits" / old.commit)
+                (store / "commits" / f"{old.commit}.json").unlink()
+        logger.info("%s@%s rewritten as commit %s", repo_id, version, commit)
+        return commit
+
+    def read_file(self, repo_id: str, revision: str, path: str) -> bytes | None:
+        file = self.repo_path(repo_id, revision) / path
+        return file.read_bytes() if file.is_file() else None
 
     def is_transient(self, error: BaseException) -> bool:
         return False  # a local disk error does not go away by waiting
@@ -575,6 +610,23 @@ class HubTarget:
         with self.api() as api:
             api.create_tag(repo_id, tag=version, revision=commit, repo_type="dataset",
                            tag_message=f"Release {version}")
+
+    def read_file(self, repo_id: str, revision: str, path: str) -> bytes | None:
+        from huggingface_hub.errors import (
+            EntryNotFoundError,
+            LocalEntryNotFoundError,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
+        )
+
+        with self.api() as api, tempfile.TemporaryDirectory() as cache:
+            try:
+                local = api.hf_hub_download(repo_id, path, repo_type="dataset", revision=revision, cache_dir=cache)
+            except LocalEntryNotFoundError:
+                raise  # the Hub could not be reached: not the same as "no such file"
+            except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError):
+                return None
+            return Path(local).read_bytes()
 
     def url(self, repo_id: str, version: str) -> str:
         from huggingface_hub import constants

@@ -36,8 +36,10 @@ from classifiers.tagging import Classifiers, ModerationLayout, tag_batches
 from classifiers.toxicity import ToxicityScorer
 from pipeline import policy
 from pipeline.delivery import deliver_exports
+from pipeline.errors import ReleaseBlocked
 from pipeline.gate import apply_waivers, record_path, record_verification, require_verified
-from pipeline.publish import HubTarget, LocalTarget, PublishResult, RetryPolicy, publish_release
+from pipeline.manifest import MANIFEST_NAME, parse_manifest, read_manifest
+from pipeline.publish import HubTarget, LocalTarget, PublishResult, PublishTarget, RetryPolicy, publish_release
 from pipeline.rating_plots import write_plots
 from pipeline.ratings import LeaderboardOptions, compute_leaderboard
 from pipeline.release_build import (
@@ -49,12 +51,14 @@ from pipeline.release_build import (
     filter_share,
     manifest_parts,
     named_models,
-    previous_manifest,
     write_provider_exports,
     write_public_release,
 )
+from pipeline.release_config import HubTarget as HubTargetSpec
+from pipeline.release_config import LocalTarget as LocalTargetSpec
 from pipeline.release_config import ReleaseConfig, Salt, config_hash
 from pipeline.stage_settings import StageSettings
+from pipeline.takedown import load_takedowns, taken_down_ids
 from pipeline.verify import VerifyReport, options_from_config, verify_provider_export, verify_release
 from redaction.table import AUDIT_SCHEMA, FAILURES_SCHEMA, TableRedactor, redacted_schema
 
@@ -237,21 +241,96 @@ def redact(ws: ReleaseWorkspace, settings: StageSettings) -> dict[str, dict[str,
     return counts
 
 
-def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace) -> ShareSummary:
+def target_for(config: ReleaseConfig, spec: LocalTargetSpec | HubTargetSpec, workdir: Path) -> PublishTarget:
+    """The publish target of a config's target entry (a local one's relative path is under `workdir`)."""
+    return (LocalTarget(spec.directory(workdir)) if spec.kind == "local"
+            else HubTarget(endpoint=spec.endpoint, token_env=spec.token_env, transfer=config.publishing.transfer,
+                           max_files_per_commit=config.publishing.max_files_per_commit))
+
+
+def previous_release(config: ReleaseConfig, workdir: Path) -> dict[str, Any] | None:
+    """The previous release's manifest: the config's `previous_manifest`, else the latest release on the first
+    target (its public repo's `main`; when that is this very version, a re-run, the release before it)."""
+    if config.previous_manifest is not None:
+        return read_manifest(config.path(config.previous_manifest))
+    spec = config.targets[0]
+    target = target_for(config, spec, workdir)
+
+    def at(revision: str) -> dict[str, Any] | None:
+        text = target.read_file(spec.repo_id, revision, MANIFEST_NAME)
+        return None if text is None else parse_manifest(text.decode(), f"{spec.repo_id}@{revision}/{MANIFEST_NAME}")
+
+    latest = at("main")
+    if latest is not None and latest["version"] == config.version:
+        latest = at(latest["previous_version"]) if latest.get("previous_version") else None
+    return latest
+
+
+def previously_public_ids(config: ReleaseConfig, previous: dict[str, Any] | None,
+                          workdir: Path) -> dict[str, pa.Array] | None:
+    """Per table, the ids the previous release published, from its data files: beside the config's
+    `previous_manifest`, else on the first target at the previous version's tag."""
+    if previous is None:
+        return None
+    spec = config.targets[0]
+    target = target_for(config, spec, workdir)
+
+    def read(path: str) -> bytes | None:
+        if config.previous_manifest is not None:
+            local = config.path(config.previous_manifest).parent / path
+            return local.read_bytes() if local.is_file() else None
+        return target.read_file(spec.repo_id, previous["version"], path)
+
+    ids = {}
+    for name, table in previous["tables"].items():
+        column = policy.TABLE_KINDS[name].id_column
+        parts = []
+        for entry in table["files"]:
+            data = read(entry["path"])
+            if data is None:
+                raise ReleaseBlocked(f"{entry['path']} of release {previous['version']} cannot be read: without "
+                                     "the rows it published, this release cannot keep them public")
+            parts.append(pq.read_table(pa.BufferReader(data), columns=[column])[column].combine_chunks())
+        ids[name] = pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+    return ids
+
+
+def release_takedowns(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, pa.Array] | None:
+    """The config's takedown list as the ids it removes from each table, resolved over the whole cleaned
+    tables (ids and judges only): a judge hash or a B side's id reaches rows outside this window's share too."""
+    if config.takedowns is None:
+        return None
+    battles = pq.read_table(ws.cleaned_dir / "battles.parquet", columns=["question_id", "conv_id_b", "judge"])
+    conversations = pq.read_table(ws.cleaned_dir / "conversations.parquet", columns=["conversation_id", "judge"])
+    return taken_down_ids(load_takedowns(config.path(config.takedowns)), battles, conversations)
+
+
+def read_previous(ws: ReleaseWorkspace) -> dict[str, Any] | None:
+    """The previous release's manifest as the share stage found it (every later stage uses that one)."""
+    return ws.read_json("share", "previous")
+
+
+def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace, judge_key: bytes) -> ShareSummary:
     """The drawn, classified, redacted rows that pass the release filters (real model names: private),
     streamed batch by batch; the frequent prompts are counted over the whole table first. The
-    manifest lists the window's log files as ingest hashed them."""
-    check_continuity(config, salt, previous_manifest(config))
+    manifest lists the window's log files as ingest hashed them, and fingerprints the salt and `judge_key`.
+    The previous release is looked up here, once, and checked against."""
+    previous = previous_release(config, ws.workdir)
+    check_continuity(config, salt, previous, judge_key)
+    ws.write_json("share", "previous", previous)
     inputs = {name: ShareInput.of_parquet(ws.table(PRIVATE_STAGES[-1], name), SHARE_BATCH_ROWS) for name in TABLES}
     counts, stages = filter_share(config, inputs, ws.read_json("candidates", "counts"),
-                                  lambda name, schema: ws.writer("share", name, schema), stage_reports(ws))
+                                  lambda name, schema: ws.writer("share", name, schema), stage_reports(ws),
+                                  previously_public=previously_public_ids(config, previous, ws.workdir),
+                                  taken_down=release_takedowns(config, ws))
     result = ShareSummary(counts, stages)
     ws.write_json("share", "counts", result.counts)
     ws.write_json("share", "stages", {name: {stage: status.to_dict() for stage, status in per.items()}
                                       for name, per in result.stages.items()})
     accounting = json.loads((ws.cleaned_dir / "accounting.json").read_text())
     log_days = {"released": accounting["days"], "dropped": accounting.get("dropped_days", [])}
-    ws.write_json("share", "manifest_parts", manifest_parts(config, salt, result, accounting["inputs"], log_days))
+    ws.write_json("share", "manifest_parts",
+                  manifest_parts(config, salt, result, accounting["inputs"], judge_key, log_days))
     return result
 
 
@@ -269,7 +348,7 @@ def anonymize(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, pa.Table
 
     Only the sort keys are read whole; the rows are taken in public order batch by batch. Returns the
     public tables without their conversations and classifier results (what the asset shows)."""
-    shown = named_models(config, previous_manifest(config))
+    shown = named_models(config, read_previous(ws))
     summaries = {}
     for name in ws.read_json("share", "stages"):
         kind, path = policy.TABLE_KINDS[name], ws.table("share", name)
@@ -318,7 +397,7 @@ def rows_in_order(path: Path, order: pa.Array, batch_rows: int) -> Iterator[pa.T
 def export_providers(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, dict[str, Any]]:
     """One private release directory per provider (its models' rows of the share, opponents anonymous)."""
     shutil.rmtree(ws.provider_dir, ignore_errors=True)  # a provider dropped from the config gets nothing
-    shown = named_models(config, previous_manifest(config))
+    shown = named_models(config, read_previous(ws))
     return write_provider_exports(ws.provider_dir, read_share(ws), config, shown,
                                   ws.read_json("share", "manifest_parts"))
 
@@ -333,6 +412,9 @@ def rate(config: ReleaseConfig, ws: ReleaseWorkspace, bootstrap_rounds: int = 10
     ws.leaderboard_dir.mkdir(parents=True, exist_ok=True)
     table = published.to_json_dict()
     (ws.leaderboard_dir / "leaderboard.json").write_text(json.dumps(table, indent=2))
+    rated = {"battles_rated": published.battles_used, "excluded": published.dropped,
+             "log_window": {"start": config.log_window.start.isoformat(), "end": config.log_window.end.isoformat()}}
+    (ws.leaderboard_dir / "rated.json").write_text(json.dumps(rated, indent=2))
     plots = write_plots(published, ws.leaderboard_dir)
     return {"leaderboard": table, "plots": {name: str(path) for name, path in plots.items()},
             "battles_used": published.battles_used}
@@ -340,7 +422,7 @@ def rate(config: ReleaseConfig, ws: ReleaseWorkspace, bootstrap_rounds: int = 10
 
 def build(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, Any]:
     """The public release directory: the anonymized tables, the manifest and the card (with the leaderboard)."""
-    previous = previous_manifest(config)
+    previous = read_previous(ws)
     public = {name: ws.read("anonymized", name) for name in ws.read_json("share", "counts")}
     return write_public_release(ws.public_dir, public, ws.read_json("share", "counts"),
                                 ws.read_json("share", "manifest_parts"), previous,
@@ -398,8 +480,6 @@ def publish(config: ReleaseConfig, ws: ReleaseWorkspace, retry: RetryPolicy | No
     retry = retry or RetryPolicy(max_rate_limit_wait_s=config.publishing.max_rate_limit_wait_s)
     results = deliver_exports(config, exports, ws.workdir, ws.root / "delivery", retry)
     for spec in config.targets:
-        target = (LocalTarget(spec.directory(ws.workdir)) if spec.kind == "local"
-                  else HubTarget(endpoint=spec.endpoint, token_env=spec.token_env, transfer=config.publishing.transfer,
-                                 max_files_per_commit=config.publishing.max_files_per_commit))
+        target = target_for(config, spec, ws.workdir)
         results.append(publish_release(public, spec.repo_id, config.version, target, spec.private, retry))
     return results

@@ -7,14 +7,17 @@ own export of the same share. The release directory holds `data/<table>/*.parque
 `README.md` and its plots; provider exports go to a separate private directory, one per provider.
 
 Before anything is written, the release is checked against the previous one: the same salt (a new
-one would reshuffle the share and leak held-back rows), a fraction not lower, a new version.
-Models named in the previous release stay named ("is or has been on the leaderboard").
+one would reshuffle the share and leak held-back rows), the same judge key (else every voter's `judge`
+id changes), a fraction not lower, a new version. Models named in the previous release stay named ("is
+or has been on the leaderboard"): the manifest's `leaderboard_models` accumulate release after release.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -28,9 +31,24 @@ import pyarrow.parquet as pq
 from pipeline import policy
 from pipeline.card import write_card
 from pipeline.errors import ConfigError
-from pipeline.manifest import build_manifest, file_entry, read_manifest, table_summary, write_manifest
+from pipeline.manifest import (
+    build_manifest,
+    data_files_glob,
+    file_entry,
+    read_manifest,
+    table_summary,
+    write_manifest,
+)
 from pipeline.policy import ReleaseBlocked, StageStatus
-from pipeline.release_config import ReleaseConfig, Salt, VerifySettings, check_provider_name, config_hash
+from pipeline.release_config import (
+    ReleaseConfig,
+    Salt,
+    VerifySettings,
+    check_provider_name,
+    config_hash,
+    judge_key_fingerprint,
+)
+from pipeline.takedown import load_takedowns, taken_down_ids
 
 ROWS_PER_FILE = 250_000
 ROWS_PER_GROUP = 50_000
@@ -107,6 +125,8 @@ def build_release(
     provider_dir: Path | None = None,
     previous: Mapping[str, Any] | None = None,
     leaderboard_dir: Path | None = None,
+    judge_key: bytes | None = None,
+    previously_public: Mapping[str, pa.Array] | None = None,
 ) -> dict[str, Any]:
     """Write the public release to `out_dir` (and provider exports under `provider_dir`); returns the manifest.
 
@@ -115,12 +135,16 @@ def build_release(
     `policy.draw_public_share` drew earlier (so that slow stages saw only those), with the counts it
     returned per table. Rows drawn but missing now (held back upstream) are counted, not lost.
     `previous` is the previous release's manifest; by default the config's `previous_manifest`.
+    `judge_key`: the key the `judge` ids were made with, fingerprinted in the manifest. `previously_public`:
+    per table, the ids the previous release published (they stay public, see `filter_share`).
     Raises ReleaseBlocked when a required stage did not run or the release breaks continuity.
     """
     previous = previous_manifest(config, previous)
     tables = {"battles": battles} | ({"conversations": conversations} if conversations is not None else {})
-    share = select_share(config, salt, tables, previous, drawn_counts=drawn_counts, stage_reports=stage_reports)
-    parts = manifest_parts(config, salt, share, inputs)
+    check_continuity(config, salt, previous, judge_key)
+    share = select_share(config, salt, tables, drawn_counts=drawn_counts, stage_reports=stage_reports,
+                         previously_public=previously_public)
+    parts = manifest_parts(config, salt, share, inputs, judge_key)
     shown = named_models(config, previous)
     public = anonymize_share(share, shown, config.anonymous_label)
     manifest = write_public_release(Path(out_dir), public, share.counts, parts, previous, shown, leaderboard_dir)
@@ -137,7 +161,8 @@ def previous_manifest(config: ReleaseConfig, previous: Mapping[str, Any] | None 
 
 
 def named_models(config: ReleaseConfig, previous: Mapping[str, Any] | None) -> set[str]:
-    """Models shown by name: on the leaderboard now, or in the previous release ("is or has been")."""
+    """Models shown by name: on the leaderboard now, or named in the previous release, which named every
+    model named before it ("is or has been on the leaderboard")."""
     return set(config.leaderboard_models) | set(previous["leaderboard_models"] if previous else ())
 
 
@@ -145,16 +170,15 @@ def select_share(
     config: ReleaseConfig,
     salt: Salt,
     tables: Mapping[str, pa.Table],
-    previous: Mapping[str, Any] | None,
     *,
     drawn_counts: Mapping[str, Mapping[str, int]] | None = None,
     stage_reports: Mapping[str, StageStatus] | None = None,
+    previously_public: Mapping[str, pa.Array] | None = None,
 ) -> ReleaseShare:
-    """Continuity, the draw (unless done upstream), the required stages, then the release filters.
+    """The draw (unless done upstream), the required stages, then the release filters.
 
-    Raises ReleaseBlocked when a required stage did not run or the release breaks continuity.
+    Raises ReleaseBlocked when a required stage did not run.
     """
-    check_continuity(config, salt, previous)
     drawn, counts = {}, {}
     for name, table in tables.items():
         if drawn_counts is None:
@@ -171,8 +195,17 @@ def select_share(
         yield sinks.setdefault(name, TableSink(schema))
 
     inputs = {name: ShareInput.of_table(table) for name, table in drawn.items()}
-    counts, stages = filter_share(config, inputs, counts, collect, stage_reports, held_back=drawn_counts is not None)
+    taken_down = (None if config.takedowns is None else
+                  taken_down_ids(load_takedowns(config.path(config.takedowns)), tables["battles"],
+                                 tables.get("conversations")))
+    counts, stages = filter_share(config, inputs, counts, collect, stage_reports, held_back=drawn_counts is not None,
+                                  previously_public=previously_public, taken_down=taken_down)
     return ReleaseShare(counts, stages, tables={name: sink.table for name, sink in sinks.items()})
+
+
+# Filters whose verdict on a row depends on the other rows of the window: they may keep a row out of its first
+# release, never take out a row already published (the next, larger window must not withdraw it silently).
+WINDOW_DEPENDENT_REASONS = frozenset({"too_frequent"})
 
 
 def filter_share(
@@ -183,12 +216,18 @@ def filter_share(
     stage_reports: Mapping[str, StageStatus] | None = None,
     *,
     held_back: bool = True,
+    previously_public: Mapping[str, pa.Array] | None = None,
+    taken_down: Mapping[str, pa.Array] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, StageStatus]]]:
     """The required stages, then the release filters batch by batch, kept rows into `open_sink(name, schema)`;
     returns the counts (drawn, dropped per reason, public) and each table's stage statuses.
 
     Every stage status is known before anything is written. `held_back`: rows drawn but missing now
-    (held back by an upstream stage) are counted as `held_back_upstream`.
+    (held back by an upstream stage) are counted as `held_back_upstream`. `previously_public`: per table, the
+    ids the previous release published. Such a row stays public unless a recorded reason removes it (a
+    window-dependent filter is not one); `withdrawn` counts those removed by reason, and those not reaching
+    the filters at all (outside this window, or held back upstream) as `not_in_this_release`. `taken_down`:
+    per table, the ids of rows people asked to remove, dropped first (the config's takedown list, resolved).
     """
     stages = {
         name: policy.stage_statuses_in(source.batches(policy.present_stage_columns(source.schema.names)),
@@ -206,12 +245,22 @@ def filter_share(
         kind = policy.TABLE_KINDS[name]
         rule = policy.PublicFilter.prepare(source.schema, kind, config.filters, config.required_stages,
                                            prompts=source.batches(kind.conversation_columns),
+                                           taken_down=None if taken_down is None else taken_down[name],
                                            allowed_ips=tuple(config.verify.allowed_ip_networks))
         dropped = {reason: 0 for reason in rule.reason_names}
-        public = 0
+        before = None if previously_public is None else previously_public.get(name, pa.array([], pa.string()))
+        withdrawn: Counter[str] = Counter()
+        public = kept_published = seen_published = 0
         with open_sink(name, source.schema) as sink:
             for batch in source.batches(None):
                 reasons = rule.reasons(batch)
+                if before is not None:
+                    was_public = pc.is_in(batch[kind.id_column], value_set=before).combine_chunks()
+                    stays = pc.and_(was_public, pc.is_in(reasons, value_set=pa.array(sorted(WINDOW_DEPENDENT_REASONS))))
+                    reasons = pc.if_else(stays, pa.scalar(None, pa.string()), reasons)
+                    kept_published += pc.sum(stays).as_py() or 0
+                    seen_published += pc.sum(was_public).as_py() or 0
+                    withdrawn.update(rule.count(reasons.filter(was_public)))
                 kept = batch.filter(pc.is_null(reasons))
                 for reason, count in rule.count(reasons).items():
                     dropped[reason] += count
@@ -220,6 +269,11 @@ def filter_share(
                     sink.write_table(kept)
         held = {"held_back_upstream": missing} if held_back else {}
         counts[name] = drawn | {"dropped": held | dropped, "public": public}
+        if before is not None:
+            withdrawn_now = {reason: n for reason, n in withdrawn.items() if n}
+            absent = len(before) - seen_published
+            counts[name] |= {"previously_public": len(before), "kept_as_published": kept_published,
+                             "withdrawn": withdrawn_now | ({"not_in_this_release": absent} if absent else {})}
         _check_residue(name, dropped[policy.RESIDUAL_PII], public, config.verify)
     return counts, stages
 
@@ -239,11 +293,18 @@ def _check_residue(table: str, residue: int, public: int, settings: VerifySettin
 
 def manifest_parts(
     config: ReleaseConfig, salt: Salt, share: ShareSummary, inputs: Sequence[Mapping[str, Any]] = (),
+    judge_key: bytes | None = None,
     log_days: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What the public manifest and every provider's share: config, salt, window, inputs (the log files
-    as ingest recorded them: path, sha256, bytes), the log days released and dropped, stages."""
+    """What the public manifest and every provider's share: config, salt and judge key fingerprints, window,
+    inputs (the log files as ingest recorded them: path, sha256, bytes), the log days released and dropped,
+    stages."""
+    evaluation = config.card.pii_evaluation
     return {
+        "repo_id": config.targets[0].repo_id,
+        "pii_evaluation": None if evaluation is None else json.loads(config.path(evaluation).read_text()),
+        "current_leaderboard": list(config.leaderboard_models),
+        "judge_key": None if judge_key is None else {"fingerprint": judge_key_fingerprint(judge_key)},
         "version": config.version,
         "config_view": config.public_view(),
         "config_sha256": config_hash(config),
@@ -299,8 +360,9 @@ def write_provider_exports(
         }
         export_counts = {name: {**share.counts[name], "exported": len(t)} for name, t in exported.items()}
         manifests[provider] = _write_release(
-            directories[provider], exported, export_counts, None,
-            kind="provider_export", leaderboard_models=set(models) & shown, provider=provider, **parts,
+            directories[provider], exported, export_counts, None, kind="provider_export",
+            leaderboard_models=set(models) & shown, provider=provider,
+            **{**parts, "repo_id": f"{parts['repo_id']}-{provider}"},
         )
     return manifests
 
@@ -314,7 +376,9 @@ def child_dir(parent: Path, name: str) -> Path:
     return child
 
 
-def check_continuity(config: ReleaseConfig, salt: Salt, previous: Mapping[str, Any] | None) -> None:
+def check_continuity(
+    config: ReleaseConfig, salt: Salt, previous: Mapping[str, Any] | None, judge_key: bytes | None = None,
+) -> None:
     """Raise ReleaseBlocked if this release would break a promise the previous one made."""
     if previous is None:
         return
@@ -324,6 +388,13 @@ def check_continuity(config: ReleaseConfig, salt: Salt, previous: Mapping[str, A
             f"the sampling salt differs from release {previous['version']}'s (fingerprint "
             f"{salt.fingerprint} vs {previous['salt']['fingerprint']}): a new salt reshuffles the public "
             "share and would publish rows that were held back"
+        )
+    before = (previous.get("judge_key") or {}).get("fingerprint")
+    if judge_key is not None and before is not None and judge_key_fingerprint(judge_key) != before:
+        problems.append(
+            f"the judge key differs from release {previous['version']}'s (fingerprint "
+            f"{judge_key_fingerprint(judge_key)} vs {before}): every voter's `judge` id would change between "
+            "releases; set the judge key ($ARENA_JUDGE_KEY) that release used and stage the logs again"
         )
     if config.public_fraction < previous["public_fraction"]:
         problems.append(
@@ -353,19 +424,22 @@ def _write_release(
         kind = policy.TABLE_KINDS[name]
         tables[name] = {
             "rows": len(table),
-            "files": write_table(table, out_dir, name),
+            "files": write_table(table, out_dir, name, manifest_parts["version"]),
             "schema": [{"name": f.name, "type": str(f.type)} for f in table.schema],
             "counts": counts[name],
             **table_summary(table, kind.model_columns),
         }
-    manifest = build_manifest(tables=tables, **manifest_parts)
+    manifest = build_manifest(tables=tables, previous_version=previous["version"] if previous else None,
+                              **manifest_parts)
     write_manifest(manifest, out_dir)
     write_card(out_dir, manifest, public, previous, leaderboard_dir)
     return manifest
 
 
-def write_table(table: pa.Table, out_dir: Path, name: str, rows_per_file: int = ROWS_PER_FILE) -> list[dict]:
-    """`data/<name>/train-XXXXX-of-YYYYY.parquet` shards (one, possibly empty, at least); their entries.
+def write_table(
+    table: pa.Table, out_dir: Path, name: str, version: str, rows_per_file: int = ROWS_PER_FILE,
+) -> list[dict]:
+    """`data/<name>/train-<version>-XXXXX-of-YYYYY.parquet` shards (one, possibly empty, at least); their entries.
 
     Each row group is written from one contiguous slice, so a file's bytes do not depend on how the
     table's columns happen to be chunked (a table streamed in batches writes the same shards)."""
@@ -374,7 +448,7 @@ def write_table(table: pa.Table, out_dir: Path, name: str, rows_per_file: int = 
     shards = max(1, -(-len(table) // rows_per_file))
     entries = []
     for i in range(shards):
-        path = folder / f"train-{i:05d}-of-{shards:05d}.parquet"
+        path = out_dir / data_files_glob(name, version).replace("*", f"{i:05d}-of-{shards:05d}")
         part = table.slice(i * rows_per_file, rows_per_file)
         with pq.ParquetWriter(path, table.schema, compression="zstd") as writer:
             for start in range(0, max(len(part), 1), ROWS_PER_GROUP):

@@ -269,6 +269,11 @@ class Card(_Strict):
         "Crowd-sourced pairwise human preferences between chatbot answers, collected in the arena, "
         "with the conversations they judged."
     )
+    collection: str = (
+        "Users chat with two anonymous models side by side (or one named model) on the arena website and "
+        "vote for the better answer. Before using the site they accept its terms of use, which say that "
+        "their conversations and votes may be released publicly for research."
+    )
     contact: str | None = None
     # Provider exports carry these terms instead of `license` (their header says `license: other`).
     provider_license_name: str = Field(default="arena-provider-early-access", pattern=r"^[a-z0-9][a-z0-9.-]*$")
@@ -280,6 +285,10 @@ class Card(_Strict):
         ),
         min_length=1,
     )
+    citation: str | None = None  # BibTeX; none: the card cites the repository at the release's tag
+    # JSON written by the redaction benchmark: {"measured_on": "...", "figures": {"name": value, ...}}. Unset,
+    # the card says loudly that PII recall was not measured for this release (no figure is ever invented).
+    pii_evaluation: Path | None = Field(default=None, strict=False)
 
 
 # Checks that cannot run without something from outside the release (a file, the private config, the salt).
@@ -322,7 +331,9 @@ class VerifySettings(_Strict):
 
 
 class ReleaseConfig(_Strict):
-    version: str = Field(pattern=_VERSION)
+    # The release's tag. Usually given at launch (`arena-release run --version`, the launchpad's
+    # `release.version`); else this default; else the last day of the log window.
+    version: str | None = Field(default=None, pattern=_VERSION)
     log_window: LogWindow
     leaderboard: Leaderboard
     providers: dict[str, list[str]] = {}
@@ -334,9 +345,12 @@ class ReleaseConfig(_Strict):
     targets: list[Target] = Field(min_length=1)
     deliveries: dict[str, Delivery] = {}
     publishing: Publishing = Publishing()
+    # The previous release's manifest.json; by default the one on `main` of the first target's public repo.
     previous_manifest: Path | None = Field(default=None, strict=False)
     card: Card = Card()
     verify: VerifySettings = VerifySettings()
+    # The private takedown list (pipeline/takedown.py), applied before every release; never published.
+    takedowns: Path | None = Field(default=None, strict=False)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
@@ -441,7 +455,8 @@ class ReleaseConfig(_Strict):
         """Every file the config names, by key, resolved: each must exist before any work starts. (The
         verify files are resolved under the work directory, which runs may fill first: a missing one fails
         its check, and so the publishing gate.)"""
-        named = {"leaderboard.file": self.leaderboard.file, "previous_manifest": self.previous_manifest}
+        named = {"leaderboard.file": self.leaderboard.file, "previous_manifest": self.previous_manifest,
+                 "takedowns": self.takedowns, "card.pii_evaluation": self.card.pii_evaluation}
         return {key: self.path(path) for key, path in named.items() if path is not None}
 
     @property
@@ -460,7 +475,8 @@ class ReleaseConfig(_Strict):
         data = self.model_dump(mode="json")
         data["providers"] = {"count": len(self.providers)}
         data["sampling_salt"]["dev_default"] = self.sampling_salt.dev_default is not None
-        for owner, key in ((data["leaderboard"], "file"), (data, "previous_manifest")):
+        local_paths = ((data["leaderboard"], "file"), (data, "previous_manifest"), (data["card"], "pii_evaluation"))
+        for owner, key in local_paths:
             owner[key] = owner[key] and Path(owner[key]).name
         filters = data["filters"]
         for key in ("blocked_models", "blocked_words"):
@@ -470,6 +486,7 @@ class ReleaseConfig(_Strict):
                                       "residual_pii_min_rows")}
         data["targets"] = [t["kind"] for t in data["targets"]]
         data["deliveries"] = {"count": len(self.deliveries)}
+        data["takedowns"] = self.takedowns is not None
         return data
 
 
@@ -533,15 +550,20 @@ def _read_model_list(path: Path) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def load_release_config(path: Path) -> ReleaseConfig:
-    """Read and validate one release config; raises ConfigError saying where and what is wrong."""
+def load_release_config(path: Path, version: str | None = None) -> ReleaseConfig:
+    """Read and validate one release config, its version the one given at launch (else the file's, else
+    the window's last day); raises ConfigError saying where and what is wrong."""
     path = Path(path)
     data = read_yaml_mapping(path)
+    if version is not None:
+        data = {**data, "version": version}
     base_dir = path.resolve().parent
     try:
         config = ReleaseConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as err:
         raise ConfigError(f"{path}: {describe_errors(err)}") from None
+    if config.version is None:
+        config = config.model_copy(update={"version": config.log_window.end.isoformat()})
     config._base_dir = base_dir
     missing = [f"{key}: {file} is not a file" for key, file in config.referenced_files().items() if not file.is_file()]
     if missing:
@@ -618,6 +640,25 @@ class Salt:
 
     def describe(self) -> dict[str, str]:
         return {"env": self.env, "source": self.source, "fingerprint": self.fingerprint}
+
+
+JUDGE_KEY_FINGERPRINT_MESSAGE = b"arena-release judge key fingerprint v1"
+
+
+def judge_key_fingerprint(key: bytes) -> str:
+    """Identifies the judge HMAC key without revealing it: two releases with the same one match."""
+    return hmac.new(key, JUDGE_KEY_FINGERPRINT_MESSAGE, hashlib.sha256).hexdigest()[:16]
+
+
+def require_shared_judge_key(config: ReleaseConfig, key_env: str, environ: Mapping[str, str] = os.environ) -> None:
+    """A release to a non-local target needs the judge key from the environment, as it needs the salt:
+    a work directory's own random key gives every voter a different `judge` id in every environment."""
+    remote = sorted({t.kind for t in config.targets if t.kind != "local"})
+    if remote and not environ.get(key_env):
+        raise ConfigError(
+            f"${key_env} is not set: a release to a {'/'.join(remote)} target needs the judge key from the "
+            "environment (the same in every environment and every release), not a work directory's own key"
+        )
 
 
 def resolve_salt(config: ReleaseConfig, environ: Mapping[str, str] = os.environ) -> Salt:

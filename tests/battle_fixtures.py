@@ -31,18 +31,18 @@ MODERATION = pa.struct(
         ("flagged", pa.bool_()),
     ]
 )
-TOXIC_CHAT_TAG = pa.struct([("flagged", pa.bool_()), ("probability", pa.float64())])
+TOXICITY = pa.struct([("flagged", pa.bool_()), ("max_score", pa.float64())])
 
 CLASSIFIED_BATTLES = (
     schemas.BATTLES.append(pa.field("language_code", pa.string()))
     .append(pa.field("openai_moderation", MODERATION))
-    .append(pa.field("toxic_chat_tag", TOXIC_CHAT_TAG))
+    .append(pa.field("toxicity", TOXICITY))
     .append(pa.field("redacted", pa.bool_()))
 )
 CLASSIFIED_CONVERSATIONS = (
     schemas.CONVERSATIONS.append(pa.field("language_code", pa.string()))
     .append(pa.field("openai_moderation", pa.list_(MODERATION)))
-    .append(pa.field("toxic_chat_tag", TOXIC_CHAT_TAG))
+    .append(pa.field("toxicity", TOXICITY))
     .append(pa.field("redacted", pa.bool_()))
 )
 
@@ -95,7 +95,7 @@ def battle(question_id: str, **overrides) -> dict:
         "source_line": 1,
         "language_code": "en",
         "openai_moderation": moderation(False),
-        "toxic_chat_tag": {"flagged": False, "probability": 0.01},
+        "toxicity": {"flagged": False, "max_score": 0.01},
         "redacted": False,
     }
     row.update(overrides)
@@ -119,7 +119,7 @@ def chat(conversation_id: str, **overrides) -> dict:
         "source_line": 2,
         "language_code": "en",
         "openai_moderation": [moderation(False), moderation(False)],
-        "toxic_chat_tag": {"flagged": False, "probability": 0.02},
+        "toxicity": {"flagged": False, "max_score": 0.02},
         "redacted": False,
     }
     row.update(overrides)

@@ -68,7 +68,8 @@ def card_text(release) -> str:
 def test_header_has_one_config_per_table_license_languages_and_tags(release):
     header = read_card_header(card_text(release))
     assert [c["config_name"] for c in header["configs"]] == ["battles", "conversations"]
-    assert header["configs"][0]["data_files"] == [{"split": "train", "path": "data/battles/*.parquet"}]
+    version = release[1]["version"]
+    assert header["configs"][0]["data_files"] == [{"split": "train", "path": f"data/battles/train-{version}-*.parquet"}]
     assert header["license"] == "cc-by-4.0"
     assert header["language"] == ["de", "en"]
     assert header["size_categories"] == ["n<1K"]
@@ -156,6 +157,7 @@ def test_changelog_against_the_previous_manifest(release, tmp_path):
         public_fraction=0.25,
         config_hash="0" * 64,
         leaderboard_models=sorted([*LEADERBOARD, "gemini-1.5-pro"]),
+        current_leaderboard=sorted([*LEADERBOARD[1:], "gemini-1.5-pro"]),
         log_window={"start": "2024-06-01", "end": "2024-07-31"},
     )
     manifest["tables"]["battles"]["rows"] += 40
@@ -172,6 +174,7 @@ def test_changelog_against_the_previous_manifest(release, tmp_path):
     assert "- log window: 2024-06-01..2024-06-30 -> 2024-06-01..2024-07-31" in section
     assert "- public share: 20% -> 25%" in section
     assert "- now named (joined the leaderboard): `gemini-1.5-pro`" in section
+    assert f"- left the leaderboard (still named: a model once on it keeps its name): `{LEADERBOARD[0]}`" in section
     assert "- battles moderation: not_run -> ok omni-moderation-latest 2024-09-26" in section
     assert "- release config changed" in section
 
@@ -181,3 +184,47 @@ def test_provider_export_card_says_what_it_is(tmp_path):
     text = (tmp_path / "p" / "openai" / "README.md").read_text()
     assert "Early access for openai; not for redistribution." in text
     assert "| `gpt-4-0613` |" in text and "`claude-1`" not in text
+
+
+def test_card_has_a_pinned_load_snippet_collection_pii_limitations_citation_and_contact(release):
+    text = card_text(release)
+    repo, version = release[1]["repo_id"], release[1]["version"]
+    assert repo == "example/chatbot-arena-conversations"
+    assert f'battles = load_dataset("{repo}", "battles", split="train", revision="{version}")' in text
+    for section in ("## Collection and terms", "## Personal information", "## Limitations", "## Citation",
+                    "## Contact"):
+        assert section in text, section
+    assert "terms of use" in text and "presidio-analyzer+en_core_web_sm 2.2.366" in text
+    assert "**Recall and precision: NOT MEASURED for this release**" in text  # never an invented figure
+    assert "OWNER/NAME" not in text and "REPO" not in text
+
+
+def test_card_shows_the_redaction_benchmark_figures_when_given(tmp_path):
+    evaluation = {"measured_on": "bench/bench_redaction.py on 500 labelled prompts",
+                  "figures": {"structured recall": 0.981, "person recall": 0.874}}
+    (tmp_path / "pii.json").write_text(json.dumps(evaluation))
+    card = release_config().card.model_copy(update={"pii_evaluation": tmp_path / "pii.json"})
+    manifest = build_release(release_config(card=card.model_dump()), SALT, tmp_path / "r", make_battles(100, seed=2))
+    text = (tmp_path / "r" / "README.md").read_text()
+    assert "Measured on bench/bench_redaction.py on 500 labelled prompts" in text
+    assert "| structured recall | 0.981 |" in text and "NOT MEASURED" not in text
+    assert manifest["config"]["card"]["pii_evaluation"] == "pii.json"  # the file's name, not its local path
+
+
+def test_leaderboard_json_beside_the_card_says_which_battles_were_rated(tmp_path):
+    from pipeline.card import write_card
+
+    board = {"gpt-4-0613": {"rating": 1100.0, "lower": 1090.0, "upper": 1110.0, "rank": 1, "battles": 40}}
+    rated = {"battles_rated": 40, "excluded": {"named (not anonymous) battle": 7, "not in the dedup sample": 2},
+             "log_window": {"start": "2024-06-01", "end": "2024-06-30"}}
+    (tmp_path / "lb").mkdir()
+    (tmp_path / "lb" / "leaderboard.json").write_text(json.dumps(board))
+    (tmp_path / "lb" / "rated.json").write_text(json.dumps(rated))
+    manifest = build_release(release_config(), SALT, tmp_path / "r", make_battles(100, seed=3))
+    write_card(tmp_path / "r", manifest, {}, None, tmp_path / "lb")
+    document = json.loads((tmp_path / "r" / "leaderboard.json").read_text())
+    assert document["models"] == board and document["battles_rated"] == 40 and document["version"] == "2024.06-example"
+    text = (tmp_path / "r" / "README.md").read_text()
+    assert "Rated: 40 battles, those of the log window 2024-06-01 to 2024-06-30 after cleaning" in text
+    assert "anonymous votes and in the dedup sample (excluded: named (not anonymous) battle: 7" in text
+    assert "every kept battle" not in text

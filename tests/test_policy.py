@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import uuid
 
 import pyarrow as pa
@@ -163,7 +164,7 @@ def test_stage_status_follows_the_columns_and_the_reports():
 
 
 def test_a_required_stage_that_did_not_run_blocks_the_release():
-    table = battles_table([battle("q1")], drop=("openai_moderation", "toxic_chat_tag"))
+    table = battles_table([battle("q1")], drop=("openai_moderation", "toxicity"))
     statuses = {"battles": policy.stage_statuses(table)}
     policy.require_stages(statuses, ["pii"])
     with pytest.raises(policy.ReleaseBlocked) as err:
@@ -249,7 +250,7 @@ def test_conversation_filters_read_per_message_moderation_and_missing_stage_rows
         chat("c1"),
         chat("c2", openai_moderation=[moderation(False), moderation(True)]),
         chat("c3", openai_moderation=None),
-        chat("c4", toxic_chat_tag=None),
+        chat("c4", toxicity=None),
     ]
     kept, dropped = filter_rows(rows, required=["moderation", "toxicity"], kind=policy.CONVERSATIONS)
     assert kept == ["c1"]
@@ -277,7 +278,7 @@ def test_window_includes_both_ends():
 
 
 def test_public_battles_have_the_lmsys_columns_and_no_private_ones():
-    table = battles_table([battle("q2", tstamp=2e9), battle("q1", tstamp=1e9)], drop=("toxic_chat_tag",))
+    table = battles_table([battle("q2", tstamp=2e9), battle("q1", tstamp=1e9)], drop=("toxicity",))
     public = policy.to_public(table, policy.BATTLES)
     lmsys_33k = [
         "question_id",
@@ -292,14 +293,36 @@ def test_public_battles_have_the_lmsys_columns_and_no_private_ones():
         "language",
         "tstamp",
         "openai_moderation",
-        "toxic_chat_tag",
     ]
     assert public.column_names[: len(lmsys_33k)] == lmsys_33k
-    assert {"dedup_tag", "language_code", "redacted", "toxicity"} <= set(public.column_names)
+    assert {"openai_moderation_extra", "dedup_tag", "language_code", "redacted", "toxicity"} <= set(public.column_names)
+    assert "toxic_chat_tag" not in public.column_names  # its fields name ToxicChat's taggers, which we do not run
     assert not {"conv_id_b", "day", "source_file", "source_line", "conv_metadata"} & set(public.column_names)
     assert public["question_id"].to_pylist() == ["q1", "q2"]
-    assert public.schema.field("toxic_chat_tag").type == pa.null()
-    assert public.schema.field("openai_moderation").type == table.schema.field("openai_moderation").type
+    assert public.schema.field("openai_moderation").type == policy.LMSYS_MODERATION
+    assert public.schema.field("toxicity").type == policy.TOXICITY_VERDICT  # the stage did not run: typed nulls
+    assert public["toxicity"].null_count == 2
+    assert not [f.name for f in public.schema if f.type == pa.null()]
+
+
+def test_moderation_splits_into_lmsys_categories_and_the_newer_ones():
+    from classifiers.moderation import CATEGORY_NAMES, OPENAI_MODERATION
+
+    scores = {name: 0.5 + i / 100 for i, name in enumerate(CATEGORY_NAMES)}
+    result = {"categories": {name: name == "illicit" for name in CATEGORY_NAMES}, "category_scores": scores,
+              "flagged": True}
+    rows = [battle("q1", openai_moderation=result), battle("q2", openai_moderation=None)]
+    table = battles_table(rows, drop=("openai_moderation",)).append_column(
+        pa.field("openai_moderation", OPENAI_MODERATION), pa.array([result, None], OPENAI_MODERATION))
+    public = policy.to_public(table, policy.BATTLES)
+    first, second = public["openai_moderation"].to_pylist()
+    assert list(first["categories"]) == list(policy.LMSYS_MODERATION_CATEGORIES)
+    assert first["category_scores"]["violence/graphic"] == scores["violence/graphic"]
+    assert first["flagged"] is True and not any(first["categories"].values())  # flagged by a newer category
+    extra = public["openai_moderation_extra"].to_pylist()[0]
+    assert "illicit" in policy.EXTRA_MODERATION_CATEGORIES and extra["categories"]["illicit"] is True
+    assert extra["category_scores"]["illicit"] == scores["illicit"]
+    assert second is None and public["openai_moderation_extra"].to_pylist()[1] is None
 
 
 def test_public_conversations_follow_lmsys_chat_1m():
@@ -314,6 +337,9 @@ def test_public_conversations_follow_lmsys_chat_1m():
         "redacted",
     ]
     assert "tstamp" not in public.column_names and "judge" not in public.column_names
+    assert public.schema.field("openai_moderation").type == pa.list_(policy.LMSYS_MODERATION)
+    first_message = public["openai_moderation"].to_pylist()[0][0]
+    assert first_message["categories"]["harassment"] is False and first_message["categories"]["hate"] is None
     with pytest.raises(ValueError, match="missing columns model"):
         policy.to_public(conversations_table([chat("c1")]).drop(["model"]), policy.CONVERSATIONS)
 
@@ -325,7 +351,7 @@ def test_unreleased_fixture_models_are_not_on_the_fixture_leaderboard():
 # ---------------------------------------------------------------------------------------- releases
 
 
-def build(tmp_path, name, battles, conversations=None, salt=SALT, previous=None, **config):
+def build(tmp_path, name, battles, conversations=None, salt=SALT, previous=None, judge_key=None, **config):
     from battle_fixtures import release_config
 
     from pipeline.release_build import build_release
@@ -339,6 +365,7 @@ def build(tmp_path, name, battles, conversations=None, salt=SALT, previous=None,
         conversations,
         previous=previous,
         provider_dir=tmp_path / f"{name}-providers",
+        judge_key=judge_key,
     )
 
 
@@ -415,6 +442,18 @@ def test_a_release_that_would_break_the_previous_ones_promises_is_blocked(tmp_pa
     with pytest.raises(policy.ReleaseBlocked, match=message):
         build(tmp_path, "r2", battles, previous=first, **change)
     assert not (tmp_path / "r2").exists()
+
+
+def test_a_release_made_with_another_judge_key_is_refused(tmp_path):
+    battles = make_battles(50, seed=2)
+    key = b"judge-key-of-the-first-release"
+    first = build(tmp_path, "r1", battles, judge_key=key)
+    assert set(first["judge_key"]) == {"fingerprint"} and "judge-key" not in json.dumps(first)
+    same = build(tmp_path, "r2", battles, previous=first, version="2024.07", judge_key=key)
+    assert same["judge_key"] == first["judge_key"] and same["previous_version"] == first["version"]
+    with pytest.raises(policy.ReleaseBlocked, match=r"the judge key differs from release 2024.06-example's"):
+        build(tmp_path, "r3", battles, previous=first, version="2024.07", judge_key=b"a-fresh-work-directory-key")
+    assert not (tmp_path / "r3").exists()
 
 
 def test_models_once_named_stay_named(tmp_path):

@@ -132,6 +132,8 @@ def hub(monkeypatch: pytest.MonkeyPatch):
     with HubServer(tokens={TOKEN: "arena-bot"}, orgs={"arena-provider": {"arena-bot"}}) as server:
         monkeypatch.setenv("HF_TOKEN", TOKEN)
         monkeypatch.setattr(hf_constants, "ENDPOINT", server.url)
+        monkeypatch.setattr(hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                            server.url + "/{repo_id}/resolve/{revision}/{filename}")
         monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
         yield server
 
@@ -237,6 +239,17 @@ def test_different_content_under_a_published_version_is_refused(target, staged) 
 
     assert target.snapshot(REPO, "v1").commit == first.commit
     assert target.snapshot(REPO, "main").commit == first.commit
+
+
+def test_a_published_file_reads_back_at_any_revision_and_a_missing_one_is_none(target, staged) -> None:
+    assert target.read_file(REPO, "main", "manifest.json") is None  # no repo yet
+    publish_release(staged("v1"), REPO, "v1", target, private=True)
+    publish_release(staged("v2"), REPO, "v2", target, private=True)
+    for revision in ("v1", "v2", "main"):
+        manifest = json.loads(target.read_file(REPO, revision, "manifest.json"))
+        assert manifest["version"] == {"main": "v2"}.get(revision, revision)
+    assert target.read_file(REPO, "main", "no-such-file.json") is None
+    assert target.read_file(REPO, "v3", "manifest.json") is None
 
 
 def test_visibility_mismatch_is_refused(target, staged) -> None:

@@ -7,7 +7,14 @@ import pytest
 import yaml
 
 from pipeline.cleaning_config import ConfigError
-from pipeline.release_config import config_hash, load_release_config, resolve_salt
+from pipeline.release_config import (
+    ReleaseConfig,
+    config_hash,
+    judge_key_fingerprint,
+    load_release_config,
+    require_shared_judge_key,
+    resolve_salt,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "release_configs" / "example.yaml"
 
@@ -160,3 +167,28 @@ def test_public_view_hides_private_names_and_words(tmp_path):
     for private in ("secret-model-alpha", "internal-preview-0815", "private-term", "not-a-secret", "../releases"):
         assert private not in view
     assert '"blocked_models": {"count": 1}' in view
+
+
+def test_the_version_comes_from_the_launch_else_the_file_else_the_window(tmp_path):
+    data = yaml.safe_load(EXAMPLE.read_text())
+    (tmp_path / "with.yaml").write_text(yaml.safe_dump(data))
+    (tmp_path / "without.yaml").write_text(yaml.safe_dump({k: v for k, v in data.items() if k != "version"}))
+    assert load_release_config(tmp_path / "with.yaml", "2024.07.01").version == "2024.07.01"
+    assert load_release_config(tmp_path / "with.yaml").version == data["version"]
+    assert load_release_config(tmp_path / "without.yaml").version == "2024-06-30"  # the window's last day
+    with pytest.raises(ConfigError, match="version"):
+        load_release_config(tmp_path / "with.yaml", "../main")
+
+
+def test_a_hub_target_needs_the_judge_key_from_the_environment():
+    local = ReleaseConfig.model_validate(yaml.safe_load(EXAMPLE.read_text()))
+    require_shared_judge_key(local, "ARENA_JUDGE_KEY", {})  # a local release may use the work directory's key
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["sampling_salt"].pop("dev_default")
+    data["targets"] = [{"kind": "hub", "repo_id": "arena/conversations"}]
+    hub = ReleaseConfig.model_validate(data)
+    with pytest.raises(ConfigError, match=r"\$ARENA_JUDGE_KEY is not set: a release to a hub target"):
+        require_shared_judge_key(hub, "ARENA_JUDGE_KEY", {})
+    require_shared_judge_key(hub, "ARENA_JUDGE_KEY", {"ARENA_JUDGE_KEY": "k" * 32})
+    assert judge_key_fingerprint(b"k" * 32) != judge_key_fingerprint(b"j" * 32)
+    assert "k" * 8 not in judge_key_fingerprint(b"k" * 32)

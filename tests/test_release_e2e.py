@@ -4,6 +4,7 @@ publishing gate, which must refuse whatever did not pass verification, whichever
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from pathlib import Path
@@ -103,8 +104,40 @@ def assert_dagster_shows_the_release(home: Path, config: dict, repo: Path) -> No
     assert card["card"].value.startswith("```yaml\n") and "](data:image/png;base64," in card["card"].value
 
 
+def test_the_next_release_needs_only_a_version_at_launch(release_setup, capsys):
+    """After the release above: `run --version` alone makes the next one. It finds its predecessor on the
+    target, keeps every row it published, the same judge key and names, and loads fresh from `main`."""
+    import datasets
+
+    tmp, logs, config = release_setup
+    assert run_release(tmp, logs, "good", "--version", "2024.06-next") == 0, capsys.readouterr().err
+    repo = tmp / "hub" / config["targets"][0]["repo_id"]
+    before = json.loads((tmp / "hub" / ".revisions" / config["targets"][0]["repo_id"] / "tags" / config["version"]
+                         / "manifest.json").read_text())
+    manifest = json.loads((repo / "manifest.json").read_text())
+    assert manifest["version"] == "2024.06-next" and manifest["previous_version"] == config["version"]
+    assert manifest["judge_key"] == before["judge_key"] and manifest["salt"] == before["salt"]
+    battles = manifest["tables"]["battles"]
+    assert battles["counts"]["previously_public"] == before["tables"]["battles"]["rows"] == battles["rows"]
+    assert battles["counts"]["withdrawn"] == {}
+    assert f"## Changes since {config['version']}" in (repo / "README.md").read_text()
+    assert json.loads((repo / "leaderboard.json").read_text())["battles_rated"] > 0
+    loaded = datasets.load_dataset(str(repo), "battles", split="train", cache_dir=str(tmp / "hf-cache"))
+    assert len(loaded) == battles["rows"]
+    assert [f.name for f in (repo / "data" / "battles").iterdir()] == ["train-2024.06-next-00000-of-00001.parquet"]
+
+
+def own_target(config: dict, hub: Path) -> dict:
+    """The fixture's config publishing to a repo of its own: a release from another work directory has
+    another (local) judge key, which the releases already on the fixture's target would refuse."""
+    config = copy.deepcopy(config)
+    config["targets"] = [{**config["targets"][0], "path": str(hub)}]
+    return config
+
+
 def test_planted_leak_fails_the_check_and_blocks_publishing(release_setup, capsys):
     tmp, logs, config = release_setup
+    config = own_target(config, tmp / "hub-leaky")
     redaction = yaml.safe_load((ROOT / "redaction" / "default_settings.yaml").read_text())
     redaction["entities"] = ["PERSON"]  # a misconfiguration: emails, phones, cards, keys... left in
     (tmp / "names_only.yaml").write_text(yaml.safe_dump(redaction))
@@ -118,7 +151,7 @@ def test_planted_leak_fails_the_check_and_blocks_publishing(release_setup, capsy
     captured = capsys.readouterr()
     # The rows still holding structured PII are withheld; that many of them means redaction failed.
     assert "public_share ... FAILED" in captured.out and "redaction failed systematically" in captured.err
-    published = [p for p in (tmp / "hub").rglob("manifest.json") if "leaky" in p.read_text()]
+    published = [p for p in (tmp / "hub-leaky").rglob("manifest.json") if "leaky" in p.read_text()]
     assert not published
 
     # With a bound that tolerates it, those rows are withheld, counted, and the rest is published: verify,
@@ -127,7 +160,7 @@ def test_planted_leak_fails_the_check_and_blocks_publishing(release_setup, capsy
     config["verify"] |= {"max_residual_pii_fraction": 1.0}
     (tmp / "release.yaml").write_text(yaml.safe_dump(config))
     assert run_release(tmp, logs, "leaky", "--stages", str(tmp / "stages.yaml")) == 0, capsys.readouterr().err
-    repo = tmp / "hub" / config["targets"][0]["repo_id"]
+    repo = tmp / "hub-leaky" / config["targets"][0]["repo_id"]
     manifest = json.loads((repo / "manifest.json").read_text())
     assert manifest["version"] == "2024.06-residue"
     withheld = {name: t["counts"]["dropped"]["residual_pii"] for name, t in manifest["tables"].items()}
@@ -160,7 +193,8 @@ def test_the_gate_refuses_what_did_not_pass_on_every_path(release_setup, capsys)
     """A failing blocking check stops the run; publishing alone afterwards is refused too; so is a check
     that did not run, until the config waives it with a reason; and so are bytes changed after verification."""
     tmp, logs, config = release_setup
-    hub = tmp / "hub" / config["targets"][0]["repo_id"]
+    config = own_target(config, tmp / "hub-gate")
+    hub = tmp / "hub-gate" / config["targets"][0]["repo_id"]
     tags = hub.parent.parent / ".revisions" / config["targets"][0]["repo_id"] / "tags"
 
     # 1. A canary value that is published (a model name no provider owns, so only the public release shows

@@ -41,25 +41,31 @@ from pipeline.release_config import FrequentPrompts, load_release_config, resolv
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH_ROWS = 25  # the drawn share (~170 battles, ~400 conversations) spans many batches
+JUDGE_KEY = b"share-streaming-test-judge-key"
 FLAG_EVERY = 7  # every 7th row is flagged by "moderation", every 11th was not reached by "toxicity"
 UNREACHED_EVERY = 11
 
 
 @pytest.fixture(scope="module")
-def config():
+def config(tmp_path_factory):
     """The example config with all three stages required, a frequent-prompt rule a small share trips,
-    and a blocked word, so that every kind of drop happens."""
+    and a blocked word, so that every kind of drop happens; its target an empty directory (no previous release)."""
     example = load_release_config(ROOT / "release_configs" / "example.yaml")
     filters = example.filters.model_copy(update={"too_frequent": FrequentPrompts(top=10, min_count=2),
                                                  "blocked_words": ["blockchain"]})
-    return example.model_copy(update={"required_stages": ["pii", "moderation", "toxicity"], "filters": filters})
+    target = example.targets[0].model_copy(update={"path": tmp_path_factory.mktemp("hub")})
+    return example.model_copy(update={"required_stages": ["pii", "moderation", "toxicity"], "filters": filters,
+                                      "targets": [target]})
 
 
 def _classified(table: pa.Table) -> pa.Table:
     """The candidates as the toxicity stage leaves them: redacted, one moderation result, a score."""
     row = np.arange(len(table))
     flagged = pa.array(row % FLAG_EVERY == 0)
-    moderation = pa.StructArray.from_arrays([flagged, pa.array(row / 1000.0)], names=["flagged", "score"])
+    categories = pa.StructArray.from_arrays([flagged], names=["harassment"])
+    scores = pa.StructArray.from_arrays([pa.array(row / 1000.0)], names=["harassment"])
+    moderation = pa.StructArray.from_arrays([categories, scores, flagged],
+                                            names=["categories", "category_scores", "flagged"])
     toxicity = pa.array(row / len(table), mask=row % UNREACHED_EVERY == 3)
     return (table.append_column("redacted", pa.array(row % 2 == 0))
             .append_column("openai_moderation", moderation).append_column("toxicity", toxicity))
@@ -81,7 +87,7 @@ def streamed(ingested, config, tmp_path_factory) -> ReleaseWorkspace:
         ws.write_json(stage, "status", StageStatus(name, "ok", model=f"{name}-test").to_dict())
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(release, "SHARE_BATCH_ROWS", BATCH_ROWS)
-        share(config, salt, ws)
+        share(config, salt, ws, JUDGE_KEY)
         anonymize(config, ws)
         export_providers(config, ws)
         rate(config, ws, bootstrap_rounds=5)
@@ -109,7 +115,7 @@ def whole(streamed, config) -> ReleaseWorkspace:
 
 
 def _whole_share(ws: ReleaseWorkspace, config):
-    return select_share(config, resolve_salt(config, {}), {n: ws.read("toxicity", n) for n in TABLES}, None,
+    return select_share(config, resolve_salt(config, {}), {n: ws.read("toxicity", n) for n in TABLES},
                         drawn_counts=ws.read_json("candidates", "counts"), stage_reports=stage_reports(ws))
 
 
@@ -165,7 +171,7 @@ def test_shards_do_not_depend_on_how_the_table_is_chunked(tmp_path, monkeypatch)
     pq.write_table(table, tmp_path / "chunked.parquet", row_group_size=17)
     chunked = pq.read_table(tmp_path / "chunked.parquet")
     assert chunked["conversation"].num_chunks > 1
-    [entry] = write_table(chunked, tmp_path / "streamed", "t", rows_per_file=1000)
+    [entry] = write_table(chunked, tmp_path / "streamed", "t", "v1", rows_per_file=1000)
     pq.write_table(chunked.combine_chunks(), tmp_path / "whole.parquet", compression="zstd", row_group_size=40)
     written = (tmp_path / "streamed" / entry["path"]).read_bytes()
     assert written == (tmp_path / "whole.parquet").read_bytes()
@@ -194,7 +200,7 @@ def test_empty_share_streams_to_empty_public_tables(streamed, config, tmp_path):
             if source.exists():
                 ws.write_json(stage, suffix, json.loads(source.read_text()))
     ws.write_json("candidates", "counts", {n: {"input": 0, "in_window": 0, "drawn": 0} for n in TABLES})
-    summary = share(config, resolve_salt(config, {}), ws)
+    summary = share(config, resolve_salt(config, {}), ws, JUDGE_KEY)
     assert all(counts["public"] == 0 for counts in summary.counts.values())
     public = anonymize(config, ws)
     for name in TABLES:

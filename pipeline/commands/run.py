@@ -37,6 +37,8 @@ SAMPLE_BATTLES_PER_DAY = 300
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="run a whole release (ingest to publish) in-process")
     p.add_argument("--config", type=Path, required=True, help="release config, e.g. release_configs/example.yaml")
+    p.add_argument("--version", help="the release's version (its tag); default: the config's `version`, else "
+                                     "the last day of its log window")
     p.add_argument("--logs", type=Path, help="raw logs directory (default: sample logs in WORKDIR/logs)")
     p.add_argument("--workdir", type=Path, default=Path(".workdir"), help="intermediate tables, caches, runs")
     p.add_argument("--stages", type=Path, help="model stage settings (default pipeline/data/stages.yaml)")
@@ -58,7 +60,7 @@ def ensure_logs(args: argparse.Namespace, window_start) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     # Every configuration file is read and validated here, before any work: a mistake is one line.
-    config = load_release_config(args.config)
+    config = load_release_config(args.config, args.version)
     cleaning, stages = load_cleaning_config(args.cleaning), load_stage_settings(args.stages)
     args.workdir = args.workdir.resolve()
     # A missing key or an unwritable target fails here in seconds, not after the expensive stages.
@@ -93,7 +95,7 @@ def _release(args: argparse.Namespace, config: ReleaseConfig) -> int:
     resources = {
         "storage": ArenaStorage(logs_dir=str(logs), workdir=str(args.workdir), workers=args.workers,
                                 cleaning_config=str(args.cleaning.resolve()) if args.cleaning else None),
-        "release": ReleaseSettings(config_file=str(args.config.resolve()),
+        "release": ReleaseSettings(config_file=str(args.config.resolve()), version=config.version,
                                    stages_file=str(args.stages.resolve()) if args.stages else None),
     }
     instance = dg.DagsterInstance.get()
