@@ -359,10 +359,11 @@ def write_provider_exports(
             for name, table in share.tables.items()
         }
         export_counts = {name: {**share.counts[name], "exported": len(t)} for name, t in exported.items()}
+        own_current = [m for m in parts.get("current_leaderboard") or () if m in models]
         manifests[provider] = _write_release(
             directories[provider], exported, export_counts, None, kind="provider_export",
             leaderboard_models=set(models) & shown, provider=provider,
-            **{**parts, "repo_id": f"{parts['repo_id']}-{provider}"},
+            **{**parts, "repo_id": f"{parts['repo_id']}-{provider}", "current_leaderboard": own_current},
         )
     return manifests
 

@@ -123,7 +123,7 @@ def exports(tmp_path_factory) -> ReleaseWorkspace:
     config = ReleaseConfig.model_validate(config_data())
     conversations = make_conversations(battles, singles=50, seed=31)
     build_release(config, SALT, ws.public_dir, battles, conversations, provider_dir=ws.provider_dir)
-    share = select_share(config, SALT, {"battles": battles, "conversations": conversations}, None)
+    share = select_share(config, SALT, {"battles": battles, "conversations": conversations})
     for name, table in share.tables.items():  # what the export checks compare each export with
         ws.write("share", name, table)
     return ws
@@ -236,7 +236,7 @@ def sharded_release(directory: Path, shards: int, rows_per_shard: int = 50) -> P
     a large table at ROWS_PER_FILE."""
     for table in ("battles", "conversations"):
         rows = pa.table({"id": [f"{table}-{i}" for i in range(shards * rows_per_shard)]})
-        assert len(write_table(rows, directory, table, rows_per_file=rows_per_shard)) == shards
+        assert len(write_table(rows, directory, table, "v1", rows_per_file=rows_per_shard)) == shards
     (directory / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n# sharded\n")
     (directory / MANIFEST_NAME).write_text(json.dumps({"shards": shards}))
     return directory

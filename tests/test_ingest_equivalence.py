@@ -97,7 +97,8 @@ RAW_LINES = [b"\n", b" \r\n", b"null\n", b"[1]\n", b'"chat"\n', b"{}\n", b'{"typ
 
 def build_logs(logs: Path) -> None:
     generate(logs, SYNTH)
-    (logs / "pii_ground_truth.jsonl").unlink()
+    for sidecar in ("pii_ground_truth.jsonl", "canaries.txt"):  # the generator's private sidecars, not logs
+        (logs / sidecar).unlink()
     write_log(logs, valid_records(), server=5, raw_lines=[*mutated_lines(), *RAW_LINES])
     packed = gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in valid_records() * 3), mtime=0)
     (logs / "server6").mkdir()

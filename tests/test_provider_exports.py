@@ -33,7 +33,7 @@ def built(tmp_path_factory) -> Path:
     conversations = make_conversations(battles, singles=100, seed=21)
     tables = {"battles": battles, "conversations": conversations}
     build_release(CONFIG, SALT, root / "release", battles, conversations, provider_dir=root / "providers")
-    share = select_share(CONFIG, SALT, tables, None)
+    share = select_share(CONFIG, SALT, tables)
     (root / "share").mkdir()
     for name, table in share.tables.items():
         pq.write_table(table, root / "share" / f"{name}.parquet")

@@ -186,6 +186,7 @@ def test_a_hub_target_needs_the_judge_key_from_the_environment():
     data = yaml.safe_load(EXAMPLE.read_text())
     data["sampling_salt"].pop("dev_default")
     data["targets"] = [{"kind": "hub", "repo_id": "arena/conversations"}]
+    data["providers"] = {}  # (with a hub target, exports need deliveries of their own)
     hub = ReleaseConfig.model_validate(data)
     with pytest.raises(ConfigError, match=r"\$ARENA_JUDGE_KEY is not set: a release to a hub target"):
         require_shared_judge_key(hub, "ARENA_JUDGE_KEY", {})

@@ -9,6 +9,7 @@ from pathlib import Path
 import datasets
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 import yaml
 from battle_fixtures import (
     BASE_TSTAMP,
@@ -21,6 +22,7 @@ from battle_fixtures import (
     release_config,
 )
 
+from pipeline.gate import UnverifiedReleaseError
 from pipeline.publish import LocalTarget, publish_release
 from pipeline.release import previous_release, previously_public_ids
 from pipeline.release_build import build_release
@@ -131,7 +133,7 @@ def test_a_takedown_list_removes_every_row_it_reaches_and_stays_private(tmp_path
     assert first["tables"]["battles"]["rows"] - len(removed) == second["tables"]["battles"]["rows"]
 
 
-def test_the_takedown_command_rewrites_every_published_version(tmp_path, capsys):
+def test_the_takedown_command_rewrites_every_published_version(tmp_path, capsys, monkeypatch):
     from pipeline.cli import main
     from pipeline.verify import verify_release
 
@@ -148,9 +150,18 @@ def test_the_takedown_command_rewrites_every_published_version(tmp_path, capsys)
     config = yaml.safe_load(EXAMPLE_CONFIG.read_text()) | {
         "targets": [{"kind": "local", "path": str(tmp_path / "hub"), "repo_id": REPO}],
         "takedowns": str(tmp_path / "takedowns.yaml")}
+    # The rewritten versions pass the publishing gate first: the salt of the releases, and a canary file.
+    monkeypatch.setenv("ARENA_RELEASE_SALT", SALT.key.decode())
+    (tmp_path / "canaries.txt").write_text(f"{LEADERBOARD[0]}\n")  # published: the gate must refuse
+    config["verify"] |= {"canary_file": str(tmp_path / "canaries.txt"), "pii_ground_truth": None,
+                         "waivers": {"pii": "no PII planted in these fixtures"}}
     (tmp_path / "release.yaml").write_text(yaml.safe_dump(config))
     command = ["takedown", "--config", str(tmp_path / "release.yaml"), "--workdir", str(tmp_path / "work")]
     commits = {v: target.snapshot(REPO, v).commit for v in ("r1", "r2", "main")}
+    with pytest.raises(UnverifiedReleaseError, match="did not pass verification.*canaries"):
+        main(command)
+    assert {v: target.snapshot(REPO, v).commit for v in commits} == commits  # nothing moved
+    (tmp_path / "canaries.txt").write_text("93.184.216.34\n")
 
     assert main([*command, "--dry-run"]) == 0
     out = capsys.readouterr().out
