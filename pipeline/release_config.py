@@ -356,8 +356,8 @@ class ReleaseConfig(_Strict):
 
     @field_validator("version")
     @classmethod
-    def _not_a_revision(cls, version: str) -> str:
-        if version.lower() in _RESERVED_VERSIONS or _HEX_REVISION.match(version):
+    def _not_a_revision(cls, version: str | None) -> str | None:
+        if version is not None and (version.lower() in _RESERVED_VERSIONS or _HEX_REVISION.match(version)):
             raise ValueError(f"{version!r} would be read as a branch or commit, not a release tag: "
                              "use a release name such as v3 or 2024-06")
         return version

@@ -48,8 +48,9 @@ def test_a_day_removed_from_the_logs_is_dropped_and_said(synth_logs, tmp_path):
 
 
 def test_the_changelog_names_the_dropped_days():
-    previous = {"version": "v1", "tables": {"battles": {"rows": 10}}, "log_window": {"start": "a", "end": "b"},
+    previous = {"version": "v1", "tables": {"battles": {"rows": 10, "counts": {}}},
+                "log_window": {"start": "a", "end": "b"},
                 "public_fraction": 0.2, "leaderboard_models": [], "stages": {}, "config_hash": "x"}
-    manifest = {**previous, "version": "v2", "tables": {"battles": {"rows": 6}},
+    manifest = {**previous, "version": "v2", "tables": {"battles": {"rows": 6, "counts": {}}},
                 "log_days": {"released": ["2024-06-01"], "dropped": [{"day": "2024-06-02", "why": "gone"}]}}
     assert "- log days dropped (their logs are gone): 2024-06-02" in _changelog(manifest, previous)

@@ -61,10 +61,13 @@ def moderation_key(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
 
 
-def write_config(directory: Path, version: str, end: str, previous_manifest: Path | None = None) -> Path:
+def write_config(directory: Path, version: str, end: str, logs: Path, previous_manifest: Path | None = None) -> Path:
     """The example config for the window 2024-06-01..`end`, publishing to `hub` under the work directory
-    (a relative path, so configs in different directories are identical and so are their manifests)."""
+    (a relative path, so configs in different directories are identical and so are their manifests), its
+    verify files the sample logs' own."""
     config = yaml.safe_load((ROOT / "release_configs" / "example.yaml").read_text())
+    config["verify"] |= {"canary_file": str(logs / "canaries.txt"),
+                         "pii_ground_truth": str(logs / "pii_ground_truth.jsonl")}
     config["version"] = version
     config["log_window"] = {"start": "2024-06-01", "end": end}
     config["required_stages"] = ["pii", "moderation"]
@@ -106,7 +109,7 @@ def answered_inputs(server: ModerationServer, first: int, last: int) -> set[str]
 def test_killed_run_resumes_to_the_same_release_without_repeating_work(
         tmp_path, synth_release_logs, stages_file, moderation_server, capsys):
     logs = synth_release_logs
-    baseline = write_config(tmp_path / "baseline", "resume-test", "2024-06-02")
+    baseline = write_config(tmp_path / "baseline", "resume-test", "2024-06-02", logs)
     release(run_args(baseline, logs, stages_file), capsys)
     expected = published(baseline.parent / "work" / "hub")
     assert any(path.endswith("manifest.json") for path in expected)
@@ -115,7 +118,7 @@ def test_killed_run_resumes_to_the_same_release_without_repeating_work(
     assert len(texts) > 20
 
     # The same release in another directory, killed while moderation requests hang.
-    resumed = write_config(tmp_path / "resumed", "resume-test", "2024-06-02")
+    resumed = write_config(tmp_path / "resumed", "resume-test", "2024-06-02", logs)
     assert resumed.read_bytes() == baseline.read_bytes()
     answered_before_kill = 3
     moderation_server.hold_after(baseline_requests + answered_before_kill)
@@ -172,7 +175,7 @@ def test_next_release_stages_only_new_days_and_keeps_public_rows(
         tmp_path, synth_release_logs, stages_file, capsys):
     logs = tmp_path / "logs"
     shutil.copytree(synth_release_logs, logs)
-    first = write_config(tmp_path / "release", "v1", "2024-06-02")
+    first = write_config(tmp_path / "release", "v1", "2024-06-02", logs)
     out = release(run_args(first, logs, stages_file), capsys)
     assert "staged_day 2024-06-01 ... ok" in out and "staged_day 2024-06-02 ... ok" in out
     staging = tmp_path / "release" / "work" / "staging"
@@ -188,7 +191,7 @@ def test_next_release_stages_only_new_days_and_keeps_public_rows(
         (logs / path.parent.name).mkdir(exist_ok=True)
         shutil.copy2(path, logs / path.parent.name / path.name)
 
-    second = write_config(tmp_path / "release", "v2", "2024-06-03",
+    second = write_config(tmp_path / "release", "v2", "2024-06-03", logs,
                           previous_manifest=tmp_path / "release" / "work" / "releases" / "v1" / "public" /
                           "manifest.json")
     out = release(run_args(second, logs, stages_file), capsys)

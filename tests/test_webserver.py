@@ -40,13 +40,19 @@ def _free_port() -> int:
 
 def _write_release_configs(directory: Path, tmp: Path) -> None:
     """The configs the launchpad offers: the example publishing into `tmp/hub`; `production`, which
-    needs keys nobody set; `leaky`, every battle public with its ground-truth PII checked."""
+    needs keys nobody set; `leaky`, every battle public and a planted leak that pii_leak_scan must catch."""
     example = yaml.safe_load((ROOT / "release_configs" / "example.yaml").read_text())
     example["targets"] = [{**example["targets"][0], "path": str(tmp / "hub")}]
+    example["verify"] |= {"canary_file": str(tmp / "logs" / "canaries.txt"),
+                          "pii_ground_truth": str(tmp / "logs" / "pii_ground_truth.jsonl")}
     production = {**example, "version": "2024.06-production", "required_stages": ["pii", "moderation", "toxicity"],
                   "sampling_salt": {"env": "ARENA_RELEASE_SALT"}}
+    # A planted leak: a name the public release shows is listed as a value that must never appear. (Rows
+    # whose redaction missed structured PII are withheld, not blocking: the bound is lifted.)
+    (tmp / "leaky_canaries.txt").write_text("llama-3-70b-instruct\n")
     leaky = {**example, "version": "2024.06-leaky", "public_fraction": 1.0,
-             "verify": {**example["verify"], "pii_ground_truth": str(tmp / "logs" / "pii_ground_truth.jsonl")}}
+             "verify": {**example["verify"], "canary_file": str(tmp / "leaky_canaries.txt"),
+                        "max_residual_pii_fraction": 1.0}}
     directory.mkdir()
     for name, config in (("example", example), ("production", production), ("leaky", leaky)):
         (directory / f"{name}.yaml").write_text(yaml.safe_dump(config))
@@ -236,4 +242,6 @@ def test_steward_session_in_a_real_browser(dagster_dev):
         browser.close()
     published = [p for p in (tmp_path / "hub").rglob("manifest.json") if "leaky" in p.read_text()]
     assert not published
-    assert json.loads((tmp_path / "work" / "releases" / "2024.06-leaky" / "verify" / "report.json").read_text())
+    record = json.loads((tmp_path / "work" / "releases" / "2024.06-leaky" / "verify" / "public" / "record.json")
+                        .read_text())
+    assert {c["name"]: c["status"] for c in record["checks"]}["canaries"] == "fail"
