@@ -86,7 +86,7 @@ def record_verification(release_dir: Path, release: str, version: str, config_sh
     staged = StagedRelease.scan(release_dir)
     record = VerificationRecord(
         release=release, version=version, config_sha256=config_sha256,
-        files={path: digest.sha256 or "" for path, digest in staged.files.items()},
+        files=staged.sha256s,
         checks=[{"name": c.name, "status": c.status, "detail": c.detail} for c in report.checks],
     )
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +127,7 @@ def require_verified(release_dir: Path, release: str, version: str, config_sha25
             f"{what} was verified under another release config (sha256 {record.config_sha256[:12]}, now "
             f"{config_sha256[:12]}): verify it again under this one before publishing.")
     staged = StagedRelease.scan(release_dir)
-    now = {path: digest.sha256 or "" for path, digest in staged.files.items()}
+    now = staged.sha256s
     changed = sorted(p for p in now.keys() & record.files.keys() if now[p] != record.files[p])
     added, removed = sorted(now.keys() - record.files.keys()), sorted(record.files.keys() - now.keys())
     if changed or added or removed:

@@ -158,6 +158,11 @@ class StagedRelease:
         return changed + added + removed
 
     @property
+    def sha256s(self) -> dict[str, str]:
+        """Relative path -> sha256 of every staged file: what verification records and publishing compares."""
+        return {path: digest.sha256 or "" for path, digest in self.files.items()}
+
+    @property
     def size_bytes(self) -> int:
         return sum((self.root / path).stat().st_size for path in self.files)
 
