@@ -23,13 +23,17 @@ Speed (wall and CPU seconds; on a shared machine CPU seconds are the steadier fi
 through TableRedactor with worker processes and no cache, timed once the workers have loaded their
 models (start-up printed apart); then the same table again with every text already in the cache.
 
+With --write-evaluation JSON, the release redactor's held-out figures (per language group and entity type,
+with counts, the split, date and commit) are written as a release config's `card.pii_evaluation`.
+
 Usage: .venv/bin/python bench/bench_redaction.py [--heldout test] [--heldout-only] [--generated 1000]
-       [--turns 3000] [--workers 2]
+       [--turns 3000] [--workers 2] [--write-evaluation release_configs/pii_evaluation.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import os
@@ -49,8 +53,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.heldout_pii import LANGUAGE_GROUPS, HeldOutCase, heldout_cases  # noqa: E402
+from bench.heldout_pii import LANGUAGE_GROUPS, LANGUAGES, HeldOutCase, heldout_cases  # noqa: E402
 from pipeline.fake_pii import ENTITY_TYPES, PII_DATA_DIR, make_pii_prompt  # noqa: E402
+from pipeline.manifest import code_version  # noqa: E402
 from pipeline.schemas import CONVERSATION  # noqa: E402
 from redaction import RedactionSettings, Redactor  # noqa: E402
 from redaction.placeholders import occurrences, redact_with_placeholders  # noqa: E402
@@ -303,9 +308,10 @@ def run_heldout(cases: list[HeldOutCase], redactor: Redactor, vanilla) -> dict[s
     return {"project": ours, "vanilla Presidio": theirs}
 
 
-def heldout_table(cases: list[HeldOutCase], predictions: dict[str, list[list[tuple[int, int]]]]) -> None:
-    """Markdown rows: recall per category x language group / entity type / secret kind, and the share of
-    texts changed among hard negatives and public figures."""
+def heldout_recall(cases: list[HeldOutCase], predictions: dict[str, list[list[tuple[int, int]]]]
+                   ) -> dict[str, dict[str, tuple[int, int]]]:
+    """Row -> system -> (found, total): recall per category x language group / entity type / secret kind, and
+    the share of texts changed among hard negatives and public figures."""
     rows: dict[str, dict[str, list[int]]] = {}
 
     def add(row: str, system: str, found: int, total: int) -> None:
@@ -327,19 +333,54 @@ def heldout_table(cases: list[HeldOutCase], predictions: dict[str, list[list[tup
                 elif case.category == "structured":
                     add(f"structured, {'en' if case.language == 'en' else 'other languages'}", system, found, 1)
                     add(f"structured, {entity}", system, found, 1)
-                    add(f"structured, {case.language}", system, found, 1)
+                    if case.language != "en":  # "structured, en" is both the group and the language
+                        add(f"structured, {case.language}", system, found, 1)
                 elif case.category == "address":
                     add("addresses", system, found, 1)
                     add(f"addresses, {case.language}", system, found, 1)
                 else:
                     add(f"secrets, {case.category.split(':', 1)[1]}", system, found, 1)
                     add("secrets, all", system, found, 1)
-    systems = list(predictions)
+    return {row: {system: tuple(cell) for system, cell in rows[row].items()} for row in sorted(rows, key=_row_order)}
+
+
+def print_heldout_table(recall: dict[str, dict[str, tuple[int, int]]], systems: list[str]) -> None:
+    """The held-out figures as markdown rows, one column per system."""
     print("| | " + " | ".join(systems) + " |")
     print("|---|" + "---|" * len(systems))
-    for row in sorted(rows, key=_row_order):
-        cells = [rows[row].get(system, [0, 0]) for system in systems]
-        print(f"| {row} | " + " | ".join(f"{found / total:.3f} ({found}/{total})" for found, total in cells) + " |")
+    for row, cells in recall.items():
+        shown = [cells.get(system, (0, 0)) for system in systems]
+        print(f"| {row} | " + " | ".join(f"{found / total:.3f} ({found}/{total})" for found, total in shown) + " |")
+
+
+def evaluation_document(recall: dict[str, dict[str, tuple[int, int]]], split: str, per_template: int,
+                        texts: int) -> dict:
+    """What a release config's `card.pii_evaluation` names: the release redactor's held-out figures per
+    language group and entity type (single-language rows left out), with counts, and what produced them."""
+    version = code_version()
+    figures = {
+        row: {"rate": round(found / total, 3), "found": found, "total": total}
+        for row, cells in recall.items()
+        if "project" in cells and not _single_language_row(row)
+        for found, total in [cells["project"]]
+    }
+    return {
+        "measured_on": (f"the held-out {split!r} split of bench/heldout_pii.py ({texts} texts in {len(LANGUAGES)} "
+                        f"languages, {per_template} fillings per template, values from mimesis; never tuned on), "
+                        "redacted by the release redactor with NER on"),
+        "bench": f"bench/bench_redaction.py --heldout {split} --per-template {per_template}",
+        "split": split,
+        "measured_at": datetime.date.today().isoformat(),
+        "git_commit": version["git_commit"],
+        "git_dirty": version["git_dirty"],
+        "figures": figures,
+    }
+
+
+def _single_language_row(row: str) -> bool:
+    """A row of one language only ("addresses, de"), where the card shows language groups."""
+    kind, _, language = row.rpartition(", ")
+    return kind in ("structured", "addresses") and language in LANGUAGES and row != "structured, en"
 
 
 def _row_order(row: str) -> tuple[int, str]:
@@ -360,14 +401,24 @@ def main() -> None:
                         help="held-out split to compare with vanilla Presidio (report test; tune on dev only)")
     parser.add_argument("--per-template", type=int, default=6, help="fillings of each held-out template")
     parser.add_argument("--heldout-only", action="store_true", help="stop after the held-out comparison")
+    parser.add_argument("--write-evaluation", type=Path, default=None, metavar="JSON",
+                        help="write the held-out figures of the release redactor as a release config's "
+                             "card.pii_evaluation (e.g. release_configs/pii_evaluation.json)")
     args = parser.parse_args()
+    if args.write_evaluation and args.heldout == "none":
+        parser.error("--write-evaluation needs a held-out split (--heldout test)")
 
     if args.heldout != "none":
         cases = heldout_cases(args.heldout, args.per_template)
         settings = RedactionSettings.default()
         print(f"=== held-out {args.heldout!r}: {len(cases)} texts, vanilla Presidio on {settings.ner.spacy_model}")
         predictions = run_heldout(cases, Redactor(settings), vanilla_presidio(settings.ner.spacy_model))
-        heldout_table(cases, predictions)
+        recall = heldout_recall(cases, predictions)
+        print_heldout_table(recall, list(predictions))
+        if args.write_evaluation:
+            document = evaluation_document(recall, args.heldout, args.per_template, len(cases))
+            args.write_evaluation.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+            print(f"wrote {args.write_evaluation}: the card's PII figures (release config `card.pii_evaluation`)")
         if args.show:
             misses = [(c, s) for c, s in zip(cases, predictions["project"], strict=True)
                       if any(not _covered(s, a, b) for _, a, b in c.gold) or (c.category == "negative" and s)]
