@@ -105,6 +105,7 @@ def header(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "pretty_name": card["title"],
         **terms,
+        **_gating_metadata(manifest),
         "language": languages,
         "size_categories": [next((cat for limit, cat in SIZE_CATEGORIES if largest < limit), "n>100M")],
         "task_categories": ["text-generation", "text-classification"],
@@ -116,6 +117,31 @@ def header(manifest: Mapping[str, Any]) -> dict[str, Any]:
             for i, name in enumerate(tables)
         ],
     }
+
+
+def _gating(manifest: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The public release's access terms (`card.gating`); an export carries the provider terms instead."""
+    return manifest["config"]["card"].get("gating") if manifest["kind"] != "provider_export" else None
+
+
+def _gating_metadata(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The Hub's gated-access metadata: the prompt shown, the fields asked and the button's text."""
+    gating = _gating(manifest)
+    if not gating:
+        return {}
+    fields = {label: kind if isinstance(kind, str) else {"type": kind["type"], "options": kind["options"]}
+              for label, kind in gating["fields"].items()}
+    return {"extra_gated_prompt": gating["prompt"], **({"extra_gated_fields": fields} if fields else {}),
+            **({"extra_gated_button_content": gating["button"]} if gating.get("button") else {})}
+
+
+def _access_section(manifest: Mapping[str, Any]) -> str:
+    gating = _gating(manifest)
+    asked = [f"- {label} ({kind if isinstance(kind, str) else 'one of: ' + ', '.join(kind['options'])})"
+             for label, kind in gating["fields"].items()]
+    quoted = "\n".join(f"> {line}".rstrip() for line in gating["prompt"].strip().splitlines())
+    return ("## Access terms\n\nThe files are served only to people who accept these terms on the dataset's page "
+            f"(gated access):\n\n{quoted}" + ("\n\nThey are asked for:\n\n" + "\n".join(asked) if asked else ""))
 
 
 def render_card(
@@ -138,10 +164,14 @@ def render_card(
             f"`both`) and `own_model` (conversations) mark this provider's own answers, named or not."
         )
         parts.append(f"## Terms ({card['provider_license_name']})\n\n{card['provider_terms']}")
+    if _gating(manifest):
+        parts.append(_access_section(manifest))
     parts += [_release_section(manifest), _load_section(manifest), _collection_section(manifest),
               _pii_section(manifest), _tables_section(manifest), _models_section(manifest),
               _languages_section(manifest), _filters_section(manifest), _stages_section(manifest),
               _verification_section(manifest)]
+    if manifest.get("taken_down_after_release"):
+        parts.append(_removed_section(manifest))
     if leaderboard:
         parts.append(_leaderboard_section(leaderboard, rated))
     if previous is not None:
@@ -179,9 +209,35 @@ def _pii_section(manifest: Mapping[str, Any]) -> str:
         measured = ("**Recall and precision: NOT MEASURED for this release** (`card.pii_evaluation` is empty; "
                     "fill it with the redaction benchmark's output).")
     else:
-        measured = (f"Measured on {evaluation.get('measured_on', 'an unnamed set')}:\n\n"
-                    + _table(["figure", "value"], [[k, v] for k, v in evaluation.get("figures", {}).items()]))
+        measured = f"Measured on {evaluation.get('measured_on', 'an unnamed set')}" + _provenance(evaluation) + ":\n\n"
+        figures = evaluation.get("figures", {})
+        if all(isinstance(value, Mapping) for value in figures.values()):
+            measured += _table(["held-out figure", "rate", "of"], [
+                [name, f"{value['rate']:.3f}", f"{value['found']:,} / {value['total']:,}"]
+                for name, value in figures.items()])
+            measured += ("\n\nRates are recall (the share of planted values fully redacted), except \"hard negatives "
+                         "changed\" and \"public figures redacted\": the share of those texts that redaction changed.")
+        else:
+            measured += _table(["figure", "value"], [[k, v] for k, v in figures.items()])
     return f"## Personal information\n\n{method}\n\n{measured}"
+
+
+def _provenance(evaluation: Mapping[str, Any]) -> str:
+    """Which bench run produced the figures: its command (and so the split), date and commit."""
+    parts = [f"by `{evaluation['bench']}`" if evaluation.get("bench") else "",
+             f"split `{evaluation['split']}`" if evaluation.get("split") else "",
+             f"on {evaluation['measured_at']}" if evaluation.get("measured_at") else "",
+             f"at commit `{evaluation['git_commit'][:12]}`" if evaluation.get("git_commit") else ""]
+    shown = ", ".join(part for part in parts if part)
+    return f" ({shown})" if shown else ""
+
+
+def _removed_section(manifest: Mapping[str, Any]) -> str:
+    removed = ", ".join(f"{name} {n:,}" for name, n in manifest["taken_down_after_release"].items())
+    return ("## Removed after publication\n\nRows removed from this version after it was published, at the request "
+            f"of the people concerned (`taken_down`): {removed}. The files, the counts and the tables above are "
+            "those of the rewritten version; the leaderboard was fitted before the removal and is unchanged (it "
+            "rates the window's votes, published or not, and publishes no row).")
 
 
 def _limitations_section(manifest: Mapping[str, Any]) -> str:
@@ -361,6 +417,9 @@ def _changelog(manifest: Mapping[str, Any], previous: Mapping[str, Any]) -> str:
             was = previous["stages"].get(table, {}).get(stage)
             if was and _stage_label(was) != _stage_label(status):
                 lines.append(f"- {table} {stage}: {_stage_label(was)} -> {_stage_label(status)}")
+    if manifest.get("taken_down_after_release"):
+        lines.append("- removed after publication at the request of the people concerned (`taken_down`): "
+                     + ", ".join(f"{name} {n:,}" for name, n in manifest["taken_down_after_release"].items()))
     if manifest["config_hash"] != previous["config_hash"]:
         lines.append("- release config changed (see manifest.json)")
     return f"## Changes since {previous['version']}\n\n" + "\n".join(lines)
@@ -457,9 +516,6 @@ def write_card(
 ) -> Path:
     """Plots and README.md of a release directory; with `leaderboard_dir` (leaderboard.json and its
     PNGs from the ratings stage), the leaderboard table and plots too."""
-    plots = write_plots(out_dir, public_tables)
-    board = None
-    rated = None
     if leaderboard_dir is not None:
         board = json.loads((Path(leaderboard_dir) / "leaderboard.json").read_text())
         rated_file = Path(leaderboard_dir) / "rated.json"
@@ -470,8 +526,25 @@ def write_card(
         images.mkdir(parents=True, exist_ok=True)
         for png in sorted(Path(leaderboard_dir).glob("*.png")):
             shutil.copyfile(png, images / f"leaderboard_{png.name}")
-            plots.insert(0, (f"{IMAGES_DIR}/leaderboard_{png.name}", f"Leaderboard: {png.stem.replace('_', ' ')}"))
-    path = Path(out_dir) / CARD_NAME
+    return rerender_card(out_dir, manifest, public_tables, previous)
+
+
+def rerender_card(
+    out_dir: Path, manifest: Mapping[str, Any], public_tables: Mapping[str, pa.Table],
+    previous: Mapping[str, Any] | None = None,
+) -> Path:
+    """Plots and README.md of a release directory from its tables and the `leaderboard.json` and leaderboard
+    plots it holds: how a release is first written, and how a rewritten one (a takedown) is written again."""
+    out_dir = Path(out_dir)
+    plots = write_plots(out_dir, public_tables)
+    board = rated = None
+    if (out_dir / LEADERBOARD_NAME).is_file():
+        document = json.loads((out_dir / LEADERBOARD_NAME).read_text())
+        board = document["models"]
+        rated = {key: value for key, value in document.items() if key not in ("version", "method", "models")} or None
+        plots = [(f"{IMAGES_DIR}/{png.name}", f"Leaderboard: {png.stem.removeprefix('leaderboard_').replace('_', ' ')}")
+                 for png in sorted((out_dir / IMAGES_DIR).glob("leaderboard_*.png"), reverse=True)] + plots
+    path = out_dir / CARD_NAME
     path.write_text(render_card(manifest, previous, plots, board, rated), encoding="utf-8")
     return path
 

@@ -34,6 +34,7 @@ identical content is one snapshot. Private repos get an owner-only (0700) store.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import email.utils
 import fcntl
@@ -148,14 +149,7 @@ class StagedRelease:
 
     def differences(self, snapshot: Snapshot) -> list[str]:
         """Paths whose content differs between the staged files and a snapshot (empty: identical)."""
-        changed = [
-            f"changed {path}"
-            for path, digest in self.files.items()
-            if path in snapshot.files and not digest.same_content(snapshot.files[path])
-        ]
-        added = [f"new {path}" for path in self.files if path not in snapshot.files]
-        removed = [f"removed {path}" for path in snapshot.files if path not in self.files]
-        return changed + added + removed
+        return file_differences(self.files, snapshot)
 
     @property
     def sha256s(self) -> dict[str, str]:
@@ -165,6 +159,18 @@ class StagedRelease:
     @property
     def size_bytes(self) -> int:
         return sum((self.root / path).stat().st_size for path in self.files)
+
+
+def file_differences(files: Mapping[str, FileDigest], snapshot: Snapshot) -> list[str]:
+    """Paths whose content differs between `files` and a snapshot (empty: identical)."""
+    changed = [
+        f"changed {path}"
+        for path, digest in files.items()
+        if path in snapshot.files and not digest.same_content(snapshot.files[path])
+    ]
+    added = [f"new {path}" for path in files if path not in snapshot.files]
+    removed = [f"removed {path}" for path in snapshot.files if path not in files]
+    return changed + added + removed
 
 
 def digest_file(path: Path) -> FileDigest:
@@ -430,6 +436,15 @@ class LocalTarget:
         tags = self.store(repo_id) / "tags"
         return sorted(tag.name for tag in tags.iterdir()) if tags.is_dir() else []
 
+    def checkout(self, repo_id: str, version: str, scratch: Path) -> Path:
+        """The directory of a published version (read it, never write it: snapshots share files)."""
+        return self.repo_path(repo_id, version)
+
+    def replace_versions(self, repo_id: str, releases: Mapping[str, StagedRelease]) -> None:
+        """Rewrite published versions (a takedown), each as `replace_version` does."""
+        for version, release in releases.items():
+            self.replace_version(repo_id, version, release)
+
     def replace_version(self, repo_id: str, version: str, release: StagedRelease) -> str:
         """Rewrite a published version (a takedown): its tag, and `main` if it pointed at the same commit,
         move to a commit of `release`; the old commit is deleted once nothing points at it. Returns the commit."""
@@ -580,9 +595,10 @@ class HubTarget:
             }
         return Snapshot(commit, files)
 
-    def commit(self, repo_id: str, release: StagedRelease, parent: Snapshot | None, message: str) -> str:
+    def commit(self, repo_id: str, release: StagedRelease, parent: Snapshot | None, message: str,
+               branch: str = "main") -> str:
         """One commit, or several of at most `max_files_per_commit` files when the release is larger:
-        files `main` already holds are not sent again, so a re-run after a split commit was cut off
+        files `branch` already holds are not sent again, so a re-run after a split commit was cut off
         sends only what is missing; the card and manifest come in the last one."""
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
@@ -608,8 +624,97 @@ class HubTarget:
             for number, part in enumerate(parts, 1):
                 title = message if len(parts) == 1 else f"{message} ({number}/{len(parts)})"
                 commit = api.create_commit(repo_id, part, commit_message=title, repo_type="dataset",
-                                           parent_commit=commit).oid
+                                           revision=branch, parent_commit=commit).oid
         return commit
+
+    def versions(self, repo_id: str) -> list[str]:
+        """The repo's tags (its published versions); none when the repo does not exist."""
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        with self.api() as api:
+            try:
+                return sorted(tag.name for tag in api.list_repo_refs(repo_id, repo_type="dataset").tags)
+            except RepositoryNotFoundError:
+                return []
+
+    def checkout(self, repo_id: str, version: str, scratch: Path) -> Path:
+        """The files of a published version, downloaded once under `scratch` (without the Hub's plumbing)."""
+        directory = Path(scratch) / "published" / repo_id / version
+        if not directory.is_dir():
+            partial = directory.with_name(f".{version}.{uuid.uuid4().hex}")
+            with self.api() as api:
+                api.snapshot_download(repo_id, repo_type="dataset", revision=version, local_dir=partial)
+            (partial / HUB_PLUMBING).unlink(missing_ok=True)
+            shutil.rmtree(partial / ".cache", ignore_errors=True)  # huggingface_hub's download metadata
+            os.rename(partial, directory)
+        return directory
+
+    def replace_versions(self, repo_id: str, releases: Mapping[str, StagedRelease]) -> None:
+        """Rewrite published versions (a takedown) so that no branch or tag reaches their old bytes.
+
+        Every tag is re-rooted: a temporary branch from it gets the rewritten files (or keeps its own, for a
+        version the takedown did not touch, whose history still holds older versions), is super-squashed
+        into one commit without parents, and the tag is moved there (deleted, created again). `main` gets the
+        rewritten files of the version it holds and is super-squashed, and its tags follow it. Then the LFS
+        objects that no branch or tag references anymore are deleted permanently. Versions the takedown
+        changes go last, so a run cut off before the end leaves one of them unrewritten, and running the
+        command again does it all again."""
+        with self.api() as api:
+            refs = api.list_repo_refs(repo_id, repo_type="dataset")
+            tags = {tag.name: tag.target_commit for tag in refs.tags}
+            head = next(branch.target_commit for branch in refs.branches if branch.name == "main")
+            on_main = sorted(version for version, commit in tags.items() if commit == head)
+            others = sorted((v for v in tags if v not in on_main), key=lambda v: (v in releases, v))
+            for version in [v for v in others if v not in releases]:
+                self.reroot_tag(api, repo_id, version, tags[version], None)
+            main = self.snapshot(repo_id, "main")
+            rewritten = next((releases[v] for v in on_main if v in releases), None)
+            if rewritten is not None and rewritten.differences(main):
+                self.commit(repo_id, rewritten, main, "Takedown: rows removed at the request of the people concerned")
+            api.super_squash_history(repo_id, branch="main", repo_type="dataset",
+                                     commit_message="History squashed after a takedown")
+            squashed = api.dataset_info(repo_id, revision="main", timeout=self.timeout_s).sha
+            for version in on_main:
+                self.move_tag(api, repo_id, version, squashed)
+            for version in [v for v in others if v in releases]:
+                self.reroot_tag(api, repo_id, version, tags[version], releases[version])
+            self.delete_unreferenced_lfs_files(api, repo_id)
+
+    def reroot_tag(self, api, repo_id: str, version: str, commit: str, release: StagedRelease | None) -> None:
+        """Point tag `version` at a parentless commit holding `release` (None: the files of `commit`)."""
+        from huggingface_hub.errors import RevisionNotFoundError
+
+        branch = f"takedown-{version}"
+        with contextlib.suppress(RevisionNotFoundError):  # left by a run that was cut off
+            api.delete_branch(repo_id, branch=branch, repo_type="dataset")
+        api.create_branch(repo_id, branch=branch, revision=commit, repo_type="dataset")
+        if release is not None:
+            self.commit(repo_id, release, self.snapshot(repo_id, commit),
+                        f"Release {version}, rewritten: rows removed at the request of the people concerned", branch)
+        api.super_squash_history(repo_id, branch=branch, repo_type="dataset", commit_message=f"Release {version}")
+        squashed = api.dataset_info(repo_id, revision=branch, timeout=self.timeout_s).sha
+        expected = release.files if release is not None else self.snapshot(repo_id, commit).files
+        differences = file_differences(expected, self.snapshot(repo_id, squashed))
+        if differences:
+            raise PublishError(f"{repo_id}@{version}: the rewritten commit {squashed} does not hold the expected "
+                               f"files ({'; '.join(differences[:5])}); the tag was not moved")
+        self.move_tag(api, repo_id, version, squashed)
+        api.delete_branch(repo_id, branch=branch, repo_type="dataset")
+
+    def move_tag(self, api, repo_id: str, version: str, commit: str) -> None:
+        api.delete_tag(repo_id, tag=version, repo_type="dataset")
+        api.create_tag(repo_id, tag=version, revision=commit, repo_type="dataset", tag_message=f"Release {version}")
+
+    def delete_unreferenced_lfs_files(self, api, repo_id: str) -> None:
+        """Permanently delete the repo's LFS objects that no branch or tag holds (the rewritten versions' old
+        data files), so their bytes leave the Hub's storage rather than wait for its garbage collection."""
+        refs = api.list_repo_refs(repo_id, repo_type="dataset")
+        held = {digest.sha256 for ref in [*refs.branches, *refs.tags]
+                for digest in self.snapshot(repo_id, ref.target_commit).files.values()}
+        stale = [lfs for lfs in api.list_lfs_files(repo_id, repo_type="dataset") if lfs.file_oid not in held]
+        if stale:
+            api.permanently_delete_lfs_files(repo_id, stale, repo_type="dataset")
+            logger.info("%s: %d LFS objects no branch or tag holds deleted", repo_id, len(stale))
 
     def tag(self, repo_id: str, version: str, commit: str) -> None:
         with self.api() as api:

@@ -260,6 +260,35 @@ class Publishing(_Strict):
     transfer: Literal["lfs", "xet"] = "lfs"
 
 
+GatedFieldType = Literal["text", "checkbox", "date_picker", "country"]
+
+
+class GatedSelect(_Strict):
+    """A gated-access field answered by picking one of `options`."""
+
+    type: Literal["select"]
+    options: list[str] = Field(min_length=1)
+
+
+class Gating(_Strict):
+    """Terms a person accepts on the Hub before the files are served to them: the public card's
+    `extra_gated_prompt`, `extra_gated_fields` (label -> text, checkbox, date_picker, country or a select)
+    and `extra_gated_button_content`, and a section of the card that states them. The Hub asks for them only
+    once the repo itself is gated (its settings); this is what it asks."""
+
+    prompt: str = Field(min_length=1)
+    fields: dict[str, GatedFieldType | GatedSelect] = {}
+    button: str | None = Field(default=None, min_length=1)
+
+    @field_validator("fields")
+    @classmethod
+    def _labelled(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        blank = [label for label in fields if not label.strip()]
+        if blank:
+            raise ValueError("every gated field needs a label (the question shown to the person)")
+        return fields
+
+
 class Card(_Strict):
     """Dataset card text that is not computed from the data."""
 
@@ -289,6 +318,8 @@ class Card(_Strict):
     # JSON written by the redaction benchmark: {"measured_on": "...", "figures": {"name": value, ...}}. Unset,
     # the card says loudly that PII recall was not measured for this release (no figure is ever invented).
     pii_evaluation: Path | None = Field(default=None, strict=False)
+    # Access terms of the public repo (see Gating); none: the data is downloadable without accepting terms.
+    gating: Gating | None = None
 
 
 # Checks that cannot run without something from outside the release (a file, the private config, the salt).

@@ -99,6 +99,16 @@ class Repo:
     commits: dict[str, Commit] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    lfs_files: dict[str, dict] = field(default_factory=dict)  # LFS objects pushed to this repo, by sha256
+
+    def reachable(self) -> set[str]:
+        """Commits some branch or tag reaches (itself or through parents): what the repo still serves."""
+        seen: set[str] = set()
+        for oid in [*self.branches.values(), *self.tags.values()]:
+            while oid is not None and oid not in seen:
+                seen.add(oid)
+                oid = self.commits[oid].parent
+        return seen
 
     def resolve(self, revision: str) -> Commit:
         """A branch, a tag or a full commit id, as the Hub resolves a revision."""
@@ -272,6 +282,12 @@ ROUTES: list[Route] = [
         ("POST", r"/lfs-verify", "lfs_verify"),
         ("POST", rf"/api/datasets/{REPO}/commit/{REV}", "commit"),
         ("POST", rf"/api/datasets/{REPO}/tag/{REV}", "tag"),
+        ("DELETE", rf"/api/datasets/{REPO}/tag/{REV}", "delete_tag"),
+        ("POST", rf"/api/datasets/{REPO}/branch/{REV}", "create_branch"),
+        ("DELETE", rf"/api/datasets/{REPO}/branch/{REV}", "delete_branch"),
+        ("POST", rf"/api/datasets/{REPO}/super-squash/{REV}", "super_squash"),
+        ("GET", rf"/api/datasets/{REPO}/lfs-files", "lfs_files"),
+        ("POST", rf"/api/datasets/{REPO}/lfs-files/batch", "delete_lfs_files"),
         ("GET", rf"/api/datasets/{REPO}/refs", "refs"),
         ("GET", rf"/api/datasets/{REPO}/tree/{REV}(?:/(?P<path>.*))?", "tree"),
         ("POST", rf"/api/datasets/{REPO}/paths-info/{REV}", "paths_info"),
@@ -317,7 +333,7 @@ class HubHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.dispatch()
 
-    do_HEAD = do_POST = do_PUT = do_GET
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_GET
 
     def dispatch(self) -> None:
         state = self.server.state
@@ -575,13 +591,14 @@ class HubHandler(BaseHTTPRequestHandler):
             raise HubError(412, "A commit has happened since. Please refresh and try again.")
         files = dict(parent.files)
         for line in lines[1:]:
-            self.apply_operation(files, line.get("key"), line.get("value") or {})
+            self.apply_operation(files, line.get("key"), line.get("value") or {}, hub_repo.lfs_files, rev)
         commit = state.new_commit(hub_repo, parent, header.get("summary") or "", files)
         hub_repo.branches[rev] = commit.oid
         return Reply.json({"commitUrl": f"{self.base_url}/datasets/{repo}/commit/{commit.oid}",
                            "commitOid": commit.oid, "pullRequestUrl": None})
 
-    def apply_operation(self, files: dict[str, Blob], key: str | None, value: dict) -> None:
+    def apply_operation(self, files: dict[str, Blob], key: str | None, value: dict,
+                        lfs_files: dict[str, dict], ref: str) -> None:
         path = value.get("path", "")
         if key == "file":
             if value.get("encoding") != "base64":
@@ -592,6 +609,8 @@ class HubHandler(BaseHTTPRequestHandler):
             content = self.server.state.lfs_objects.get(value.get("oid", ""))
             if content is None or value.get("algo", "sha256") != "sha256":
                 raise HubError(400, f"LFS object for {path} was never uploaded")
+            lfs_files.setdefault(value["oid"], {"fileOid": value["oid"], "oid": value["oid"], "filename": path,
+                                                "size": len(content), "pushedAt": now_iso(), "ref": ref})
             pointer = lfs_pointer(value["oid"], len(content))
             files[path] = Blob(content, git_blob_oid(pointer), value["oid"], len(pointer))
         elif key == "deletedFile":
@@ -617,6 +636,72 @@ class HubHandler(BaseHTTPRequestHandler):
             raise HubError(409, f"Tag {tag} already exists")
         hub_repo.tags[tag] = commit.oid
         return Reply.json({"name": tag, "ref": f"refs/tags/{tag}", "targetCommit": commit.oid})
+
+    def route_delete_tag(self, body: bytes, user: Caller | None, repo: str, rev: str) -> Reply:
+        hub_repo = self.server.state.repo(repo, user, write=True)
+        if hub_repo.tags.pop(rev, None) is None:
+            raise HubError(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+        return Reply()
+
+    def route_create_branch(self, body: bytes, user: Caller | None, repo: str, rev: str) -> Reply:
+        hub_repo = self.server.state.repo(repo, user, write=True)
+        if rev in hub_repo.branches or rev in hub_repo.tags:
+            raise HubError(409, f"Reference already exists: {rev}")
+        if not re.fullmatch(r"[A-Za-z0-9._\-]+", rev):
+            raise HubError(400, f"Invalid reference for a branch: {rev}")
+        hub_repo.branches[rev] = hub_repo.resolve(self.json_body(body).get("startingPoint") or "main").oid
+        return Reply.json({})
+
+    def route_delete_branch(self, body: bytes, user: Caller | None, repo: str, rev: str) -> Reply:
+        hub_repo = self.server.state.repo(repo, user, write=True)
+        if rev == "main":
+            raise HubError(403, "You cannot delete the default branch")
+        if hub_repo.branches.pop(rev, None) is None:
+            raise HubError(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+        return Reply()
+
+    def route_super_squash(self, body: bytes, user: Caller | None, repo: str, rev: str) -> Reply:
+        """The branch's head becomes one commit without parents holding the same files."""
+        state = self.server.state
+        hub_repo = state.repo(repo, user, write=True)
+        if rev not in hub_repo.branches:
+            if rev in hub_repo.tags:
+                raise HubError(400, "Invalid reference for a branch: you cannot squash history on tags")
+            raise HubError(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+        head = hub_repo.commits[hub_repo.branches[rev]]
+        squashed = state.new_commit(hub_repo, None, self.json_body(body).get("message") or "Super-squash",
+                                    dict(head.files))
+        hub_repo.branches[rev] = squashed.oid
+        return Reply.json({"commitId": squashed.oid})
+
+    def route_lfs_files(self, body: bytes, user: Caller | None, repo: str) -> Reply:
+        """The LFS objects stored for the repo, whatever commit references them (one page)."""
+        hub_repo = self.server.state.repo(repo, user, write=True)
+        return Reply.json(sorted(hub_repo.lfs_files.values(), key=lambda item: item["fileOid"]))
+
+    def route_delete_lfs_files(self, body: bytes, user: Caller | None, repo: str) -> Reply:
+        """Delete LFS objects for good; with `rewriteHistory`, the commits that referenced them go too, as the
+        Hub rewrites them (here: only commits no branch or tag reaches may reference them)."""
+        state = self.server.state
+        hub_repo = state.repo(repo, user, write=True)
+        deletions = self.json_body(body).get("deletions") or {}
+        doomed = set(deletions.get("sha") or [])
+        unknown = doomed - set(hub_repo.lfs_files)
+        if unknown:
+            raise HubError(404, f"LFS files not found: {sorted(unknown)}")
+        reachable = hub_repo.reachable()
+        used = {oid for oid in reachable for blob in hub_repo.commits[oid].files.values() if blob.lfs_oid in doomed}
+        if used:
+            raise HubError(409, f"LFS files still referenced by commits a branch or tag reaches: {sorted(used)}")
+        for sha in doomed:
+            del hub_repo.lfs_files[sha]
+            if not any(sha in other.lfs_files for other in state.repos.values()):
+                state.lfs_objects.pop(sha, None)
+        if deletions.get("rewriteHistory"):
+            for oid in set(hub_repo.commits) - reachable:
+                if any(blob.lfs_oid in doomed for blob in hub_repo.commits[oid].files.values()):
+                    del hub_repo.commits[oid]
+        return Reply()
 
     def route_refs(self, body: bytes, user: Caller | None, repo: str) -> Reply:
         hub_repo = self.server.state.repo(repo, user)

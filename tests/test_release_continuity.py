@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import datasets
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -21,9 +22,11 @@ from battle_fixtures import (
     make_conversations,
     release_config,
 )
+from hubserver import HubServer
 
 from pipeline.gate import UnverifiedReleaseError
-from pipeline.publish import LocalTarget, publish_release
+from pipeline.manifest import read_manifest
+from pipeline.publish import HubTarget, LocalTarget, publish_release
 from pipeline.release import previous_release, previously_public_ids
 from pipeline.release_build import build_release
 from pipeline.release_config import Salt
@@ -32,15 +35,22 @@ SALT = Salt(b"continuity-test-salt-0123456789", "env:ARENA_RELEASE_SALT", "ARENA
 REPO = "arena/conversations"
 
 
-def release(tmp_path: Path, version: str, end: str, battles, conversations, **config) -> dict:
-    """Build `version` against the previous release found on the target, then publish it there."""
-    target = {"kind": "local", "path": str(tmp_path / "hub"), "repo_id": REPO}
-    settings = release_config(version=version, targets=[target], log_window={"start": "2024-06-01", "end": end},
+def release(tmp_path: Path, version: str, end: str, battles, conversations, hub: HubServer | None = None,
+            **config) -> dict:
+    """Build `version` against the previous release found on the target (a local one, or the test Hub),
+    then publish it there."""
+    if hub is None:
+        target, spec = LocalTarget(tmp_path / "hub"), {"kind": "local", "path": str(tmp_path / "hub"), "repo_id": REPO}
+    else:
+        target, spec = HubTarget(endpoint=hub.url), {"kind": "hub", "endpoint": hub.url, "repo_id": REPO}
+        config.setdefault("providers", {})  # exports go to deliveries when the target is the Hub
+        config.setdefault("sampling_salt", {"env": "ARENA_RELEASE_SALT"})  # no dev default with a Hub target
+    settings = release_config(version=version, targets=[spec], log_window={"start": "2024-06-01", "end": end},
                               **config)
     previous = previous_release(settings, tmp_path)
     manifest = build_release(settings, SALT, tmp_path / version, battles, conversations, previous=previous,
                              previously_public=previously_public_ids(settings, previous, tmp_path))
-    publish_release(tmp_path / version, REPO, version, LocalTarget(tmp_path / "hub"), private=False)
+    publish_release(tmp_path / version, REPO, version, target, private=False)
     return manifest
 
 
@@ -165,7 +175,7 @@ def test_the_takedown_command_rewrites_every_published_version(tmp_path, capsys,
 
     assert main([*command, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert f"would rewrite {REPO}@r1: battles -1, conversations -2" in out and f"{REPO}@r2" in out
+    assert f"would rewrite {REPO}@r1 (local snapshots): battles -1, conversations -2" in out and f"{REPO}@r2" in out
     assert {v: target.snapshot(REPO, v).commit for v in commits} == commits
 
     assert main(command) == 0
@@ -173,9 +183,105 @@ def test_the_takedown_command_rewrites_every_published_version(tmp_path, capsys,
         path = target.repo_path(REPO, version)
         assert taken not in set(datasets.load_dataset(str(path), "battles", split="train",
                                                       cache_dir=str(tmp_path / "hf-cache"))["question_id"])
-        assert "Removed after publication" in (path / "README.md").read_text()
+        assert_card_matches_rewritten_data(path)
         report = verify_release(path)
-        assert not [c.name for c in report.checks if c.status == "fail" and c.name in ("manifest", "files", "counts")]
+        assert not [c.name for c in report.checks if c.status == "fail"
+                    and c.name in ("manifest", "files", "counts", "card")]
     assert target.snapshot(REPO, "main").commit == target.snapshot(REPO, "r2").commit != commits["r2"]
     assert not (target.store(REPO) / "commits" / commits["r1"]).exists()  # the old data is gone
     assert main(command) == 0 and "no published version holds" in capsys.readouterr().out
+
+
+def assert_card_matches_rewritten_data(path: Path, previous_version: str | None = None) -> None:
+    """The card of a rewritten version states its rewritten counts and the removal (and, after the first
+    version, a changelog line for it)."""
+    manifest, card = read_manifest(path), (path / "README.md").read_text()
+    rows = {name: pq.read_metadata(path / entry["path"]).num_rows
+            for name, table in manifest["tables"].items() for entry in table["files"]}
+    for name, count in rows.items():
+        assert manifest["tables"][name]["rows"] == count and f"### `{name}`: {count:,} rows" in card
+    removed = manifest["taken_down_after_release"]
+    assert removed["battles"] >= 1 and "## Removed after publication" in card
+    assert f"battles {removed['battles']:,}" in card and "predate" not in card
+    if manifest["previous_version"]:
+        assert "- removed after publication at the request of the people concerned (`taken_down`)" in card
+
+
+def taken_down_bytes_reachable(hub: HubServer, question_id: str) -> list[str]:
+    """Every commit some branch or tag of the test Hub's repo reaches whose battles files hold the id."""
+    repo = hub.repo(REPO)
+    return [oid for oid in repo.reachable() for path, blob in repo.commits[oid].files.items()
+            if path.startswith("data/battles/")
+            and question_id in pq.read_table(pa.BufferReader(blob.content))["question_id"].to_pylist()]
+
+
+def test_the_takedown_command_rewrites_hub_history(tmp_path, capsys, monkeypatch):
+    """Three releases on the (test) Hub: r1 and r2 hold a row that is then taken down, r3 was built with the
+    takedown list already. The command rewrites r1 and r2, re-roots r3 (its history held r2), squashes main,
+    and deletes the LFS objects nothing references: no branch or tag reaches the row anymore."""
+    from pipeline.cli import main
+    from pipeline.verify import verify_release
+
+    battles = make_battles(200, seed=47, days=2)
+    conversations = make_conversations(battles, singles=20, seed=47)
+    with HubServer(tokens={"hf-test-token": "arena"}) as hub:
+        monkeypatch.setenv("HF_TOKEN", "hf-test-token")
+        monkeypatch.setenv("ARENA_RELEASE_SALT", SALT.key.decode())
+        release(tmp_path, "r1", "2024-06-02", battles, conversations, hub=hub)
+        release(tmp_path, "r2", "2024-06-03", battles, conversations, hub=hub)
+        target = HubTarget(endpoint=hub.url)
+        published = pq.read_table(target.checkout(REPO, "r1", tmp_path / "before") / "data" / "battles"
+                                  / "train-r1-00000-of-00001.parquet")
+        taken = published["question_id"][0].as_py()
+        (tmp_path / "takedowns.yaml").write_text(yaml.safe_dump({"question_ids": [taken]}))
+        third = release(tmp_path, "r3", "2024-06-03", battles, conversations, hub=hub,
+                        takedowns=str(tmp_path / "takedowns.yaml"))
+        assert third["tables"]["battles"]["counts"]["withdrawn"] == {"taken_down": 1}
+        r3_files = target.snapshot(REPO, "r3").files
+        assert taken_down_bytes_reachable(hub, taken)  # r1, r2, and main's history
+
+        (tmp_path / "work" / "cleaned").mkdir(parents=True)
+        pq.write_table(battles, tmp_path / "work" / "cleaned" / "battles.parquet")
+        pq.write_table(conversations, tmp_path / "work" / "cleaned" / "conversations.parquet")
+        config = yaml.safe_load(EXAMPLE_CONFIG.read_text()) | {
+            "targets": [{"kind": "hub", "endpoint": hub.url, "repo_id": REPO}], "providers": {},
+            "sampling_salt": {"env": "ARENA_RELEASE_SALT"},
+            "takedowns": str(tmp_path / "takedowns.yaml")}
+        config["verify"] |= {"canary_file": None, "pii_ground_truth": None,
+                             "waivers": {"pii": "no PII planted in these fixtures",
+                                         "canaries": "no canary file in these fixtures",
+                                         "names": "no provider or blocked model: no unreleased name to look for"}}
+        (tmp_path / "release.yaml").write_text(yaml.safe_dump(config))
+        command = ["takedown", "--config", str(tmp_path / "release.yaml"), "--workdir", str(tmp_path / "work")]
+        refs = (dict(hub.repo(REPO).tags), dict(hub.repo(REPO).branches))
+
+        assert main([*command, "--dry-run"]) == 0
+        out = capsys.readouterr().out
+        assert f"would rewrite {REPO}@r1 (history rewritten): battles -1, conversations -2" in out
+        assert f"would rewrite {REPO}@r2 (history rewritten): battles -1" in out and "@r3" not in out
+        assert (dict(hub.repo(REPO).tags), dict(hub.repo(REPO).branches)) == refs  # nothing changed
+
+        assert main(command) == 0
+        repo = hub.repo(REPO)
+        assert sorted(repo.branches) == ["main"] and sorted(repo.tags) == ["r1", "r2", "r3"]
+        assert repo.branches["main"] == repo.tags["r3"] and all(repo.commits[oid].parent is None
+                                                                for oid in repo.tags.values())
+        assert not target.snapshot(REPO, "r3").files.keys() ^ r3_files.keys()
+        assert all(d.same_content(r3_files[p]) for p, d in target.snapshot(REPO, "r3").files.items())
+        assert taken_down_bytes_reachable(hub, taken) == []
+        held = {blob.lfs_oid for oid in repo.reachable() for blob in repo.commits[oid].files.values()}
+        assert set(repo.lfs_files) <= held  # the old data files' LFS objects were deleted
+        for version in ("r1", "r2"):
+            path = target.checkout(REPO, version, tmp_path / "after")
+            assert taken not in pq.read_table(path / "data" / "battles")["question_id"].to_pylist()
+            assert_card_matches_rewritten_data(path)
+            report = verify_release(path)
+            assert not [c.name for c in report.checks if c.status == "fail"
+                        and c.name in ("manifest", "files", "counts", "card")]
+        assert main(command) == 0 and "no published version holds" in capsys.readouterr().out
+
+        # The next release continues from the rewritten r3 on the squashed main.
+        fourth = release(tmp_path, "r4", "2024-06-03", battles, conversations, hub=hub,
+                         takedowns=str(tmp_path / "takedowns.yaml"))
+        assert fourth["previous_version"] == "r3"
+        assert fourth["tables"]["battles"]["rows"] == third["tables"]["battles"]["rows"]
