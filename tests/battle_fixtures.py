@@ -190,9 +190,18 @@ EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "release_configs" / "exam
 DEV_SALT = b"example-dev-salt--not-a-secret"
 
 
+def example_config_data() -> dict:
+    """The example release config as data, the files it names made absolute: a test validates it, or writes it
+    elsewhere, and it still names the files beside release_configs/example.yaml."""
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    if data["card"].get("pii_evaluation"):
+        data["card"]["pii_evaluation"] = str(EXAMPLE_CONFIG.parent / data["card"]["pii_evaluation"])
+    return data
+
+
 def release_config(**overrides) -> ReleaseConfig:
     """The example release config with the fixtures' leaderboard and providers; override any key."""
-    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    data = example_config_data()
     data["leaderboard"] = {"models": LEADERBOARD}
     data["providers"] = PROVIDERS
     data["verify"] |= {"canary_file": None, "pii_ground_truth": None}  # the example's live in a work directory

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from battle_fixtures import example_config_data
 
 from pipeline.cleaning_config import load_cleaning_config
 from pipeline.errors import ConfigError
@@ -19,7 +20,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "release_configs" / "example.yam
 
 
 def example_data() -> dict:
-    return yaml.safe_load(EXAMPLE.read_text())
+    return example_config_data()
 
 
 def load_error(tmp_path: Path, data: dict | str) -> str:

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from battle_fixtures import EXAMPLE_CONFIG, LEADERBOARD, PROVIDERS, make_battles, make_conversations
+from battle_fixtures import (
+    LEADERBOARD,
+    PROVIDERS,
+    example_config_data,
+    make_battles,
+    make_conversations,
+)
 from huggingface_hub import HfApi
 from huggingface_hub import constants as hf_constants
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
@@ -52,9 +58,7 @@ DELIVERIES = {
 
 
 def config_data(**overrides) -> dict:
-    import yaml
-
-    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    data = example_config_data()
     data["leaderboard"] = {"models": LEADERBOARD}
     data["providers"] = PROVIDERS
     data["sampling_salt"] = {"env": "ARENA_RELEASE_SALT"}

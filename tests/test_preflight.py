@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from battle_fixtures import example_config_data
 from hubserver import HubServer
 from huggingface_hub import constants as hf_constants
 
@@ -30,7 +31,7 @@ def no_secrets(monkeypatch):
 
 
 def write_config(directory: Path, **changes) -> Path:
-    config = yaml.safe_load((ROOT / "release_configs" / "example.yaml").read_text())
+    config = example_config_data()
     config.update(changes)
     path = directory / "release.yaml"
     path.write_text(yaml.safe_dump(config))

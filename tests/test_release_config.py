@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from battle_fixtures import example_config_data
 
 from pipeline.cleaning_config import ConfigError
 from pipeline.release_config import (
@@ -20,7 +21,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "release_configs" / "example.yam
 
 
 def example_data() -> dict:
-    return yaml.safe_load(EXAMPLE.read_text())
+    return example_config_data()
 
 
 def write_config(tmp_path: Path, data: dict, name: str = "release.yaml") -> Path:
@@ -170,7 +171,7 @@ def test_public_view_hides_private_names_and_words(tmp_path):
 
 
 def test_the_version_comes_from_the_launch_else_the_file_else_the_window(tmp_path):
-    data = yaml.safe_load(EXAMPLE.read_text())
+    data = example_config_data()
     (tmp_path / "with.yaml").write_text(yaml.safe_dump(data))
     (tmp_path / "without.yaml").write_text(yaml.safe_dump({k: v for k, v in data.items() if k != "version"}))
     assert load_release_config(tmp_path / "with.yaml", "2024.07.01").version == "2024.07.01"
@@ -181,9 +182,9 @@ def test_the_version_comes_from_the_launch_else_the_file_else_the_window(tmp_pat
 
 
 def test_a_hub_target_needs_the_judge_key_from_the_environment():
-    local = ReleaseConfig.model_validate(yaml.safe_load(EXAMPLE.read_text()))
+    local = ReleaseConfig.model_validate(example_config_data())
     require_shared_judge_key(local, "ARENA_JUDGE_KEY", {})  # a local release may use the work directory's key
-    data = yaml.safe_load(EXAMPLE.read_text())
+    data = example_config_data()
     data["sampling_salt"].pop("dev_default")
     data["targets"] = [{"kind": "hub", "repo_id": "arena/conversations"}]
     data["providers"] = {}  # (with a hub target, exports need deliveries of their own)

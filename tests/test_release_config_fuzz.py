@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from battle_fixtures import example_config_data
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +18,7 @@ from pipeline.errors import ConfigError
 from pipeline.release_config import ReleaseConfig, load_release_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "release_configs" / "example.yaml"
-BASE = yaml.safe_load(EXAMPLE.read_text())
+BASE = example_config_data()
 
 names = st.sampled_from(["", " ", "..", "/etc", "../../x", "a/b", "Mistral AI", "anonymous", "main", "x\ny",
                          "vicuna-13b", "palm-2", "nul\x00byte", "ok-name", "a" * 120, "0" * 40, "lb.txt",

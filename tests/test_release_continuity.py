@@ -14,10 +14,10 @@ import pytest
 import yaml
 from battle_fixtures import (
     BASE_TSTAMP,
-    EXAMPLE_CONFIG,
     LEADERBOARD,
     battle,
     battles_table,
+    example_config_data,
     make_battles,
     make_conversations,
     release_config,
@@ -157,7 +157,7 @@ def test_the_takedown_command_rewrites_every_published_version(tmp_path, capsys,
     pq.write_table(battles, tmp_path / "work" / "cleaned" / "battles.parquet")
     pq.write_table(conversations, tmp_path / "work" / "cleaned" / "conversations.parquet")
     (tmp_path / "takedowns.yaml").write_text(yaml.safe_dump({"question_ids": [taken]}))
-    config = yaml.safe_load(EXAMPLE_CONFIG.read_text()) | {
+    config = example_config_data() | {
         "targets": [{"kind": "local", "path": str(tmp_path / "hub"), "repo_id": REPO}],
         "takedowns": str(tmp_path / "takedowns.yaml")}
     # The rewritten versions pass the publishing gate first: the salt of the releases, and a canary file.
@@ -243,7 +243,7 @@ def test_the_takedown_command_rewrites_hub_history(tmp_path, capsys, monkeypatch
         (tmp_path / "work" / "cleaned").mkdir(parents=True)
         pq.write_table(battles, tmp_path / "work" / "cleaned" / "battles.parquet")
         pq.write_table(conversations, tmp_path / "work" / "cleaned" / "conversations.parquet")
-        config = yaml.safe_load(EXAMPLE_CONFIG.read_text()) | {
+        config = example_config_data() | {
             "targets": [{"kind": "hub", "endpoint": hub.url, "repo_id": REPO}], "providers": {},
             "sampling_salt": {"env": "ARENA_RELEASE_SALT"},
             "takedowns": str(tmp_path / "takedowns.yaml")}

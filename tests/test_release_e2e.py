@@ -13,6 +13,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from battle_fixtures import example_config_data
 
 from pipeline.cli import main
 from pipeline.synth import SynthSettings, generate
@@ -28,7 +29,7 @@ def release_setup(tmp_path_factory):
     truth = [json.loads(line) for line in (logs / "pii_ground_truth.jsonl").read_text().splitlines()]
     structured = sorted({t["value"] for t in truth if t["entity_type"] not in ("PERSON", "PRIVATE_KEY")})
     (tmp / "canaries.txt").write_text("\n".join(structured) + "\n")
-    config = yaml.safe_load((ROOT / "release_configs" / "example.yaml").read_text())
+    config = example_config_data()
     config["targets"] = [{**config["targets"][0], "path": str(tmp / "hub")}]
     config["verify"] |= {"canary_file": str(tmp / "canaries.txt"),
                          "pii_ground_truth": str(logs / "pii_ground_truth.jsonl")}

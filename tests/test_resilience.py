@@ -23,6 +23,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from battle_fixtures import example_config_data
 
 from pipeline.cli import main
 from pipeline.synth import SynthSettings, generate
@@ -65,7 +66,7 @@ def write_config(directory: Path, version: str, end: str, logs: Path, previous_m
     """The example config for the window 2024-06-01..`end`, publishing to `hub` under the work directory
     (a relative path, so configs in different directories are identical and so are their manifests), its
     verify files the sample logs' own."""
-    config = yaml.safe_load((ROOT / "release_configs" / "example.yaml").read_text())
+    config = example_config_data()
     config["verify"] |= {"canary_file": str(logs / "canaries.txt"),
                          "pii_ground_truth": str(logs / "pii_ground_truth.jsonl")}
     config["version"] = version

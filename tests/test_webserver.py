@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from battle_fixtures import example_config_data
 from dagster_graphql import DagsterGraphQLClient
 
 from pipeline.instance import write_instance_settings
@@ -41,7 +42,7 @@ def _free_port() -> int:
 def _write_release_configs(directory: Path, tmp: Path) -> None:
     """The configs the launchpad offers: the example publishing into `tmp/hub`; `production`, which
     needs keys nobody set; `leaky`, every battle public and a planted leak that pii_leak_scan must catch."""
-    example = yaml.safe_load((ROOT / "release_configs" / "example.yaml").read_text())
+    example = example_config_data()
     example["targets"] = [{**example["targets"][0], "path": str(tmp / "hub")}]
     example["verify"] |= {"canary_file": str(tmp / "logs" / "canaries.txt"),
                           "pii_ground_truth": str(tmp / "logs" / "pii_ground_truth.jsonl")}
