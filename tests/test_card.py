@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from battle_fixtures import (
+    EXAMPLE_CONFIG,
     LEADERBOARD,
     UNRELEASED,
     battle,
@@ -17,6 +18,7 @@ from battle_fixtures import (
     moderation,
     release_config,
 )
+from pydantic import ValidationError
 
 from pipeline.card import read_card_header, render_card
 from pipeline.manifest import MANIFEST_NAME, file_entry, read_manifest, sha256_file
@@ -195,8 +197,62 @@ def test_card_has_a_pinned_load_snippet_collection_pii_limitations_citation_and_
                     "## Contact"):
         assert section in text, section
     assert "terms of use" in text and "presidio-analyzer+en_core_web_sm 2.2.366" in text
-    assert "**Recall and precision: NOT MEASURED for this release**" in text  # never an invented figure
     assert "OWNER/NAME" not in text and "REPO" not in text
+
+
+def test_the_example_card_shows_the_measured_held_out_figures_and_what_measured_them(release):
+    """release_configs/pii_evaluation.json, written by bench_redaction.py --write-evaluation, as a table."""
+    evaluation = json.loads((EXAMPLE_CONFIG.parent / "pii_evaluation.json").read_text())
+    assert evaluation["split"] == "test" and evaluation["bench"].startswith("bench/bench_redaction.py --heldout test")
+    text = card_text(release)
+    assert f"by `{evaluation['bench']}`, split `test`, on {evaluation['measured_at']}" in text
+    assert "| held-out figure | rate | of |" in text and "NOT MEASURED" not in text
+    assert any(name.startswith("names, ") for name in evaluation["figures"])
+    assert any(name.startswith("structured, ") for name in evaluation["figures"])
+    for name, figure in evaluation["figures"].items():
+        assert figure["rate"] == round(figure["found"] / figure["total"], 3)
+        assert f"| {name} | {figure['rate']:.3f} | {figure['found']:,} / {figure['total']:,} |" in text
+
+
+def test_without_an_evaluation_the_card_says_pii_recall_was_not_measured(tmp_path):
+    card = release_config().card.model_copy(update={"pii_evaluation": None})
+    build_release(release_config(card=card.model_dump()), SALT, tmp_path / "r", make_battles(100, seed=2))
+    text = (tmp_path / "r" / "README.md").read_text()
+    assert "**Recall and precision: NOT MEASURED for this release**" in text  # never an invented figure
+
+
+def test_gating_terms_reach_the_public_cards_header_and_body_but_not_an_export(tmp_path):
+    gating = {"prompt": "You agree to use this data for research only.\nDo not try to identify anyone.",
+              "fields": {"Affiliation": "text", "Country": "country", "I agree to the terms above": "checkbox",
+                         "Intended use": {"type": "select", "options": ["research", "education"]}},
+              "button": "Accept and access"}
+    card = release_config().card.model_dump() | {"gating": gating}
+    build_release(release_config(card=card), SALT, tmp_path / "r", make_battles(100, seed=4),
+                  provider_dir=tmp_path / "p")
+    text = (tmp_path / "r" / "README.md").read_text()
+    header = read_card_header(text)
+    assert header["extra_gated_prompt"] == gating["prompt"]
+    assert header["extra_gated_fields"] == gating["fields"]
+    assert header["extra_gated_button_content"] == "Accept and access"
+    assert "## Access terms" in text and "> Do not try to identify anyone." in text
+    assert "- Intended use (one of: research, education)" in text
+    export = (tmp_path / "p" / "openai" / "README.md").read_text()
+    assert "extra_gated_prompt" not in read_card_header(export) and "## Access terms" not in export
+    no_terms = (tmp_path / "no-terms")
+    build_release(release_config(), SALT, no_terms, make_battles(100, seed=4))
+    assert not {key for key in read_card_header((no_terms / "README.md").read_text()) if key.startswith("extra_gated")}
+
+
+@pytest.mark.parametrize("gating, problem", [
+    ({"prompt": ""}, "prompt"),
+    ({"prompt": "terms", "fields": {"Affiliation": "number"}}, "fields"),
+    ({"prompt": "terms", "fields": {"Use": {"type": "select", "options": []}}}, "options"),
+    ({"prompt": "terms", "fields": {" ": "text"}}, "label"),
+    ({"prompt": "terms", "extra": 1}, "extra"),
+])
+def test_gating_terms_are_validated(gating, problem):
+    with pytest.raises(ValidationError, match=problem):
+        release_config(card=release_config().card.model_dump() | {"gating": gating})
 
 
 def test_card_shows_the_redaction_benchmark_figures_when_given(tmp_path):

@@ -130,7 +130,8 @@ def test_referenced_files_that_exist_load(tmp_path):
     path = tmp_path / "release.yaml"
     path.write_text(yaml.safe_dump(data))
     config = load_release_config(path)
-    assert config.referenced_files() == {"previous_manifest": tmp_path / "previous" / "manifest.json"}
+    assert config.referenced_files() == {"previous_manifest": tmp_path / "previous" / "manifest.json",
+                                         "card.pii_evaluation": EXAMPLE.parent / "pii_evaluation.json"}
 
 
 def test_verify_files_must_exist_under_the_work_directory_before_any_work(tmp_path, capsys):

@@ -5,8 +5,9 @@ each Hub target, and in each provider's Hub delivery (hub or gated; an s3 delive
 The list is resolved over the work directory's cleaned tables (a battle's B side, a voter's rows), as a
 release resolves it. Each rewritten version gets its card and plots rendered again from its rewritten files
 (counts, models, languages, a changelog line for the removal), and passes the publishing gate before any tag
-moves. `--dry-run` lists what would change per version and changes nothing. The next release applies the
-list by itself; this command is for what was published before the request came.
+moves. `--dry-run` lists what would change per version and changes nothing. Every published version is read
+(from the Hub: downloaded under the work directory's `takedown/`, removed when the command ends). The next
+release applies the list by itself; this command is for what was published before the request came.
 
 What is kept, and where:
 - local target: each rewritten version is a new snapshot; its tag (and `main` where it held it) moves there,
