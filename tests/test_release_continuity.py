@@ -4,6 +4,7 @@ and `datasets.load_dataset` of `main` gives the latest release's rows, never the
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
@@ -215,13 +216,19 @@ def taken_down_bytes_reachable(hub: HubServer, question_id: str) -> list[str]:
             and question_id in pq.read_table(pa.BufferReader(blob.content))["question_id"].to_pylist()]
 
 
-def test_the_takedown_command_rewrites_hub_history(tmp_path, capsys, monkeypatch):
-    """Three releases on the (test) Hub: r1 and r2 hold a row that is then taken down, r3 was built with the
-    takedown list already. The command rewrites r1 and r2, re-roots r3 (its history held r2), squashes main,
-    and deletes the LFS objects nothing references: no branch or tag reaches the row anymore."""
-    from pipeline.cli import main
-    from pipeline.verify import verify_release
+@dataclass
+class HubReleases:
+    hub: HubServer
+    target: HubTarget
+    taken: str  # the taken-down battle
+    third: dict  # r3's manifest
+    command: list[str]  # the takedown command
 
+
+@pytest.fixture
+def hub_releases(tmp_path, monkeypatch) -> HubReleases:
+    """Three releases on the (test) Hub: r1 and r2 hold a battle that is then taken down, r3 was built with
+    the takedown list already; the cleaned tables and a config for the takedown command."""
     battles = make_battles(200, seed=47, days=2)
     conversations = make_conversations(battles, singles=20, seed=47)
     with HubServer(tokens={"hf-test-token": "arena"}) as hub:
@@ -237,7 +244,6 @@ def test_the_takedown_command_rewrites_hub_history(tmp_path, capsys, monkeypatch
         third = release(tmp_path, "r3", "2024-06-03", battles, conversations, hub=hub,
                         takedowns=str(tmp_path / "takedowns.yaml"))
         assert third["tables"]["battles"]["counts"]["withdrawn"] == {"taken_down": 1}
-        r3_files = target.snapshot(REPO, "r3").files
         assert taken_down_bytes_reachable(hub, taken)  # r1, r2, and main's history
 
         (tmp_path / "work" / "cleaned").mkdir(parents=True)
@@ -253,35 +259,67 @@ def test_the_takedown_command_rewrites_hub_history(tmp_path, capsys, monkeypatch
                                          "names": "no provider or blocked model: no unreleased name to look for"}}
         (tmp_path / "release.yaml").write_text(yaml.safe_dump(config))
         command = ["takedown", "--config", str(tmp_path / "release.yaml"), "--workdir", str(tmp_path / "work")]
-        refs = (dict(hub.repo(REPO).tags), dict(hub.repo(REPO).branches))
+        yield HubReleases(hub, target, taken, third, command)
 
-        assert main([*command, "--dry-run"]) == 0
-        out = capsys.readouterr().out
-        assert f"would rewrite {REPO}@r1 (history rewritten): battles -1, conversations -2" in out
-        assert f"would rewrite {REPO}@r2 (history rewritten): battles -1" in out and "@r3" not in out
-        assert (dict(hub.repo(REPO).tags), dict(hub.repo(REPO).branches)) == refs  # nothing changed
 
-        assert main(command) == 0
-        repo = hub.repo(REPO)
-        assert sorted(repo.branches) == ["main"] and sorted(repo.tags) == ["r1", "r2", "r3"]
-        assert repo.branches["main"] == repo.tags["r3"] and all(repo.commits[oid].parent is None
-                                                                for oid in repo.tags.values())
-        assert not target.snapshot(REPO, "r3").files.keys() ^ r3_files.keys()
-        assert all(d.same_content(r3_files[p]) for p, d in target.snapshot(REPO, "r3").files.items())
-        assert taken_down_bytes_reachable(hub, taken) == []
-        held = {blob.lfs_oid for oid in repo.reachable() for blob in repo.commits[oid].files.values()}
-        assert set(repo.lfs_files) <= held  # the old data files' LFS objects were deleted
-        for version in ("r1", "r2"):
-            path = target.checkout(REPO, version, tmp_path / "after")
-            assert taken not in pq.read_table(path / "data" / "battles")["question_id"].to_pylist()
-            assert_card_matches_rewritten_data(path)
-            report = verify_release(path)
-            assert not [c.name for c in report.checks if c.status == "fail"
-                        and c.name in ("manifest", "files", "counts", "card")]
-        assert main(command) == 0 and "no published version holds" in capsys.readouterr().out
+def test_the_takedown_command_rewrites_hub_history(hub_releases, tmp_path, capsys):
+    """The command rewrites r1 and r2, re-roots r3 (its history held r2), squashes main, and deletes the LFS
+    objects nothing references: no branch or tag reaches the taken-down row anymore."""
+    from pipeline.cli import main
+    from pipeline.verify import verify_release
 
-        # The next release continues from the rewritten r3 on the squashed main.
-        fourth = release(tmp_path, "r4", "2024-06-03", battles, conversations, hub=hub,
-                         takedowns=str(tmp_path / "takedowns.yaml"))
-        assert fourth["previous_version"] == "r3"
-        assert fourth["tables"]["battles"]["rows"] == third["tables"]["battles"]["rows"]
+    hub, target, taken, third, command = (hub_releases.hub, hub_releases.target, hub_releases.taken,
+                                          hub_releases.third, hub_releases.command)
+    battles = make_battles(200, seed=47, days=2)
+    conversations = make_conversations(battles, singles=20, seed=47)
+    r3_files = target.snapshot(REPO, "r3").files
+    refs = (dict(hub.repo(REPO).tags), dict(hub.repo(REPO).branches))
+
+    assert main([*command, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"would rewrite {REPO}@r1 (history rewritten): battles -1, conversations -2" in out
+    assert f"would rewrite {REPO}@r2 (history rewritten): battles -1" in out and "@r3" not in out
+    assert (dict(hub.repo(REPO).tags), dict(hub.repo(REPO).branches)) == refs  # nothing changed
+
+    assert main(command) == 0
+    repo = hub.repo(REPO)
+    assert sorted(repo.branches) == ["main"] and sorted(repo.tags) == ["r1", "r2", "r3"]
+    assert repo.branches["main"] == repo.tags["r3"] and all(repo.commits[oid].parent is None
+                                                            for oid in repo.tags.values())
+    assert not target.snapshot(REPO, "r3").files.keys() ^ r3_files.keys()
+    assert all(d.same_content(r3_files[p]) for p, d in target.snapshot(REPO, "r3").files.items())
+    assert taken_down_bytes_reachable(hub, taken) == []
+    held = {blob.lfs_oid for oid in repo.reachable() for blob in repo.commits[oid].files.values()}
+    assert set(repo.lfs_files) <= held  # the old data files' LFS objects were deleted
+    for version in ("r1", "r2"):
+        path = target.checkout(REPO, version, tmp_path / "after")
+        assert taken not in pq.read_table(path / "data" / "battles")["question_id"].to_pylist()
+        assert_card_matches_rewritten_data(path)
+        report = verify_release(path)
+        assert not [c.name for c in report.checks if c.status == "fail"
+                    and c.name in ("manifest", "files", "counts", "card")]
+    assert main(command) == 0 and "no published version holds" in capsys.readouterr().out
+
+    # The next release continues from the rewritten r3 on the squashed main.
+    fourth = release(tmp_path, "r4", "2024-06-03", battles, conversations, hub=hub,
+                     takedowns=str(tmp_path / "takedowns.yaml"))
+    assert fourth["previous_version"] == "r3"
+    assert fourth["tables"]["battles"]["rows"] == third["tables"]["battles"]["rows"]
+
+
+def test_a_hub_takedown_cut_off_part_way_completes_when_run_again(hub_releases):
+    """The second super-squash fails (after main was squashed, before r1 and r2 moved): nothing half-done is
+    served as done, and running the command again leaves no branch or tag reaching the row."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from pipeline.cli import main
+
+    hub = hub_releases.hub
+    hub.inject("super_squash", after=1, status=500, message="storage unavailable")
+    with pytest.raises(HfHubHTTPError, match="storage unavailable"):
+        main(hub_releases.command)
+    assert taken_down_bytes_reachable(hub, hub_releases.taken)  # r1 and r2 still hold it
+    assert main(hub_releases.command) == 0
+    repo = hub.repo(REPO)
+    assert taken_down_bytes_reachable(hub, hub_releases.taken) == []
+    assert sorted(repo.branches) == ["main"] and sorted(repo.tags) == ["r1", "r2", "r3"]
