@@ -140,8 +140,9 @@ def _access_section(manifest: Mapping[str, Any]) -> str:
     asked = [f"- {label} ({kind if isinstance(kind, str) else 'one of: ' + ', '.join(kind['options'])})"
              for label, kind in gating["fields"].items()]
     quoted = "\n".join(f"> {line}".rstrip() for line in gating["prompt"].strip().splitlines())
-    return ("## Access terms\n\nThe files are served only to people who accept these terms on the dataset's page "
-            f"(gated access):\n\n{quoted}" + ("\n\nThey are asked for:\n\n" + "\n".join(asked) if asked else ""))
+    asked_for = "\n\nThey are asked for:\n\n" + "\n".join(asked) if asked else ""
+    return ("## Access terms\n\nOn the Hub, the files are served only to people who accept these terms on the "
+            f"dataset's page (the repo is gated when it is published):\n\n{quoted}{asked_for}")
 
 
 def render_card(

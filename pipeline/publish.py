@@ -536,8 +536,10 @@ class HubTarget:
     `transfer` decides how file contents travel, whatever is installed: "lfs" (the LFS batch API and
     plain PUTs, the path the tests exercise) or "xet" (huggingface_hub's Xet storage, needs hf_xet).
     `gated_access`: the repo is public but gated, its files served only to these accounts (granted
-    at every publish; any other accepted account is revoked). A commit holds at most
-    `max_files_per_commit` files (the Hub recommends < 100); a larger release is several commits.
+    at every publish; any other accepted account is revoked). `terms_gated`: the repo is public but gated
+    with automatic approval, so the Hub serves its files to whoever accepts the terms on its card
+    (`card.gating`); set before any file is committed, and a repo that cannot be gated is refused. A commit
+    holds at most `max_files_per_commit` files (the Hub recommends < 100); a larger release is several commits.
     """
 
     endpoint: str | None = None
@@ -545,6 +547,7 @@ class HubTarget:
     timeout_s: float = 60.0
     transfer: Literal["lfs", "xet"] = "lfs"
     gated_access: tuple[str, ...] | None = None
+    terms_gated: bool = False
     max_files_per_commit: int = 100
 
     def prepare_repo(self, repo_id: str, private: bool) -> None:
@@ -560,6 +563,12 @@ class HubTarget:
                 info = api.dataset_info(repo_id, timeout=self.timeout_s)
             if self.gated_access is not None:
                 info = self.set_access(api, repo_id, info)
+            elif self.terms_gated and info.gated not in ("auto", "manual"):
+                api.update_repo_settings(repo_id, gated="auto", repo_type="dataset")
+                info = api.dataset_info(repo_id, timeout=self.timeout_s)
+                if info.gated not in ("auto", "manual"):
+                    raise PublishError(f"{repo_id} could not be gated (gated={info.gated!r}), so the terms on its "
+                                       "card would not be asked for: refusing to publish")
         if bool(info.private) != private:
             raise PublishError(visibility_mismatch(repo_id, bool(info.private), private))
 

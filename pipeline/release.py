@@ -245,6 +245,7 @@ def target_for(config: ReleaseConfig, spec: LocalTargetSpec | HubTargetSpec, wor
     """The publish target of a config's target entry (a local one's relative path is under `workdir`)."""
     return (LocalTarget(spec.directory(workdir)) if spec.kind == "local"
             else HubTarget(endpoint=spec.endpoint, token_env=spec.token_env, transfer=config.publishing.transfer,
+                           terms_gated=config.card.gating is not None,
                            max_files_per_commit=config.publishing.max_files_per_commit))
 
 

@@ -27,6 +27,7 @@ import pytest
 from huggingface_hub import HfApi, RepoFile, RepoFolder, get_session
 from huggingface_hub import constants as hf_constants
 from huggingface_hub.errors import (
+    GatedRepoError,
     HfHubHTTPError,
     RemoteEntryNotFoundError,
     RepositoryNotFoundError,
@@ -358,6 +359,19 @@ def test_hub_tag_failure_after_commit_is_finished_by_a_retry(hub: HubServer, sta
 
     assert result.changed and hub.repo(REPO).tags == {"v1": hub.repo(REPO).branches["main"]}
     assert len([call for call in hub.calls("commit") if call.status == 200]) == 1
+
+
+def test_hub_repo_with_card_terms_is_gated_before_its_first_file(hub: HubServer, staged, tmp_path: Path) -> None:
+    """A release whose card states gating terms (`card.gating`) is published to a gated repo: the Hub asks for
+    the terms before serving a file, so the card's claim holds from the first commit on."""
+    publish_release(staged("v1"), "arena-bot/terms", "v1", HubTarget(endpoint=hub.url, terms_gated=True),
+                    private=False)
+    settings = [i for i, call in enumerate(hub.requests) if call.route == "settings"]
+    commits = [i for i, call in enumerate(hub.requests) if call.route == "commit"]
+    assert hub.repo("arena-bot/terms").gated == "auto" and settings and settings[0] < commits[0]
+    with pytest.raises(GatedRepoError):
+        HfApi(endpoint=hub.url, token=False).hf_hub_download("arena-bot/terms", "README.md", repo_type="dataset",
+                                                             revision="v1", cache_dir=tmp_path / "anonymous")
 
 
 def test_hub_publish_needs_a_token_and_private_repos_refuse_anonymous_reads(
