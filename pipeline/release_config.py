@@ -273,8 +273,8 @@ class GatedSelect(_Strict):
 class Gating(_Strict):
     """Terms a person accepts on the Hub before the files are served to them: the public card's
     `extra_gated_prompt`, `extra_gated_fields` (label -> text, checkbox, date_picker, country or a select)
-    and `extra_gated_button_content`, and a section of the card that states them. The Hub asks for them only
-    once the repo itself is gated (its settings); this is what it asks."""
+    and `extra_gated_button_content`, and a section of the card that states them. A Hub target's repo is
+    gated (automatic approval) before its first file is committed, so that the Hub asks for them."""
 
     prompt: str = Field(min_length=1)
     fields: dict[str, GatedFieldType | GatedSelect] = {}
