@@ -54,6 +54,8 @@ def test_release_runs_end_to_end_and_publishes(release_setup, capsys):
     manifest = json.loads((repo / "manifest.json").read_text())
     card = (repo / "README.md").read_text()
     assert "## Leaderboard" in card and "images/leaderboard_ratings.png" in card
+    # The example names release_configs/pii_evaluation.json: the redaction benchmark's held-out test figures.
+    assert "| held-out figure | rate | of |" in card and "split `test`" in card and "NOT MEASURED" not in card
     assert (repo / "images" / "leaderboard_ratings.png").read_bytes().startswith(b"\x89PNG")
     assert manifest["version"] == config["version"]
     assert manifest["stages"]["battles"]["pii"]["model"] == "presidio-analyzer"
