@@ -550,7 +550,7 @@ def _secret_name(name: str) -> bool:
 # a type, a mask, an instruction to the reader.
 _PLACEHOLDER_VALUE = regex.compile(
     r"""(?ix)^(?:
-        \$\{?[a-z_][a-z0-9_]*\}?|.*\{\{.*|\{[a-z_][a-z0-9_]*\}|<[^<>]*>|<[a-z_ -]*|\[[^\[\]]*\]|%\([a-z_]+\)s|%s|
+        \$\{?[a-z_][a-z0-9_.]*\}?|.*\{\{.*|\{[a-z_][a-z0-9_]*\}|<[^<>]*>|<[a-z_ -]*|\[[^\[\]]*\]|%\([a-z_]+\)s|%s|
         \*+|x+|\.+|-+|_+|\#+|•+|\?+|
         (?:your|my|enter|insert|replace|put|add)[-_ .].*|.*[-_ ](?:here|placeholder)|
         (?:os|process|env|self|this|config|settings|request|args|params|props|data|input|form|values|secrets)\..*|
@@ -630,6 +630,13 @@ _URL_PASSWORD = regex.compile(
     r"(?i)(?<![A-Za-z0-9+.-])[a-z][a-z0-9+.-]{1,30}://[^\s:/@\"'`]{0,64}:(\S{1,128})@"
     r"(?=[A-Za-z0-9\[][A-Za-z0-9.\[\]-]*(?:[:/?#\s\"'`]|$))"
 )
+# <password>…</password> in XML config (Maven's settings.xml, tomcat-users), and a command line's
+# "--password …", "--token '…'" (the "=" form is an assignment).
+_XML_ELEMENT = regex.compile(r"<(?P<name>[A-Za-z_][\w.-]{0,60})>(?P<value>[^<\n]{1,256})</(?P=name)>")
+_FLAG_VALUE = regex.compile(
+    r"(?<![\w-])--?(?P<name>[A-Za-z][\w-]{1,40})[ \t]+"
+    r"(?:(?P<quote>[\"'])(?P<quoted>[^\n]{1,256}?)(?P=quote)(?![^\s])|(?P<bare>[^\s\"'-][^\s]{0,255}))"
+)
 _AUTH_HEADER = regex.compile(r"(?i)(?<![A-Za-z])(?:bearer|token|basic)[ \t]+([A-Za-z0-9._~+/=-]{8,})")
 _AUTH_CONTEXT = regex.compile(r"(?i)(?:authori[sz]ation|bearer|auth|header|curl|-H)")
 # "my password is …", "mi contraseña de gmail es …", "пароль от почты: …", "Mein Passwort lautet …",
@@ -707,6 +714,15 @@ def _secrets(text: str) -> Iterator[tuple[int, int]]:
                 yield start, end
         elif _high_entropy(value) and not _PLACEHOLDER_VALUE.match(value):
             yield start, end
+    if "</" in text:
+        for match in _XML_ELEMENT.finditer(text):
+            if _secret_name(match.group("name")) and _secret_value(match.group("value"), quoted=True):
+                yield match.span("value")
+    if "-" in text:
+        for match in _FLAG_VALUE.finditer(text):
+            group = "quoted" if match.group("quoted") is not None else "bare"
+            if _secret_name(match.group("name")) and _secret_value(match.group(group), quoted=group == "quoted"):
+                yield match.span(group)
     for match in _AUTH_HEADER.finditer(text):
         value = match.group(1)
         keyword = text[match.start() : match.start(1)].strip().casefold()

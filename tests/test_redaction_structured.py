@@ -86,6 +86,8 @@ SECRETS = [
     ("My wifi password is &Nywu-jvso'3! but it fails", "&Nywu-jvso'3!"),
     ("hasło: Qx!pq#Zr&", "Qx!pq#Zr&"),  # no digits, no key shape: only the word for password passes PREFILTER
     ("口令：Qx!pq#Zr&", "Qx!pq#Zr&"),
+    ("<server><id>nexus</id><password>Secr3t!pw</password></server>", "Secr3t!pw"),  # XML config
+    ("vault login --token 'hvs.8fJ2kLq9Zz' --password-file /tmp/pw", "hvs.8fJ2kLq9Zz"),  # a command line's flag
 ]
 
 
@@ -122,6 +124,7 @@ def test_secrets_beyond_key_shapes(text, value):
         "Set password = input('Password: ') and hash it",
         "s_password = newPassword;\nbypass = Xk92mmQ7",  # a variable and its ";"; "bypass" names no secret
         "mDNS uses 224.0.0.251, SSDP 239.255.255.250; the VPC is 10.0.0.0/8",  # protocol groups, a network
+        "<password>${env.DB_PASSWORD}</password> and the --password flag is deprecated",
     ],
 )
 def test_look_alikes_and_documentation_values_are_not_hits(text):
