@@ -83,7 +83,9 @@ _ADDRESS_PATTERNS = [
     r"(?:[\p{Hangul}]{2,}(?:특별시|광역시|시|도)[ \t]*)?(?:[\p{Hangul}]{1,}(?:구|군)[ \t]*)?"
     r"[\p{Hangul}0-9]{1,}(?:대로|로|길)[ \t]*\d{1,4}(?:-\d{1,4})?(?:[ \t]*\d{1,4}호)?",
 ]
-_ADDRESS = regex.compile("|".join(f"(?:{pattern})" for pattern in _ADDRESS_PATTERNS))
+# One pattern at a time: each keeps its own literal-prefix search, which one alternation of all of them loses
+# (three times slower).
+_ADDRESSES = [regex.compile(pattern) for pattern in _ADDRESS_PATTERNS]
 # Chinese is written without spaces, so the Han run before a city can be the sentence's own verb.
 _CHINESE_LEAD_IN = regex.compile(
     r"^请?(?:[我你他她]们?的?)?家?(?:现在|目前)?(?:住在|住|在|是|寄到|送到|发到|位于|地址(?:是|为)?[：:]?)+"
@@ -123,11 +125,18 @@ def find_addresses(text: str) -> Iterator[tuple[int, int]]:
     """Offsets of street addresses (street line, then apartment, town and postcode when they follow)."""
     if not any(ch.isdigit() for ch in text):  # every address here has a house number
         return
-    found = []
-    for match in _ADDRESS.finditer(text):
-        start, end = match.span()
-        lead_in = _CHINESE_LEAD_IN.match(match.group())
-        found.append((start + (lead_in.end() if lead_in else 0), end))
+    # The leftmost match wins, then the earlier pattern, as in one alternation.
+    candidates = sorted(
+        (match.start(), index, match.end())
+        for index, pattern in enumerate(_ADDRESSES)
+        for match in pattern.finditer(text)
+    )
+    found: list[tuple[int, int]] = []
+    for start, _, end in candidates:
+        if found and start < found[-1][1]:
+            continue
+        lead_in = _CHINESE_LEAD_IN.match(text, start, end)
+        found.append((lead_in.end() if lead_in else start, end))
     for cue in _ADDRESS_CUE.finditer(text):
         gap = _CUE_GAP.match(text, cue.end())
         street = _CUED_STREET.match(text, gap.end()) if gap else None
@@ -167,7 +176,13 @@ _BIRTH_DATE = regex.compile(
 )
 
 
+# Every birth date has a cue; most texts have none, and then the date patterns are not run.
+_BIRTH_HINT = regex.compile(_BIRTH_CUE + "|生")
+
+
 def find_birth_dates(text: str) -> Iterator[tuple[int, int]]:
     """Offsets of dates written right after a birth cue."""
+    if _BIRTH_HINT.search(text) is None:
+        return
     for match in _BIRTH_DATE.finditer(text):
         yield match.span(1) if match.group(1) else match.span(2)
