@@ -263,6 +263,12 @@ def load_phone_metadata() -> None:
         phonenumbers.PhoneMetadata.metadata_for_region(region)
 
 
+def _card_run(run: str, digits: str) -> bool:
+    if not _luhn(digits):
+        return False
+    return len(digits) > 15 or (run[0].isdigit() and _card_shaped(digits) and _one_separator(run))
+
+
 def _phone_windows(text: str) -> list[tuple[int, int, bool]]:
     """Merged stretches around digit runs that could be phones, and whether their runs start with "+"
     (an IP next to "+86 ..." does not make the number national): libphonenumber's matcher runs only
@@ -271,8 +277,9 @@ def _phone_windows(text: str) -> list[tuple[int, int, bool]]:
     for run in _PHONE_RUN.finditer(text):
         digits = "".join(ch for ch in run.group() if ch.isdigit())
         # Not a phone, and the costliest runs to rule out region by region: too short, a dotted quad, a
-        # decimal or a date, a card number (longer than any phone, and Luhn-valid).
-        if len(digits) < 7 or _NOT_A_PHONE.fullmatch(run.group()) or (len(digits) > 15 and _luhn(digits)):
+        # decimal or a date, a card number (Luhn-valid, and longer than any phone or printed as cards are:
+        # CREDIT_CARD redacts it).
+        if len(digits) < 7 or _NOT_A_PHONE.fullmatch(run.group()) or _card_run(run.group(), digits):
             continue
         start = max(0, run.start() - _PHONE_WINDOW_MARGIN)
         end = min(len(text), run.end() + _PHONE_WINDOW_MARGIN)
