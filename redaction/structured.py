@@ -755,11 +755,13 @@ def _secrets(text: str) -> Iterator[tuple[int, int]]:
 
 # Every text `find_structured` finds anything in matches this RE2 pattern (Arrow's vectorised kernels), so a
 # scan over whole columns hands only these texts to Python: a digit run of 7+ characters (cards, SSNs,
-# phones), an IBAN's country and check digits, an "@", the hints each detector itself requires first.
+# phones), an IBAN's country and check digits, an "@", an IPv6 address's "::" or its first colons, the hints
+# each detector itself requires first.
 PREFILTER = (
     r"[0-9][0-9 \t().\-/]{5,}[0-9]|[A-Za-z]{2}[0-9]{2}|@|PRIVATE KEY|PuTTY-User-Key-File|ccess|sk-|[srp]k_"
     r"|A[KSGIRPN][IP]A|gh[pousr]_|github_pat_|glpat-|hf_|xox|hooks\.slack|AIza|whsec_|gsk_|xai-|r8_|npm_|pypi-"
-    r"|SG\.|AC[0-9a-f]|SK[0-9a-f]|eyJ|::|[0-9]\.[0-9]|(?i:pass|pwd|pw|secret|token|key|auth|credential|bearer|basic"
+    r"|SG\.|AC[0-9a-f]|SK[0-9a-f]|eyJ|::|[0-9A-Fa-f]:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:|[0-9]\.[0-9]"
+    r"|(?i:pass|pwd|pw|secret|token|key|auth|credential|bearer|basic"
     r"|senha|contrase|kennwort|пароль|密码|密碼|口令|パスワード|暗証番号|비밀번호|wachtwoord|has[łl]o|[şs]ifre|lösenord"
     r"|salasana|heslo|jelszó|mật khẩu|sig|salt|nonce|hmac|pin code|://)"
 )

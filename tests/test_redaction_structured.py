@@ -34,6 +34,7 @@ FOUND = [
     ("Der Server 83.116.58.45 ist nicht erreichbar", "IP_ADDRESS", "83.116.58.45"),  # "ver" is no version
     ("http://54.12.3.4:8080/admin", "IP_ADDRESS", "54.12.3.4"),
     ("addr 2a00:1450:4001:81b::200e", "IP_ADDRESS", "2a00:1450:4001:81b::200e"),
+    ("addr 2a00:1450:4001:81b:0:0:0:200e", "IP_ADDRESS", "2a00:1450:4001:81b:0:0:0:200e"),  # no "::"
     ("key AKIAQ3EXAMPLE7BBLWQZ", "API_KEY", "AKIAQ3EXAMPLE7BBLWQZ"),
     # an IBAN or an IP right after its label, with no space (CJK text)
     ("请转账到IBANGB82WEST12345698765432。", "IBAN_CODE", "GB82WEST12345698765432"),
