@@ -198,3 +198,14 @@ def test_street_addresses_in_national_formats(text, address):
 )
 def test_address_cues_need_a_street_and_a_house_number(text):
     assert list(find_addresses(text)) == []
+
+
+def test_the_structured_recognizer_reads_phone_metadata_when_it_loads():
+    """libphonenumber reads a region's metadata on first use; the recognizer reads all of it at start-up, so
+    no worker pays for it in the middle of its first texts (nor does a timed benchmark)."""
+    from phonenumbers import SUPPORTED_REGIONS, PhoneMetadata
+
+    from redaction.recognizers import StructuredRecognizer
+
+    StructuredRecognizer(["PHONE_NUMBER"], ("US",))
+    assert set(SUPPORTED_REGIONS) <= set(PhoneMetadata._region_metadata)
