@@ -123,6 +123,56 @@ _ADDRESS_TEMPLATES = {
     "ko": ["{city} {address}로 보내 주세요.", "제 주소는 {address}입니다."],
 }  # fmt: skip
 
+# Dev-only templates: more shapes to tune on (cards and IPs in every language, addresses and passwords in
+# other sentences and files). They are appended to the dev split alone, so the alternation above, and with it
+# every test template, stays as it was.
+_DEV_STRUCTURED_TEMPLATES = {
+    "en": ["Charge {card} for the order and text me at {phone}.", "Block all traffic from {ip} on the firewall."],
+    "es": ["Pagué con la tarjeta {card}, ¿por qué no aparece?", "Bloquea la IP {ip} en el cortafuegos."],
+    "de": ["Meine Kreditkarte {card} ist abgelaufen.", "Die Adresse {ip} greift ständig an, Rückruf unter {phone}."],
+    "fr": ["Paiement refusé sur la carte {card}.", "Bloque l'adresse {ip} sur le pare-feu."],
+    "pt": ["Paguei com o cartão {card} ontem.", "Bloqueie o IP {ip} no firewall."],
+    "it": ["Ho pagato con la carta {card} ieri.", "Blocca l'indirizzo {ip} sul firewall."],
+    "ru": ["Оплатил картой {card}, но заказ не пришёл.", "Заблокируй IP {ip} на сервере."],
+    "zh": ["我的卡号是{card}，请帮我查询。", "请封禁IP{ip}，有事打{phone}。"],
+    "ja": ["カード番号{card}の支払いを確認してください。", "IPアドレス{ip}をブロックして。連絡先{phone}"],
+    "ko": ["카드번호 {card} 결제 내역을 확인해 주세요.", "IP {ip} 차단해 주세요."],
+}  # fmt: skip
+_DEV_ADDRESS_TEMPLATES = {
+    "en": ["My address is {address}, {city}.", "Please send the invoice to:\n{address}\n{city} {postal}"],
+    "es": ["Mi dirección es {address}, {city}.", "La entrega es en {address}, {postal} {city}."],
+    "de": ["Meine Adresse: {address}, {postal} {city}.", "Die Wohnung liegt in der {address}, dritter Stock."],
+    "fr": ["Mon adresse : {address}, {postal} {city}.", "Livraison au {address}."],
+    "pt": ["Meu endereço é {address}, {city}.", "A entrega é na {address}, {postal} {city}."],
+    "it": ["Il mio indirizzo è {address}, {city}.", "Consegna in {address}, {postal} {city}."],
+    "ru": ["Адрес доставки: {address}, {city}.", "Мы переехали: {city}, {address}."],
+    "zh": ["收货地址：{city}{address}。", "我家在{address}，离地铁很近。"],
+    "ja": ["{address}に住んでいます。", "届け先：{city}{address}"],
+    "ko": ["배송지: {address}", "저는 {city} {address}에 살아요."],
+}  # fmt: skip
+_DEV_SECRET_TEMPLATES = [
+    ("password", "DB_PASS={pw}\nDB_HOST=localhost"),
+    ("password", 'cfg = {{"user": "{user}", "password": "{pw}", "port": 5432}}'),
+    ("password", "auth:\n  username: {user}\n  pass: {pw}\n  port: 22"),
+    ("password", "mysql.connector.connect(user='{user}', passwd='{pw}', host='db')"),
+    ("password", "export PGPASSWORD={pw}\npsql -h db -U {user}"),
+    ("password", "redis://:{pw}@cache.{host}:6379/0"),
+    ("password", "mi contraseña es {pw} y no puedo entrar"),
+    ("password", "пароль от почты: {pw}"),
+    ("password", "我的密码是{pw}，帮我看看为什么登录不了"),
+    ("password", "Mein Passwort lautet {pw}"),
+]
+_DEV_NEGATIVES = [
+    "mDNS uses 224.0.0.251 and SSDP 239.255.255.250; explain both.",
+    "Am 5. Mai 2024 treffen wir uns in der Innenstadt.",
+    "The password is incorrect, what should I do?",
+    "Chapter 12, page 345: the Treaty of Versailles.",
+    "请把第3章第12节翻译成英文。",
+    "東京都の人口は何人ですか？",
+    "PASSWORD_MIN_LENGTH=12\nPASSWORD_HASHER=argon2",
+    "Use 10.0.0.0/8 for the VPC and 2001:db8::1 in the docs.",
+]
+
 _SECRET_TEMPLATES = [
     ("password", "DATABASE_URL=postgresql://{user}:{pw}@db.{host}:5432/app"),
     ("password", "db:\n  host: localhost\n  user: {user}\n  password: {pw}\n"),
@@ -271,8 +321,9 @@ def _fill(template: str, values: dict[str, tuple[str, str | None]]) -> tuple[str
     return text + template[position:].replace("}}", "}"), gold
 
 
-def _split_templates(templates: list, split: str) -> list:
-    return templates[0::2] if split == "dev" else templates[1::2]
+def _split_templates(templates: list, split: str, dev_only: list | tuple = ()) -> list:
+    """Every other template for each split (dev first), and the dev-only templates for dev."""
+    return templates[0::2] + list(dev_only) if split == "dev" else templates[1::2]
 
 
 def heldout_cases(split: str, per_template: int = 6) -> list[HeldOutCase]:
@@ -289,7 +340,7 @@ def heldout_cases(split: str, per_template: int = 6) -> list[HeldOutCase]:
                 text, gold = _fill(template, {"name": (name, "PERSON"), "first": (first, "PERSON"),
                                               "name2": (name2, "PERSON")})  # fmt: skip
                 cases.append(HeldOutCase("names", language, text, gold))
-        for template in _split_templates(_STRUCTURED_TEMPLATES[language], split):
+        for template in _split_templates(_STRUCTURED_TEMPLATES[language], split, _DEV_STRUCTURED_TEMPLATES[language]):
             for _ in range(per_template):
                 ip = internet.ip_v4() if rng.random() < 0.7 else internet.ip_v6()
                 text, gold = _fill(template, {
@@ -297,7 +348,7 @@ def heldout_cases(split: str, per_template: int = 6) -> list[HeldOutCase]:
                     "card": (_card(payment, rng), "CREDIT_CARD"), "iban": (_iban(rng), "IBAN_CODE"),
                     "ip": (ip, "IP_ADDRESS"), "ssn": (_ssn(rng), "US_SSN")})  # fmt: skip
                 cases.append(HeldOutCase("structured", language, text, gold))
-        for template in _split_templates(_ADDRESS_TEMPLATES[language], split):
+        for template in _split_templates(_ADDRESS_TEMPLATES[language], split, _DEV_ADDRESS_TEMPLATES[language]):
             for _ in range(per_template):
                 text, gold = _fill(template, {"address": (address.address(), "ADDRESS"),
                                               "city": (address.city(), None),
@@ -305,7 +356,7 @@ def heldout_cases(split: str, per_template: int = 6) -> list[HeldOutCase]:
                 cases.append(HeldOutCase("address", language, text, gold))
     crypto = Cryptographic(seed=seed)
     person = Person(Locale.EN, seed=seed)
-    for kind, template in _split_templates(_SECRET_TEMPLATES, split):
+    for kind, template in _split_templates(_SECRET_TEMPLATES, split, _DEV_SECRET_TEMPLATES):
         for _ in range(per_template):
             values = {
                 "user": (person.username(), None),
@@ -323,7 +374,7 @@ def heldout_cases(split: str, per_template: int = 6) -> list[HeldOutCase]:
             }
             text, gold = _fill(template, values)
             cases.append(HeldOutCase(f"secret:{kind}", "code", text, gold))
-    for text in _split_templates(_NEGATIVES, split):
+    for text in _split_templates(_NEGATIVES, split, _DEV_NEGATIVES):
         cases.append(HeldOutCase("negative", "mixed", text))
     for text in _split_templates(_PUBLIC_FIGURES, split):
         cases.append(HeldOutCase("public", "en", text))

@@ -19,7 +19,7 @@ from redaction.names import GazetteerNameRecognizer, load_name_lists
 from redaction.nlp import code_lines
 from redaction.scripts import ScriptNameRecognizer
 from redaction.settings import RecognizerSpec, RedactionSettings
-from redaction.structured import KINDS, find_structured
+from redaction.structured import KINDS, find_structured, load_phone_metadata
 
 
 class StructuredRecognizer(EntityRecognizer):
@@ -33,7 +33,7 @@ class StructuredRecognizer(EntityRecognizer):
         self.phone_regions = phone_regions
 
     def load(self) -> None:
-        return None
+        load_phone_metadata()
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None

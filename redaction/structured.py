@@ -186,7 +186,8 @@ _IBAN_LENGTHS = {
     "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
     "YE": 30,
 }  # fmt: skip
-_IBAN_START = regex.compile(r"(?<![A-Za-z0-9])([A-Z]{2})[0-9]{2}")
+# Not inside a longer word, except right after the word IBAN itself ("请转账到IBANDE89...", "IBANGB82...").
+_IBAN_START = regex.compile(r"(?:(?<![A-Za-z0-9])|(?<=IBAN))([A-Z]{2})[0-9]{2}")
 
 
 def _ibans(text: str) -> Iterator[tuple[int, int]]:
@@ -211,7 +212,8 @@ def _ibans(text: str) -> Iterator[tuple[int, int]]:
             yield match.start(), position
 
 
-_SSN = regex.compile(r"(?<![0-9A-Za-z_-])([0-9]{3})([- ]?)([0-9]{2})\2([0-9]{4})(?![0-9A-Za-z_]|-[0-9])")
+# Not inside a longer run of digit groups: "+351 81 5890 5574" is a phone, not an SSN and a tail.
+_SSN = regex.compile(r"(?<![0-9A-Za-z_+-]|[0-9][ -])([0-9]{3})([- ]?)([0-9]{2})\2([0-9]{4})(?![0-9A-Za-z_]|[- ][0-9])")
 _SSN_CONTEXT = regex.compile(r"(?i)(?:ssn|social[ -]security|sozialversicherung|seguro social|tax id|\bitin)")
 # Numbers published as examples (the Woolworth wallet card, the SSA's advertising sample).
 _SAMPLE_SSNS = frozenset({"078051120", "219099999", "123456789"})
@@ -240,9 +242,10 @@ _PHONE_PREFIX_BEFORE = regex.compile(r"(?:\+[0-9]{1,3}|(?<![0-9])00[0-9]{1,3}|(?
 _PHONE_SEPARATED = regex.compile(r"[\s().+-]")
 _PHONE_CONTEXT = regex.compile(
     r"(?i)(?:phone|tel\b|tel\.|telephone|mobile|cell|call|text me|whatsapp|sms|fax|contact|number|"
-    r"telefon|téléphone|portable|numéro|teléfono|móvil|número|celular|telefone|telefono|numero|cellulare|"
-    r"телефон|тел\.|"
-    r"номер|电话|手机|號碼|号码|電話|携帯|번호|전화|휴대폰)"
+    r"telefon|rückruf|anruf|handy|téléphone|portable|numéro|appel|teléfono|móvil|número|llám|celular|telefone|"
+    r"ligue|telefono|numero|cellulare|chiam|"
+    r"телефон|тел\.|звон|"
+    r"номер|电话|手机|號碼|号码|電話|致电|联系|聯繫|携帯|連絡|번호|전화|휴대폰|연락)"
 )
 # Shapes a national numbering plan may accept that are not phone numbers: a decimal, a dotted quad,
 # a dotted version with a one-digit part, a date.
@@ -253,18 +256,36 @@ _NOT_A_PHONE = regex.compile(
 )
 
 
+def load_phone_metadata() -> None:
+    """Read libphonenumber's metadata for every region now (a tenth of a second): it loads lazily, region
+    by region, and each process would otherwise pay for it in the middle of its first texts."""
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        phonenumbers.PhoneMetadata.metadata_for_region(region)
+
+
+def _card_run(run: str, digits: str) -> bool:
+    if not _luhn(digits):
+        return False
+    return len(digits) > 15 or (run[0].isdigit() and _card_shaped(digits) and _one_separator(run))
+
+
 def _phone_windows(text: str) -> list[tuple[int, int, bool]]:
-    """Merged stretches around digit runs that could be phones, and whether every run there starts with
-    "+": libphonenumber's matcher runs only there, not over whole texts full of code and numbers."""
+    """Merged stretches around digit runs that could be phones, and whether their runs start with "+"
+    (an IP next to "+86 ..." does not make the number national): libphonenumber's matcher runs only
+    there, not over whole texts full of code and numbers."""
     windows: list[tuple[int, int, bool]] = []
     for run in _PHONE_RUN.finditer(text):
-        if sum(ch.isdigit() for ch in run.group()) < 7:
+        digits = "".join(ch for ch in run.group() if ch.isdigit())
+        # Not a phone, and the costliest runs to rule out region by region: too short, a dotted quad, a
+        # decimal or a date, a card number (Luhn-valid, and longer than any phone or printed as cards are:
+        # CREDIT_CARD redacts it).
+        if len(digits) < 7 or _NOT_A_PHONE.fullmatch(run.group()) or _card_run(run.group(), digits):
             continue
         start = max(0, run.start() - _PHONE_WINDOW_MARGIN)
         end = min(len(text), run.end() + _PHONE_WINDOW_MARGIN)
         international = run.group().startswith("+")
-        if windows and start <= windows[-1][1]:
-            windows[-1] = (windows[-1][0], end, windows[-1][2] and international)
+        if windows and start <= windows[-1][1] and windows[-1][2] == international:
+            windows[-1] = (windows[-1][0], end, international)
         else:
             windows.append((start, end, international))
     return windows
@@ -282,6 +303,41 @@ def _regions_for(window: str, regions: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(region for region in regions if region not in _SCRIPT_REGIONS)
 
 
+# Shapes that are phone numbers whether or not libphonenumber's metadata knows the block: the
+# international form ("+", a country calling code, digit groups; not an operand after a number as in
+# "3 +1234567") and a national number after a trunk-prefixed area code in parentheses ("(06664) 6692959").
+_PHONE_SHAPE = regex.compile(
+    r"(?<![0-9)\]][ \t]?)(?<![A-Za-z])(?P<international>\+[0-9]{1,3}(?:[ \t.\-/]?\(?[0-9]{1,6}\)?){2,7})(?![0-9])"
+    r"|(?<![0-9A-Za-z])\(0[0-9]{2,5}\)[ \t/-]?[0-9]{2,}(?:[ \t-][0-9]{2,}){0,3}(?![0-9])"
+)
+_E164_DIGITS = range(8, 16)
+
+
+def _shaped_phones(text: str) -> Iterator[tuple[int, int]]:
+    if "+" not in text and "(0" not in text:
+        return
+    for match in _PHONE_SHAPE.finditer(text):
+        digits = "".join(ch for ch in match.group() if ch.isdigit())
+        if len(digits) not in _E164_DIGITS:
+            continue
+        if match.group("international") and not any(
+            int(digits[:size]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE for size in (1, 2, 3)
+        ):
+            continue
+        yield match.span()
+
+
+def _whole_run(text: str, start: int, end: int) -> tuple[int, int]:
+    """The run of digit groups a matched number sits in, when the run is no longer than a phone number can
+    be: libphonenumber may match a valid prefix ("6692959" of "(06664) 6692959") and leave digits visible."""
+    for run in _PHONE_RUN.finditer(text, max(0, start - 12), min(len(text), end + 12)):
+        if run.start() <= start and end <= run.end():
+            if sum(ch.isdigit() for ch in run.group()) <= max(_E164_DIGITS):
+                return run.span()
+            break
+    return start, end
+
+
 def _inside_longer_number(text: str, start: int, end: int) -> bool:
     """Whether the span continues a number or dotted sequence (1.3.21.1 of an OID, digits of a decimal)."""
     before, after = text[max(0, start - 2) : start], text[end : end + 2]
@@ -296,7 +352,8 @@ def _phones(text: str, regions: tuple[str, ...]) -> Iterator[tuple[int, int]]:
     prefix left outside the match is pulled in; a bare run of digits with no separator or "+" is as
     likely an id or a timestamp, so it counts only after a phone cue word. A number written with its
     country code ("+...") or after a cue word needs only a possible length for its country, not a
-    number block in use: people mistype, and plans change faster than libphonenumber's metadata."""
+    number block in use: people mistype, and plans change faster than libphonenumber's metadata; and an
+    international or trunk-prefixed shape (_PHONE_SHAPE) counts even where no length fits."""
     found: set[tuple[int, int]] = set()
     for window_start, window_end, international in _phone_windows(text):
         window = text[window_start:window_end]
@@ -309,6 +366,7 @@ def _phones(text: str, regions: tuple[str, ...]) -> Iterator[tuple[int, int]]:
                 prefix = _PHONE_PREFIX_BEFORE.search(text, max(0, start - 8), start)
                 if prefix and "+" not in text[start:end]:
                     start = prefix.start()
+                start, end = _whole_run(text, start, end)
                 if _inside_longer_number(text, start, end) or _NOT_A_PHONE.fullmatch(text, start, end):
                     continue
                 if not _PHONE_SEPARATED.search(text, start, end) and not _PHONE_CONTEXT.search(
@@ -318,6 +376,11 @@ def _phones(text: str, regions: tuple[str, ...]) -> Iterator[tuple[int, int]]:
                 found.add((start, end))
             if matches:  # the first region that reads the window decides it
                 break
+    found.update(
+        span
+        for span in _shaped_phones(text)
+        if not _inside_longer_number(text, *span) and not _NOT_A_PHONE.fullmatch(text, *span)
+    )
     # A number read by two regions may come back as two overlapping spans: keep the widest.
     for start, end in sorted(found, key=lambda span: (span[0], -span[1])):
         if not any(s <= start and end <= e and (s, e) != (start, end) for s, e in found):
@@ -328,20 +391,33 @@ def _phones(text: str, regions: tuple[str, ...]) -> Iterator[tuple[int, int]]:
 
 _IPV4 = regex.compile(r"(?<![0-9.]|[0-9A-Za-z]\.)(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?(?![0-9]|\.[0-9])")
 _IPV6 = regex.compile(
-    r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:[0-9]{1,3}\.){3}[0-9]{1,3})?"
+    r"(?:(?<![0-9A-Za-z:.])|(?<=IP))(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:[0-9]{1,3}\.){3}[0-9]{1,3})?"
     r"(?:/[0-9]{1,3})?(?![0-9A-Za-z:])"
 )
 _VERSION_CONTEXT = regex.compile(r"(?i)(?<![A-Za-z])(?:v|version\s*|release\s*|build\s*|ver\.?\s*)$")
 
 
+# Multicast groups that protocols fix (local network control, SSDP, node- and link-local IPv6 scopes).
+_PROTOCOL_GROUPS = tuple(
+    ipaddress.ip_network(net) for net in ("224.0.0.0/24", "239.255.255.250/32", "ff01::/16", "ff02::/16")
+)
+
+
 def _personal_address(value: str) -> bool:
+    """Whether an address may be someone's. Not: loopback, unspecified, documentation networks, netmasks
+    and the broadcast address, a network written as a block ("10.0.0.0/8"), the multicast groups that
+    protocols fix. Every other address counts, other multicast and reserved ranges too: a group a user's
+    application joins, or a mistyped host, is still theirs, and an address redacted in vain costs little."""
     try:
-        address = ipaddress.ip_interface(value).ip
+        interface = ipaddress.ip_interface(value)
     except ValueError:
         return False
-    if address.is_loopback or address.is_unspecified or address.is_multicast:
+    address = interface.ip
+    if address.is_loopback or address.is_unspecified:
         return False
-    if any(address in network for network in _DOCUMENTATION_NETWORKS):
+    if any(address in network for network in (*_DOCUMENTATION_NETWORKS, *_PROTOCOL_GROUPS)):
+        return False
+    if "/" in value and address == interface.network.network_address != interface.network.broadcast_address:
         return False
     if address.version == 4:
         return not value.startswith("255.") and value.split("/")[0] != "0.0.0.0"
@@ -457,8 +533,13 @@ _NOT_SECRET_WORDS = frozenset(
      "timeout", "hash", "hint", "regex", "pattern", "reset", "confirm", "confirmation", "input", "placeholder",
      "id", "ids", "header", "prefix", "format", "strength", "rules", "validation", "required", "usage", "manager",
      "store", "env", "var", "variable", "error", "errors", "message", "class", "kind", "mode", "enabled",
-     "tokens", "tokenizer", "location", "dir", "directory", "version", "form", "list", "index"}
+     "tokens", "tokenizer", "location", "dir", "directory", "version", "form", "list", "index", "hasher",
+     "hashers", "hashing", "algorithm", "algo", "validator", "validators", "backend", "backends", "encoder",
+     "complexity", "history", "age", "changed", "protected", "expired"}
 )  # fmt: skip
+# Words that end a run-together name: PGPASSWORD, DBPASSWD, clientsecret, authtoken ("pass" alone would
+# take in "bypass" and "compass").
+_SECRET_SUFFIXES = ("password", "passwd", "passphrase", "secret", "token", "apikey")
 _NAME_WORD_SPLIT = regex.compile(r"[_\-.\s]+|(?<=\p{Ll})(?=\p{Lu})")
 
 
@@ -467,7 +548,7 @@ def _secret_name(name: str) -> bool:
     words = [word.casefold() for word in _NAME_WORD_SPLIT.split(name) if word]
     if not words or any(word in _NOT_SECRET_WORDS for word in words):
         return False
-    if any(word in _SECRET_WORDS for word in words) or "apikey" in "".join(words):
+    if any(word in _SECRET_WORDS or word.endswith(_SECRET_SUFFIXES) for word in words):
         return True
     return any(word == "key" and index and words[index - 1] in _KEY_QUALIFIERS for index, word in enumerate(words))
 
@@ -476,8 +557,8 @@ def _secret_name(name: str) -> bool:
 # a type, a mask, an instruction to the reader.
 _PLACEHOLDER_VALUE = regex.compile(
     r"""(?ix)^(?:
-        \$\{?[a-z_][a-z0-9_]*\}?|.*\{\{.*|\{[a-z_][a-z0-9_]*\}|<[^<>]*>?|\[[^\[\]]*\]|%\([a-z_]+\)s|%s|
-        [a-z_][a-z0-9_.]*\(.*|\*+|x+|\.+|-+|_+|\#+|•+|\?+|
+        \$\{?[a-z_][a-z0-9_.]*\}?|.*\{\{.*|\{[a-z_][a-z0-9_]*\}|<[^<>]*>|<[a-z_ -]*|\[[^\[\]]*\]|%\([a-z_]+\)s|%s|
+        \*+|x+|\.+|-+|_+|\#+|•+|\?+|
         (?:your|my|enter|insert|replace|put|add)[-_ .].*|.*[-_ ](?:here|placeholder)|
         (?:os|process|env|self|this|config|settings|request|args|params|props|data|input|form|values|secrets)\..*|
         none|null|nil|true|false|undefined|empty|required|optional|secret|password|passwd|token|string|str|int|
@@ -485,6 +566,9 @@ _PLACEHOLDER_VALUE = regex.compile(
         foo|bar|baz|xyz
     )$"""
 )
+# Unquoted, a value may be code: a call ("input('Password: ')", "get_secret()"), whose name is a word, not
+# the first letter of a random string.
+_CALL_VALUE = regex.compile(r"[A-Za-z_][A-Za-z0-9_.]{2,}\(.*")
 _ENTROPY_NAME = regex.compile(r"(?i)(?:^|[_\-.])(?:key|sig|signature|auth|hmac|salt|nonce)$")
 
 
@@ -507,10 +591,13 @@ _REDACTION_PLACEHOLDER = regex.compile(r"[A-Z]+(?:_[A-Z]+)*_[0-9]+")
 
 def _secret_value(value: str, quoted: bool, code_like: bool = True) -> bool:
     """Whether an assigned value is a secret, not a placeholder, a mask or (where `code_like`: the value
-    could be code) a variable or a call."""
-    if not value or len(value) > 256 or (code_like and _PLACEHOLDER_VALUE.match(value)):
+    could be code) a variable or a call, with or without the statement's closing ";" or ","."""
+    statement = value if quoted else value.rstrip(";,")
+    if not value or len(value) > 256 or (code_like and _PLACEHOLDER_VALUE.match(statement)):
         return False
-    if _REDACTION_PLACEHOLDER.fullmatch(value):
+    if code_like and not quoted and _CALL_VALUE.match(statement):
+        return False
+    if _REDACTION_PLACEHOLDER.fullmatch(statement):
         return False
     if len(set(value)) < (5 if len(value) >= 10 else 3):  # masks such as sk-xxxxxxxxxxxxxxxx
         return False
@@ -518,45 +605,95 @@ def _secret_value(value: str, quoted: bool, code_like: bool = True) -> bool:
         return len(value) >= 3 and not any(ch.isspace() for ch in value)
     # Unquoted, a value may be code: a variable, an attribute, a call. Identifiers in lower snake case
     # are read as code unless they look random.
-    if not regex.search(r"[0-9]", value) and (
-        regex.fullmatch(r"[a-z_][a-z0-9_]*", value)
-        or regex.fullmatch(r"[a-z_$][A-Za-z0-9_$]*[a-z][A-Z][A-Za-z0-9_$]*", value)
+    if not regex.search(r"[0-9]", statement) and (
+        regex.fullmatch(r"[a-z_][a-z0-9_]*", statement)
+        or regex.fullmatch(r"[a-z_$][A-Za-z0-9_$]*[a-z][A-Z][A-Za-z0-9_$]*", statement)
     ):  # a variable: snake_case or camelCase, no digits
         return False
-    return len(value) >= 3
+    return len(statement) >= 3
 
 
-# name = value, name: value, "name": "value", name => value, name := value, NAME=value (.env), on one line.
+# name = value, name: value, "name": "value", name => value, name := value, NAME=value (.env), on one line;
+# the value is read by _assigned_value.
 _ASSIGNMENT = regex.compile(
     r"""(?<![A-Za-z0-9_])(?P<name>[A-Za-z_\p{L}][A-Za-z0-9_\-.\p{L}]{0,60})["']?\]?\s*
-        (?:=>|:=|(?<![=!<>])=(?!=)|(?<!:):(?![:/])|：)[ \t]*
-        (?:(?P<quote>["'`])(?P<quoted>[^"'`\n]{1,256})(?P=quote)|(?P<bare>[^\s"'`,;{}]{1,256}))""",
+        (?:=>|:=|(?<![=!<>])=(?!=)|(?<!:):(?![:/])|：)[ \t]*(?P<quote>["'`])?""",
     regex.VERBOSE,
 )
+# What may stand before a name that a line assigns: indentation, a shell's export or set, a YAML list dash.
+_LINE_HEAD = regex.compile(r"[ \t]*(?:(?:export|set|setx|ENV|ARG)[ \t]+|-[ \t]+)?")
+# A quote ends a quoted value where a delimiter, a space or the line's end follows it; one inside the value
+# ("ab"cd", a generated password's punctuation) is part of it.
+_CLOSING_QUOTE_FOLLOWER = regex.compile(r"[ \t,;)}\]]|\r?$", regex.MULTILINE)
+_BARE_VALUE = regex.compile(r"[^\s\"'`,;{}]{1,256}")
+_LINE_COMMENT = regex.compile(r"[ \t]+#.*$|[ \t]+$")
 # Templates in connection strings: ${DB_PASS}, <password>, {{ pw }}, %(password)s, masks.
 _URL_PLACEHOLDER = regex.compile(
     r"(?i)^(?:\$\{?[a-z_]\w*\}?|<[^<>]*>|\{\{?[^{}]*\}\}?|%\([a-z_]+\)s|\*+|x+|\.+|password|passwd|secret)$"
 )
 # The password runs to the last "@" that a host name follows, so "@", quotes and "#" inside it (seen in
-# pasted, unencoded URLs) do not cut it short.
+# pasted, unencoded URLs) do not cut it short. The user may be empty ("redis://:pw@host").
 _URL_PASSWORD = regex.compile(
-    r"(?i)(?<![A-Za-z0-9+.-])[a-z][a-z0-9+.-]{1,30}://[^\s:/@\"'`]{1,64}:(\S{1,128})@"
+    r"(?i)(?<![A-Za-z0-9+.-])[a-z][a-z0-9+.-]{1,30}://[^\s:/@\"'`]{0,64}:(\S{1,128})@"
     r"(?=[A-Za-z0-9\[][A-Za-z0-9.\[\]-]*(?:[:/?#\s\"'`]|$))"
+)
+# <password>…</password> in XML config (Maven's settings.xml, tomcat-users), and a command line's
+# "--password …", "--token '…'" (the "=" form is an assignment).
+_XML_ELEMENT = regex.compile(r"<(?P<name>[A-Za-z_][\w.-]{0,60})>(?P<value>[^<\n]{1,256})</(?P=name)>")
+_FLAG_VALUE = regex.compile(
+    r"(?<![\w-])--?(?P<name>[A-Za-z][\w-]{1,40})[ \t]+"
+    r"(?:(?P<quote>[\"'])(?P<quoted>[^\n]{1,256}?)(?P=quote)(?![^\s])|(?P<bare>[^\s\"'-][^\s]{0,255}))"
 )
 _AUTH_HEADER = regex.compile(r"(?i)(?<![A-Za-z])(?:bearer|token|basic)[ \t]+([A-Za-z0-9._~+/=-]{8,})")
 _AUTH_CONTEXT = regex.compile(r"(?i)(?:authori[sz]ation|bearer|auth|header|curl|-H)")
-_PROSE_PASSWORD = regex.compile(
-    r"(?i)(?:password|passcode|passphrase|pin code|contraseña|mot de passe|passwort|senha|пароль|密码|密碼|"
-    r"パスワード|비밀번호)(?:\s+(?:is|was|est|ist|es|é|era|:)|\s*(?:是|は|为|為|는|은|:|：|-))\s*"
-    r"[“«「]?([^\s”»」，。、]{3,64})"
+# "my password is …", "mi contraseña de gmail es …", "пароль от почты: …", "Mein Passwort lautet …",
+# "密码是…": the word for password in the arena's languages, up to three words about it, a verb or a colon.
+_PASSWORD_WORDS = (
+    r"password|passcode|passphrase|pin code|contraseña|mot de passe|passwort|kennwort|senha|пароль|密码|密碼|口令|"
+    r"パスワード|暗証番号|비밀번호|wachtwoord|hasło|haslo|şifre|lösenord|salasana|heslo|jelszó|mật khẩu"
 )
+_PROSE_PASSWORD = regex.compile(
+    rf"(?i)(?:{_PASSWORD_WORDS})(?:[ \t]+[^\s:：]{{1,15}}){{0,3}}?"
+    r"(?:[ \t]+(?:is|was|est|était|ist|lautet|war|es|era|é|è|sono|это|—|-)(?![\p{L}])"
+    r"|[ \t]*(?:是|は|为|為|는|은|:|：))"
+    r"[ \t]*([“«「\"']?)([^\s”»」，。、]{3,64})"
+)
+# Unquoted, a password in prose has a digit, a symbol or a capital inside: "the password is incorrect" states
+# no password.
+_PASSWORD_SHAPED = regex.compile(r"[^\p{L}]|\p{L}\p{Lu}")
 
 
 # Every secret rule needs one of these words nearby; most texts have none.
 _SECRET_HINT = regex.compile(
     r"(?i)pass|pwd|pw\b|secret|token|key|auth|credential|bearer|basic|senha|contrase|kennwort|пароль|密码|密碼|"
-    r"パスワード|비밀번호|sig|salt|nonce|hmac|://"
+    r"口令|パスワード|暗証番号|비밀번호|wachtwoord|has[łl]o|[şs]ifre|lösenord|salasana|heslo|jelszó|mật khẩu|"
+    r"sig|salt|nonce|hmac|://"
 )
+
+
+def _assigned_value(text: str, match: regex.Match) -> tuple[int, int, bool] | None:
+    """Offsets of the value an assignment match sets, and whether it was quoted. A quoted value runs to its
+    closing quote. A line that is one assignment (.env, YAML, properties) sets the rest of the line,
+    punctuation included ("DB_PASS=rws'U/0F!hP", "pass: )<^v2'>X0"), up to a " #" comment; elsewhere an
+    unquoted value ends at a space, a quote or a delimiter."""
+    start, line_end = match.end(), text.find("\n", match.end())
+    line_end = len(text) if line_end == -1 else line_end
+    quote = match.group("quote")
+    if quote:
+        position = text.find(quote, start, line_end)
+        while position != -1:
+            if _CLOSING_QUOTE_FOLLOWER.match(text, position + 1) and position > start:
+                return start, position, True
+            position = text.find(quote, position + 1, line_end)
+        start -= 1  # no closing quote: the quote is the value's first character
+    line_start = text.rfind("\n", 0, match.start("name")) + 1
+    if _LINE_HEAD.fullmatch(text, line_start, match.start("name")):
+        comment = _LINE_COMMENT.search(text, start, line_end)
+        end = comment.start() if comment else line_end
+        if end > start and not any(ch.isspace() for ch in text[start:end]):
+            return start, end, False
+    bare = _BARE_VALUE.match(text, start, line_end)
+    return (start, bare.end(), False) if bare else None
 
 
 def _secrets(text: str) -> Iterator[tuple[int, int]]:
@@ -571,13 +708,28 @@ def _secrets(text: str) -> Iterator[tuple[int, int]]:
                 yield match.span(1)
     for match in _ASSIGNMENT.finditer(text):
         name = match.group("name")
-        value = match.group("quoted") or match.group("bare")
-        quoted = match.group("quoted") is not None
-        if _secret_name(name):
+        secret_named = _secret_name(name)
+        if not secret_named and not _ENTROPY_NAME.search(name):
+            continue
+        assigned = _assigned_value(text, match)
+        if assigned is None:
+            continue
+        start, end, quoted = assigned
+        value = text[start:end]
+        if secret_named:
             if _secret_value(value, quoted):
-                yield match.span("quoted" if quoted else "bare")
-        elif _ENTROPY_NAME.search(name) and _high_entropy(value) and not _PLACEHOLDER_VALUE.match(value):
-            yield match.span("quoted" if quoted else "bare")
+                yield start, end
+        elif _high_entropy(value) and not _PLACEHOLDER_VALUE.match(value):
+            yield start, end
+    if "</" in text:
+        for match in _XML_ELEMENT.finditer(text):
+            if _secret_name(match.group("name")) and _secret_value(match.group("value"), quoted=True):
+                yield match.span("value")
+    if "-" in text:
+        for match in _FLAG_VALUE.finditer(text):
+            group = "quoted" if match.group("quoted") is not None else "bare"
+            if _secret_name(match.group("name")) and _secret_value(match.group(group), quoted=group == "quoted"):
+                yield match.span(group)
     for match in _AUTH_HEADER.finditer(text):
         value = match.group(1)
         keyword = text[match.start() : match.start(1)].strip().casefold()
@@ -590,21 +742,28 @@ def _secrets(text: str) -> Iterator[tuple[int, int]]:
         ):
             yield match.span(1)
     for match in _PROSE_PASSWORD.finditer(text):
-        start, end = match.span(1)
-        while end > start and text[end - 1] in ".,;":  # the sentence's punctuation, not the password's
+        start, end = match.span(2)
+        # The sentence's punctuation, not the password's: before a space or the text's end.
+        while end > start and text[end - 1] in ".,;" and (end == len(text) or text[end].isspace()):
             end -= 1
-        if _secret_value(text[start:end], quoted=True):
+        if match.group(1):
+            start -= 1  # a quote that opens the value may be its first character: redact it with it
+        value = text[start:end]
+        if _secret_value(value, quoted=True) and (match.group(1) or _PASSWORD_SHAPED.search(value)):
             yield start, end
 
 
 # Every text `find_structured` finds anything in matches this RE2 pattern (Arrow's vectorised kernels), so a
 # scan over whole columns hands only these texts to Python: a digit run of 7+ characters (cards, SSNs,
-# phones), an IBAN's country and check digits, an "@", the hints each detector itself requires first.
+# phones), an IBAN's country and check digits, an "@", an IPv6 address's "::" or its first colons, the hints
+# each detector itself requires first.
 PREFILTER = (
     r"[0-9][0-9 \t().\-/]{5,}[0-9]|[A-Za-z]{2}[0-9]{2}|@|PRIVATE KEY|PuTTY-User-Key-File|ccess|sk-|[srp]k_"
     r"|A[KSGIRPN][IP]A|gh[pousr]_|github_pat_|glpat-|hf_|xox|hooks\.slack|AIza|whsec_|gsk_|xai-|r8_|npm_|pypi-"
-    r"|SG\.|AC[0-9a-f]|SK[0-9a-f]|eyJ|::|[0-9]\.[0-9]|(?i:pass|pwd|pw|secret|token|key|auth|credential|bearer|basic"
-    r"|senha|contrase|kennwort|пароль|密码|密碼|パスワード|비밀번호|sig|salt|nonce|hmac|pin code|://)"
+    r"|SG\.|AC[0-9a-f]|SK[0-9a-f]|eyJ|::|[0-9A-Fa-f]:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:|[0-9]\.[0-9]"
+    r"|(?i:pass|pwd|pw|secret|token|key|auth|credential|bearer|basic"
+    r"|senha|contrase|kennwort|пароль|密码|密碼|口令|パスワード|暗証番号|비밀번호|wachtwoord|has[łl]o|[şs]ifre|lösenord"
+    r"|salasana|heslo|jelszó|mật khẩu|sig|salt|nonce|hmac|pin code|://)"
 )
 
 _DETECTORS: dict[str, Callable[[str], Iterator[tuple[int, int]]]] = {

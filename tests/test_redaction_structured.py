@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from redaction.addresses import find_addresses
 from redaction.structured import KINDS, StructuredHit, find_structured
 
 
@@ -33,7 +34,18 @@ FOUND = [
     ("Der Server 83.116.58.45 ist nicht erreichbar", "IP_ADDRESS", "83.116.58.45"),  # "ver" is no version
     ("http://54.12.3.4:8080/admin", "IP_ADDRESS", "54.12.3.4"),
     ("addr 2a00:1450:4001:81b::200e", "IP_ADDRESS", "2a00:1450:4001:81b::200e"),
+    ("addr 2a00:1450:4001:81b:0:0:0:200e", "IP_ADDRESS", "2a00:1450:4001:81b:0:0:0:200e"),  # no "::"
     ("key AKIAQ3EXAMPLE7BBLWQZ", "API_KEY", "AKIAQ3EXAMPLE7BBLWQZ"),
+    # an IBAN or an IP right after its label, with no space (CJK text)
+    ("请转账到IBANGB82WEST12345698765432。", "IBAN_CODE", "GB82WEST12345698765432"),
+    ("请封禁IP1585:b47:f424:7b1d:185:ca2f:df7f:1b33，谢谢", "IP_ADDRESS", "1585:b47:f424:7b1d:185:ca2f:df7f:1b33"),
+    # multicast outside the groups protocols fix is still someone's
+    ("IP 226.108.244.1 floods the switch", "IP_ADDRESS", "226.108.244.1"),
+    # international and trunk-prefixed shapes whatever libphonenumber's metadata says, whole runs
+    ("meu telefone +351 81 5890 5574.", "PHONE_NUMBER", "+351 81 5890 5574"),
+    ("Rückruf unter (0146) 880115496.", "PHONE_NUMBER", "(0146) 880115496"),
+    ("Telefon (06664) 6692959.", "PHONE_NUMBER", "(06664) 6692959"),
+    ("请封禁IP71.26.56.184，有事打+86 109-83736570。", "PHONE_NUMBER", "+86 109-83736570"),
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----", "PRIVATE_KEY",
      "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----"),
 ]
@@ -56,6 +68,27 @@ SECRETS = [
     ("пароль: qwerty123", "qwerty123"),
     ('webhook_signing_key = "Zx81QmWp0vTr7yNc3bLk"', "Zx81QmWp0vTr7yNc3bLk"),
     ('clientSecret: "f3A9kLm2Qx7Rt5Wz"', "f3A9kLm2Qx7Rt5Wz"),
+    # a line that is one assignment sets the rest of the line, quotes and punctuation included
+    ("DB_PASS=rws'U/0FHVU!hP\nDB_HOST=localhost", "rws'U/0FHVU!hP"),
+    ("DB_PASS='Hz-,-\"-2!$Ld\nDB_HOST=localhost", "'Hz-,-\"-2!$Ld"),
+    ("auth:\n  pass: )<^v2r6'>X0\n  port: 22", ")<^v2r6'>X0"),
+    ("export PGPASSWORD=s@nc4F1iG@It\npsql -h db", "s@nc4F1iG@It"),  # a run-together name, after export
+    # a quoted value runs to the quote that ends it, and is a literal, never a call
+    ('cfg = {"user": "u", "password": "ui)^IBV,|"KR>zJr", "port": 5432}', 'ui)^IBV,|"KR>zJr'),
+    ("connect(user='u', passwd='NJwr@Qj'M3~c8', host='db')", "NJwr@Qj'M3~c8"),
+    ("connect(user='u', passwd='Q(wb+GKqnNBf-', host='db')", "Q(wb+GKqnNBf-"),
+    ("redis://:wgSm?OZS@cache.net:6379/0", "wgSm?OZS"),  # no user
+    # prose in many languages, words between the word for password and the verb
+    ("пароль от почты: 77O7N*k[4_U+", "77O7N*k[4_U+"),
+    ("Mein Passwort lautet L9QbH,=W>eu", "L9QbH,=W>eu"),
+    ("我的密码是+_z;Dy4_R#r0;，帮我看看", "+_z;Dy4_R#r0;"),
+    ("mi contraseña de gmail es Xq7#pLm2 y no entro", "Xq7#pLm2"),
+    ("hasło do poczty: Xk92!pqZ", "Xk92!pqZ"),
+    ("My wifi password is &Nywu-jvso'3! but it fails", "&Nywu-jvso'3!"),
+    ("hasło: Qx!pq#Zr&", "Qx!pq#Zr&"),  # no digits, no key shape: only the word for password passes PREFILTER
+    ("口令：Qx!pq#Zr&", "Qx!pq#Zr&"),
+    ("<server><id>nexus</id><password>Secr3t!pw</password></server>", "Secr3t!pw"),  # XML config
+    ("vault login --token 'hvs.8fJ2kLq9Zz' --password-file /tmp/pw", "hvs.8fJ2kLq9Zz"),  # a command line's flag
 ]
 
 
@@ -87,6 +120,12 @@ def test_secrets_beyond_key_shapes(text, value):
         "postgresql://user:password@localhost/db and mysql://root:${DB_PASS}@db:3306/app",
         "SSN 123-45-6789 is the sample on every form",
         "the meeting is 2024-03-15 at 10:30:00",
+        "The password is incorrect, what should I do?",  # prose states no password
+        "PASSWORD_MIN_LENGTH=12\nPASSWORD_HASHER=argon2",  # settings about the password
+        "Set password = input('Password: ') and hash it",
+        "s_password = newPassword;\nbypass = Xk92mmQ7",  # a variable and its ";"; "bypass" names no secret
+        "mDNS uses 224.0.0.251, SSDP 239.255.255.250; the VPC is 10.0.0.0/8",  # protocol groups, a network
+        "<password>${env.DB_PASSWORD}</password> and the --password flag is deprecated",
     ],
 )
 def test_look_alikes_and_documentation_values_are_not_hits(text):
@@ -117,3 +156,56 @@ def test_the_prefilter_passes_every_text_with_a_hit():
     assert all(find_structured(text) for text in texts)
     assert pc.match_substring_regex(pa.array(texts), PREFILTER).to_pylist() == [True] * len(texts)
     assert not pc.match_substring_regex(pa.array(["Hello, how are you today?"]), PREFILTER)[0].as_py()
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("Meine Adresse: Am Springebruch 315, 10167 Langen.", "Am Springebruch 315, 10167 Langen"),
+        ("Ich wohne jetzt in der Fuchsbau 1072.", "Fuchsbau 1072"),
+        ("Schick es an Marie-Elisabeth-von-Humboldt-Weg 182, 51727 Sonthofen.",
+         "Marie-Elisabeth-von-Humboldt-Weg 182, 51727 Sonthofen"),
+        ("Meine Adresse: Geißlerpfad 367, 95990 Schwalbach.", "Geißlerpfad 367, 95990 Schwalbach"),
+        ("Mi dirección es Rúa Moratín, 790, Valencia.", "Rúa Moratín, 790"),
+        ("Vivo en Calle Alto de la Vía, 925.", "Calle Alto de la Vía, 925"),
+        ("Envíalo a San Andrés, 906, 26638 Jerez.", "San Andrés, 906, 26638 Jerez"),
+        ("Envie para Rua 4 De Agosto 857, 5307 Feira.", "Rua 4 De Agosto 857, 5307 Feira"),
+        ("Livraison au 747 Saint Victor Hugo.", "747 Saint Victor Hugo"),
+        ("Mon adresse : 1121 Cours Du 22 Bmna, 98305 Roubaix.", "1121 Cours Du 22 Bmna, 98305 Roubaix"),
+        ("Please send the invoice to:\n646 Matthew Arcade\nChicago 26840", "646 Matthew Arcade\nChicago 26840"),
+        ("Отправьте: Троицк, ул. Остроумовская Б. 309.", "ул. Остроумовская Б. 309"),
+        ("请寄到泸州市滠口八条591号。", "泸州市滠口八条591号"),
+        ("收货地址：西宁市 潘塘九条230号。", "西宁市 潘塘九条230号"),
+        ("我家在宣武门西六条810号，离地铁很近。", "宣武门西六条810号"),
+        ("奈良市今治市 92-47-66に送ってください。", "奈良市今治市 92-47-66"),
+        ("住所は東京都新宿区西新宿二丁目8番1号です", "東京都新宿区西新宿二丁目8番1号"),
+    ],
+)
+def test_street_addresses_in_national_formats(text, address):
+    assert [text[start:end] for start, end in find_addresses(text)] == [address]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Am 5. Mai 2024 treffen wir uns in der Innenstadt.",
+        "Ich wohne seit 2019 in Berlin.",
+        "I moved to Berlin in 2020.",
+        "Send it to John 3 times a week.",
+        "Chapter 12, page 345: the Treaty of Versailles.",
+        "请把第3章第12节翻译成英文。",
+    ],
+)
+def test_address_cues_need_a_street_and_a_house_number(text):
+    assert list(find_addresses(text)) == []
+
+
+def test_the_structured_recognizer_reads_phone_metadata_when_it_loads():
+    """libphonenumber reads a region's metadata on first use; the recognizer reads all of it at start-up, so
+    no worker pays for it in the middle of its first texts (nor does a timed benchmark)."""
+    from phonenumbers import SUPPORTED_REGIONS, PhoneMetadata
+
+    from redaction.recognizers import StructuredRecognizer
+
+    StructuredRecognizer(["PHONE_NUMBER"], ("US",))
+    assert set(SUPPORTED_REGIONS) <= set(PhoneMetadata._region_metadata)

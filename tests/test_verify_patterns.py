@@ -45,3 +45,15 @@ def test_structured_pii_is_found(text, kind):
 ])
 def test_lookalikes_are_not_pii(text):
     assert pii_pattern_hits(text) == []
+
+
+def test_the_column_scan_flags_passwords_named_in_other_languages():
+    """The RE2 prefilter in front of the column scan lets through a password named only by a word in another
+    language (no digits, no key shape), so the detectors get to see it."""
+    import pyarrow as pa
+
+    from pipeline.leak_scan import residual_pii_rows
+
+    texts = ["hasło: Qx!pq#Zr&", "口令：Qx!pq#Zr&", "暗証番号は Qx!pq#Zr& です", "Hello, how are you?"]
+    table = pa.table({"text": texts})
+    assert residual_pii_rows(table, ["text"]).tolist() == [True, True, True, False]
