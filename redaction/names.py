@@ -78,6 +78,8 @@ _IDENTIFIER_NAME = regex.compile(r"(?<![\p{L}\p{N}])(\p{Lu}\p{Ll}+)[_-](\p{Lu}\p
 # What may stand before a name in mid-sentence: a lower-case word or a comma ("adressée à Noha Gallais").
 _MID_SENTENCE_BEFORE = regex.compile(r"(?:\p{Ll}|,)[ \t]+$")
 _LINE_WORD = regex.compile(r"\p{L}+")
+# Where a sentence starts: a line's start, or after a full stop, ! or ?, with any opening quote or bracket.
+_SENTENCE_START = regex.compile(r"(?:^|[.!?¡¿])[\s\"'“‘(¡¿]*$")
 
 # Recognition metadata key: the recognizer vouches for the span's shape (a lower-case or joined name).
 SHAPE_CHECKED = "shape_checked"
@@ -187,18 +189,32 @@ class GazetteerNameRecognizer(EntityRecognizer):
         """Two or three capitalised words in mid-sentence on a line written in another Latin-script
         language than English, none of them an English word or a function word: a name the lists lack
         ("Scrivi una mail a Ullivieri Casasanta"). Outside English only capitalised nouns, names and
-        places stand mid-sentence, and the English NER reads these lines poorly."""
-        if not 2 <= len(words) <= self.MAX_NAME_WORDS:
+        places stand mid-sentence, and the English NER reads these lines poorly. A sentence's first word
+        is capitalised by grammar, so three words that open a sentence are read as that word and two
+        mid-sentence words ("Domani Chiarina Lento arriva")."""
+        line_start = text.rfind("\n", 0, words[0][0]) + 1
+        if len(words) == 3 and _SENTENCE_START.search(text, line_start, words[0][0]):
+            words = words[1:]
+        elif not (
+            2 <= len(words) <= self.MAX_NAME_WORDS and _MID_SENTENCE_BEFORE.search(text, line_start, words[0][0])
+        ):
             return None
         start, end = words[0][0], words[-1][0] + len(words[-1][1])
-        line_start = text.rfind("\n", 0, start) + 1
-        if not _MID_SENTENCE_BEFORE.search(text, line_start, start):
-            return None
         if any(self.lists.is_english(word) or word.casefold() in function_words() for _, word in words):
             return None
         line_end = text.find("\n", end)
         line = text[line_start : line_end if line_end != -1 else None]
-        return (start, end) if _foreign_function_words(line) else None
+        return (start, end) if self._reads_foreign(line) else None
+
+    def _reads_foreign(self, line: str) -> bool:
+        """Whether a line is written in another language than English: more function words of the other
+        FUNCTION_WORD_LANGUAGES than of English, or, where they tie, fewer English words than others."""
+        english, other = function_words("en") - _other_language_function_words(), _non_english_function_words()
+        words = [word.casefold() for word in _LINE_WORD.findall(line)]
+        english_only, other_only = sum(word in english for word in words), sum(word in other for word in words)
+        if english_only != other_only:
+            return other_only > english_only
+        return 2 * sum(self.lists.is_english(word) for word in words) < len(words)
 
     def _lower_case_names(self, text: str) -> list[tuple[int, int]]:
         """Lower-case names after a self-introduction: a known given name (after "i'm" or "this is", one
@@ -255,13 +271,13 @@ def country_names() -> frozenset[str]:
     return frozenset(fold(name) for names in LOCALE_DATA.values() for name in names.values() if name[0] != "*")
 
 
-def _foreign_function_words(line: str) -> bool:
-    """Whether a line has more function words of the other FUNCTION_WORD_LANGUAGES than of English."""
-    english, other = function_words("en"), _non_english_function_words()
-    words = [word.casefold() for word in _LINE_WORD.findall(line)]
-    return sum(word in other for word in words) > sum(word in english for word in words)
+@cache
+def _other_language_function_words() -> frozenset[str]:
+    """Function words of the FUNCTION_WORD_LANGUAGES other than English ("in" is among them)."""
+    return frozenset().union(*(function_words(code) for code in FUNCTION_WORD_LANGUAGES if code != "en"))
 
 
 @cache
 def _non_english_function_words() -> frozenset[str]:
-    return function_words() - function_words("en")
+    """Function words of the other languages that are no English function words."""
+    return _other_language_function_words() - function_words("en")

@@ -126,17 +126,30 @@ def japanese_names(line: str) -> Iterator[tuple[int, int]]:
             yield from _before_honorific(morphemes[:index])
 
 
+# Parts of speech a name read in pieces may be given: kanji read as an auxiliary (哉), an adjectival noun
+# (可憐) or a suffix (屋), besides nouns.
+_NAME_PIECE_POS = frozenset({"名詞", "助動詞", "形状詞", "接尾辞"})
+
+
 def _before_honorific(morphemes: list) -> Iterator[tuple[int, int]]:
-    """The run of nouns that ends right before an honorific, if it reads as a name: it holds a proper noun
-    or is more than one morpheme (time words such as 昨日 and pronouns are no part of it)."""
+    """The morphemes right before an honorific, back to a particle or punctuation, if they read as a name:
+    they hold a proper noun, or are several nouns without a suffix (運転手さん is an occupation). Pieces
+    other than nouns count only when written in kanji or katakana; time words (昨日) end the run."""
     run = []
     for morpheme in reversed(morphemes):
         pos = morpheme.part_of_speech()
-        if pos[0] != "名詞" or pos[2] == "副詞可能":
+        if pos[0] not in _NAME_PIECE_POS or pos[2] == "副詞可能":
+            break
+        if pos[0] != "名詞" and not _KANJI_OR_KATAKANA.fullmatch(morpheme.surface()):
             break
         run.append(morpheme)
-    if run and (len(run) > 1 or run[0].part_of_speech()[1] == "固有名詞"):
+    proper = any(morpheme.part_of_speech()[1] == "固有名詞" for morpheme in run)
+    several = len(run) > 1 and all(morpheme.part_of_speech()[0] != "接尾辞" for morpheme in run)
+    if proper or several:
         yield run[-1].begin(), run[0].end()
+
+
+_KANJI_OR_KATAKANA = regex.compile(r"[\p{Han}\p{Katakana}ー]+")
 
 
 # --- Chinese ---------------------------------------------------------------------------------------
@@ -198,8 +211,9 @@ _NOT_IN_NAMES = frozenset(
 
 _NAME_FLAGS = frozenset({"nr", "nrfg", "nrt"})
 # Tags of words that do not continue a given name: time words, verbs, adverbs, prepositions, conjunctions,
-# particles, pronouns, numerals, measure words, locations.
-_NOT_GIVEN_NAME_FLAGS = ("t", "v", "d", "p", "c", "u", "r", "m", "q", "f", "y", "e", "x")
+# particles, pronouns, numerals, measure words, locations, modal particles, interjections.
+# (A Han character tagged x is one the tagger does not know, as a rare given name's often is.)
+_NOT_GIVEN_NAME_FLAGS = ("t", "v", "d", "p", "c", "u", "r", "m", "q", "f", "y", "e")
 # A surname standing alone may be tagged a verb (rare surnames such as 伏, 闻 are also verbs), not these.
 _NOT_SURNAME_FLAGS = ("t", "d", "p", "c", "u", "r", "m", "q", "f", "y", "e", "x")
 
@@ -245,7 +259,7 @@ def _given_name_after(tokens: list[tuple[int, str, str]], index: int, most: int)
     given = taken = 0
     while given < most and index + taken < len(tokens):
         _, word, flag = tokens[index + taken]
-        if not _HAN.fullmatch(word[0]) or word[0] in _NOT_IN_NAMES or (len(word) > 1 and flag in _NAME_FLAGS):
+        if not _HAN.fullmatch(word[0]) or word[0] in _NOT_IN_NAMES:
             break
         name_like = not flag.startswith(_NOT_GIVEN_NAME_FLAGS) and not any(ch in _NOT_IN_NAMES for ch in word)
         if (len(word) == 1 and (most == 2 or name_like)) or (given == 0 and len(word) <= most and name_like):

@@ -69,6 +69,8 @@ def test_a_leading_capitalised_word_is_not_part_of_the_name_and_one_person_keeps
         # A Japanese name before an honorific, though the dictionary reads its parts as common nouns or kana.
         ("同僚の山根みのりさんが来ました。", "同僚のNAME_1さんが来ました。"),
         ("小寺いのりさんへのメッセージ", "NAME_1さんへのメッセージ"),
+        ("昨日は穂積友哉さんと下地可憐さんに会いました。", "昨日はNAME_1さんとNAME_2さんに会いました。"),
+        ("林亭芊是我的大学同学。", "NAME_1是我的大学同学。"),  # a given-name character the tagger does not know
         # A Korean name before a free-standing 씨, or glued to 님 after a surname.
         ("선우재혁 씨에게 감사 이메일을 써 주세요.", "NAME_1 씨에게 감사 이메일을 써 주세요."),
         ("최해정님께 드릴 메시지를 써 주세요.", "NAME_1님께 드릴 메시지를 써 주세요."),
@@ -85,6 +87,7 @@ def test_names_that_the_script_models_read_in_pieces(redactor, text, expected):
         "帮我写一段生日祝福。",
         "我和你一起去公园。",
         "店員さんとお客さんに挨拶してください。",  # one common noun before さん
+        "運転手さんと看護師さんに聞いてください。",  # a noun and an occupation suffix
         "고객님, 선생님께 감사드립니다.",  # titles before 님
         "서울의 날씨는 어떤가요?",
     ],

@@ -93,6 +93,8 @@ def test_bad_lists_are_refused_with_the_reason(tmp_path):
         # after it takes the same placeholder.
         ("Scrivi una mail a Zorbina Quaglietti per ringraziarla. Zorbina è stata gentilissima.",
          "Scrivi una mail a NAME_1 per ringraziarla. NAME_1 è stata gentilissima."),
+        # A sentence's first word is capitalised by grammar: the two unknown words after it are the name.
+        ("Domani Zorbina Quaglietti arriva in ufficio.", "Domani NAME_1 arriva in ufficio."),
         # A second given name in lower case, then the surname; the two given names alone are the same person.
         ("Escribe a Jose luis Vazquez hoy. Jose luis siempre llega tarde.",
          "Escribe a NAME_1 hoy. NAME_1 siempre llega tarde."),
