@@ -16,7 +16,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_anonymizer import AnonymizerEngine
 from spacy.lang.en.stop_words import STOP_WORDS
 
-from redaction.names import NAME_PARTICLES, SHAPE_CHECKED, NameLists, load_name_lists
+from redaction.names import NAME_PARTICLES, SHAPE_CHECKED, NameLists, function_words, load_name_lists
 from redaction.nlp import LANGUAGE, ProseNerNlpEngine
 from redaction.placeholders import redact_with_placeholders
 from redaction.recognizers import build_recognizers
@@ -81,6 +81,10 @@ _NAME_WORD = regex.compile(
 )
 _LATIN_LETTER = regex.compile(r"\p{Latin}")
 _POSSESSIVE = regex.compile(r"(?:['’]s?)$")
+_NEXT_CAPITALISED = regex.compile(r"[ \t]+(\p{Lu}\p{Ll}+)")
+# Where a sentence starts: the text's or a line's start, or after a full stop, ! or ?, with any opening
+# quote or bracket.
+_SENTENCE_START = regex.compile(r"(?:^|[\n.!?¡¿])[\s\"'“‘(¡¿]*$")
 
 
 class SpanCleaner:
@@ -120,15 +124,25 @@ class SpanCleaner:
         stripped = _POSSESSIVE.sub("", stripped).rstrip()
         leading = len(stripped) - len(stripped.lstrip(" \t(\"'‘“"))
         start, end = start + leading, start + len(stripped)
-        # A capitalised conjunction or adverb before the name is not part of it ("Since Eric has ...").
-        while (leading_word := regex.match(r"(\S+)\s+(?=\S)", text[start:end])) and (
-            leading_word.group(1).casefold() in STOP_WORDS
+        # Capitalised words before the name are not part of it ("Since Eric has ...", "Mein Kollege Udo").
+        # The capitalised word right after the span counts with the words that follow the leading one
+        # ("Mein Kollege Udo", with "Fabel" after it).
+        after = _NEXT_CAPITALISED.match(text, end)
+        following = [after.group(1)] if after else []
+        while (leading_word := regex.match(r"(\S+)\s+(?=\S)", text[start:end])) and self._leads_name(
+            text, start, leading_word.group(1), text[start + leading_word.end() : end].split() + following
         ):
             start += leading_word.end()
+        end = start + self._name_length(text[start:end])
         words = text[start:end].split()
         if not words or any(self._marks_non_name(word, words) for word in words):
             return None
-        if not all(_NAME_WORD.fullmatch(word) or word.casefold() in NAME_PARTICLES for word in words):
+        if not all(
+            _NAME_WORD.fullmatch(word) or word.casefold() in NAME_PARTICLES or (
+                index and word.isalpha() and word.islower()
+            )
+            for index, word in enumerate(words)
+        ):
             return None
         if not any(len(word.rstrip(".")) > 1 for word in words):
             return None
@@ -138,6 +152,42 @@ class SpanCleaner:
             return None
         return start, end
 
+
+    def _leads_name(self, text: str, start: int, word: str, rest: list[str]) -> bool:
+        """Whether a span's first word stands before the name rather than in it: an English stop word, a
+        function word of another language that is no given name ("Mein", "Ieri"), a word that is no
+        given name before a known given name and a surname ("Kollege Udo Fabel"), or a sentence's first
+        word, capitalised by grammar, that is no given name before two more words ("Ayer Jaguar Vicente")."""
+        folded = word.casefold()
+        if folded in STOP_WORDS:
+            return True
+        names = self.names
+        if names is None:
+            return False
+        if folded in function_words() and not names.is_plain_given(word):
+            return True
+        if names.is_given(word) or folded in NAME_PARTICLES:
+            return False
+        if any(
+            names.is_given(later.strip(".,;:!?")) and later.casefold() not in NAME_PARTICLES
+            for later in rest[:-1]
+        ):
+            return True
+        return len(rest) >= 2 and bool(_SENTENCE_START.search(text, 0, start))
+
+    def _name_length(self, value: str) -> int:
+        """The length of a span up to its first lower-case word that is no particle, keeping a second given
+        name written in lower case after a given name ("Jose luis", not "Jose luis siempre")."""
+        words = list(regex.finditer(r"\S+", value))
+        for index, word in enumerate(words):
+            text = word.group()
+            if index == 0 or not text[0].islower() or text.casefold() in NAME_PARTICLES:
+                continue
+            previous = words[index - 1].group()
+            if self.names is not None and self.names.is_given(previous) and self.names.is_plain_given(text):
+                continue
+            return words[index - 1].end()
+        return len(value)
 
     def _marks_non_name(self, word: str, words: list[str]) -> bool:
         """A word naming a product or generic term, unless it is the surname of a longer name ("Mary

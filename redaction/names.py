@@ -10,6 +10,8 @@ The lists are data (redaction/data/, with their sources), loaded once per proces
 
 from __future__ import annotations
 
+import importlib
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -22,12 +24,37 @@ PACKAGE_DIR = Path(__file__).parent
 
 NAME_PARTICLES = frozenset(
     {"van", "von", "de", "da", "del", "della", "der", "den", "di", "du", "la", "le", "bin", "binti", "ibn",
-     "al", "el", "dos", "das", "ter", "ten", "y", "st."}
+     "al", "el", "dos", "das", "ter", "ten", "y", "st.", "lo", "li", "dal", "dalla", "dei", "degli", "do", "zu"}
 )  # fmt: skip
+# "y" joins two surnames ("Ortega y Gasset") but far more often two people ("Ana Ruiz y Luis Gil"): a run is
+# not joined across it, so each person stays a name of its own.
+_RUN_PARTICLES = NAME_PARTICLES - {"y"}
+
+# Languages whose function words (spaCy's stop-word lists, shipped with spaCy) mark a capitalised word as
+# no name: a sentence-initial "Mein" or "Ieri" before a name is not part of it.
+FUNCTION_WORD_LANGUAGES = ("en", "es", "de", "fr", "pt", "it", "nl")
+
+
+@cache
+def function_words(language: str | None = None) -> frozenset[str]:
+    """Casefolded stop words of one language, or of all FUNCTION_WORD_LANGUAGES."""
+    languages = (language,) if language else FUNCTION_WORD_LANGUAGES
+    return frozenset(
+        word.casefold()
+        for code in languages
+        for word in importlib.import_module(f"spacy.lang.{code}.stop_words").STOP_WORDS
+    )
+
+
+def fold(word: str) -> str:
+    """Casefolded and without accents: the name lists are written without them ("Benoît" is "benoit")."""
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace("’", "'")
+
 
 # One capitalised name word: "Layla", "McCarthy", "O'Brien", "Jean-Luc".
 _WORD = r"(?:Mc|Mac|O'|O’|D'|D’)?\p{Lu}\p{Ll}+(?:[-'’]\p{Lu}?\p{Ll}+)*"
-_PARTICLE = "|".join(sorted((regex.escape(p) for p in NAME_PARTICLES), key=len, reverse=True))
+_PARTICLE = "|".join(sorted((regex.escape(p) for p in _RUN_PARTICLES), key=len, reverse=True))
 # A run of name words on one line, particles allowed between them; not part of an identifier, a path, an
 # email, a call or an attribute access.
 _RUN = regex.compile(
@@ -40,8 +67,19 @@ _LOWER_CASE_CUE = regex.compile(
     r"(?P<first>\p{Ll}+)(?:\s+(?P<last>\p{Ll}+))?"
 )
 _STRONG_CUES = frozenset({"my name is", "my name's", "call me", "i am called"})
+# A given name, a second given name written in lower case, and perhaps a surname ("Jose luis Vazquez").
+_LOWER_CASE_SECOND_GIVEN = regex.compile(
+    rf"(?<![\p{{L}}\p{{N}}_@./\\-])(?P<first>\p{{Lu}}\p{{Ll}}+)[ \t]+(?P<second>\p{{Ll}}{{3,}})"
+    rf"(?:[ \t]+(?P<last>{_WORD}))?(?![\p{{L}}\p{{N}}_])"
+)
 # A given name and a surname joined inside an identifier or a file name ("Sarah_Murphy_resume.pdf").
 _IDENTIFIER_NAME = regex.compile(r"(?<![\p{L}\p{N}])(\p{Lu}\p{Ll}+)[_-](\p{Lu}\p{Ll}+)(?=[_.\-\p{N}]|$)")
+
+# What may stand before a name in mid-sentence: a lower-case word or a comma ("adressée à Noha Gallais").
+_MID_SENTENCE_BEFORE = regex.compile(r"(?:\p{Ll}|,)[ \t]+$")
+_LINE_WORD = regex.compile(r"\p{L}+")
+# Where a sentence starts: a line's start, or after a full stop, ! or ?, with any opening quote or bracket.
+_SENTENCE_START = regex.compile(r"(?:^|[.!?¡¿])[\s\"'“‘(¡¿]*$")
 
 # Recognition metadata key: the recognizer vouches for the span's shape (a lower-case or joined name).
 SHAPE_CHECKED = "shape_checked"
@@ -59,17 +97,20 @@ class NameLists:
     english: frozenset[str]  # lower-case English words
 
     def is_given(self, word: str) -> bool:
-        return word.casefold() in self.given
+        return fold(word) in self.given
 
     def is_plain_given(self, word: str) -> bool:
         """A given name that is no English word, so a capitalised occurrence is almost surely a name."""
-        return self.given.get(word.casefold()) == ""
+        return self.given.get(fold(word)) == ""
 
     def is_surname(self, word: str) -> bool:
-        return word.casefold() in self.surnames
+        return fold(word) in self.surnames
 
     def is_english(self, word: str) -> bool:
         return word.casefold() in self.english
+
+    def is_name(self, word: str) -> bool:
+        return self.is_given(word) or self.is_surname(word)
 
 
 def _lines(path: Path) -> list[str]:
@@ -86,8 +127,8 @@ def load_name_lists(given_path: Path, surnames_path: Path, english_path: Path) -
         name, _, kind = line.partition("\t")
         if kind not in ("", _ENGLISH_WORD, _ENGLISH_NOUN):
             raise ValueError(f"{given_path}: unknown name class {kind!r} for {name!r} (expected word or noun)")
-        given[name.strip().casefold()] = kind
-    surnames = frozenset(line.strip().casefold() for line in _lines(surnames_path))
+        given[fold(name.strip())] = kind
+    surnames = frozenset(fold(line.strip()) for line in _lines(surnames_path))
     english = frozenset(line.strip().casefold() for line in _lines(english_path))
     return NameLists(given, surnames, english)
 
@@ -112,17 +153,68 @@ class GazetteerNameRecognizer(EntityRecognizer):
         for run in _RUN.finditer(text):
             words = [(m.start() + run.start(), m.group()) for m in _RUN_WORD.finditer(run.group())]
             capitalised = [(start, word) for start, word in words if word.casefold() not in NAME_PARTICLES]
-            if not capitalised or len(capitalised) > self.MAX_NAME_WORDS:
+            if not capitalised or fold(run.group()) in country_names():
                 continue
-            span = self._name_in(capitalised)
+            if len(capitalised) > self.MAX_NAME_WORDS:
+                # Capitalised nouns before a name ("Mein Kollege Udo Fabel"): only a known name at the end.
+                span = self._name_in(capitalised[-self.MAX_NAME_WORDS :])
+            else:
+                span = self._name_in(capitalised) or self._unknown_name_in_foreign_prose(text, capitalised)
             if span is not None:
                 results.append(self._result(span[0], span[1]))
+        results += [self._result(start, end, True) for start, end in self._lower_case_second_given_names(text)]
         # These two are not shaped like names in prose, and say so, so the cleaner keeps them as they are.
         results += [self._result(start, end, True) for start, end in self._lower_case_names(text)]
         for match in _IDENTIFIER_NAME.finditer(text):
             if self.lists.is_given(match.group(1)) and self.lists.is_surname(match.group(2)):
                 results.append(self._result(match.start(), match.end(), True))
         return results
+
+    def _lower_case_second_given_names(self, text: str) -> list[tuple[int, int]]:
+        """A known given name followed by a second one in lower case ("Jose luis", "Maria jose"), which
+        must be no English word and no function word, and by the surname if one follows."""
+        spans = []
+        for match in _LOWER_CASE_SECOND_GIVEN.finditer(text):
+            second = match.group("second")
+            if not (self.lists.is_given(match.group("first")) and self.lists.is_plain_given(second)):
+                continue
+            if self.lists.is_english(second) or second.casefold() in function_words():
+                continue
+            last = match.group("last")
+            known_last = last and (self.lists.is_surname(last) or not self.lists.is_english(last))
+            spans.append((match.start(), match.end("last") if known_last else match.end("second")))
+        return spans
+
+    def _unknown_name_in_foreign_prose(self, text: str, words: list[tuple[int, str]]) -> tuple[int, int] | None:
+        """Two or three capitalised words in mid-sentence on a line written in another Latin-script
+        language than English, none of them an English word or a function word: a name the lists lack
+        ("Scrivi una mail a Ullivieri Casasanta"). Outside English only capitalised nouns, names and
+        places stand mid-sentence, and the English NER reads these lines poorly. A sentence's first word
+        is capitalised by grammar, so three words that open a sentence are read as that word and two
+        mid-sentence words ("Domani Chiarina Lento arriva")."""
+        line_start = text.rfind("\n", 0, words[0][0]) + 1
+        if len(words) == 3 and _SENTENCE_START.search(text, line_start, words[0][0]):
+            words = words[1:]
+        elif not (
+            2 <= len(words) <= self.MAX_NAME_WORDS and _MID_SENTENCE_BEFORE.search(text, line_start, words[0][0])
+        ):
+            return None
+        start, end = words[0][0], words[-1][0] + len(words[-1][1])
+        if any(self.lists.is_english(word) or word.casefold() in function_words() for _, word in words):
+            return None
+        line_end = text.find("\n", end)
+        line = text[line_start : line_end if line_end != -1 else None]
+        return (start, end) if self._reads_foreign(line) else None
+
+    def _reads_foreign(self, line: str) -> bool:
+        """Whether a line is written in another language than English: more function words of the other
+        FUNCTION_WORD_LANGUAGES than of English, or, where they tie, fewer English words than others."""
+        english, other = function_words("en") - _other_language_function_words(), _non_english_function_words()
+        words = [word.casefold() for word in _LINE_WORD.findall(line)]
+        english_only, other_only = sum(word in english for word in words), sum(word in other for word in words)
+        if english_only != other_only:
+            return other_only > english_only
+        return 2 * sum(self.lists.is_english(word) for word in words) < len(words)
 
     def _lower_case_names(self, text: str) -> list[tuple[int, int]]:
         """Lower-case names after a self-introduction: a known given name (after "i'm" or "this is", one
@@ -168,3 +260,24 @@ class GazetteerNameRecognizer(EntityRecognizer):
                 SHAPE_CHECKED: shape_checked,
             },
         )
+
+
+@cache
+def country_names() -> frozenset[str]:
+    """Country and territory names in many languages, folded ("costa rica", "estados unidos"), from
+    libphonenumber's locale data: two capitalised words that name a country name no person."""
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
+    return frozenset(fold(name) for names in LOCALE_DATA.values() for name in names.values() if name[0] != "*")
+
+
+@cache
+def _other_language_function_words() -> frozenset[str]:
+    """Function words of the FUNCTION_WORD_LANGUAGES other than English ("in" is among them)."""
+    return frozenset().union(*(function_words(code) for code in FUNCTION_WORD_LANGUAGES if code != "en"))
+
+
+@cache
+def _non_english_function_words() -> frozenset[str]:
+    """Function words of the other languages that are no English function words."""
+    return _other_language_function_words() - function_words("en")

@@ -146,14 +146,17 @@ def assign_placeholders(
 ) -> dict[tuple[int, int], str]:
     """Placeholder per (text index, span start), numbered per stem in order of first appearance.
 
-    A one-word name that is a word of a fuller name in the group takes that name's placeholder."""
+    A name that is a word, or a run of words, of a fuller name in the group ("Ruby", "Jose luis" after
+    "Jose luis Vazquez") takes that name's placeholder."""
     ordered = [(index, d) for index, found in enumerate(per_text) for d in found]
     full_name_of_word: dict[str, str] = {}
     for index, d in ordered:
         if d.entity_type == "PERSON":
             key = value_key("PERSON", texts[index][d.start : d.end])
-            for word in key.split() if " " in key else ():
-                full_name_of_word.setdefault(word, key)
+            words = key.split()
+            for first in range(len(words)):
+                for last in range(first + 1, len(words) + (first > 0)):
+                    full_name_of_word.setdefault(" ".join(words[first:last]), key)
     numbers: dict[tuple[str, str], str] = {}
     counters: dict[str, int] = {}
     placeholders: dict[tuple[int, int], str] = {}

@@ -59,6 +59,55 @@ def test_a_leading_capitalised_word_is_not_part_of_the_name_and_one_person_keeps
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A Chinese name with a rare surname that the tagger splits into single characters or glues to the
+        # next word.
+        ("请帮我给伏晓瀚写一封信。", "请帮我给NAME_1写一封信。"),
+        ("请帮我给谢家熠写一封感谢信。", "请帮我给NAME_1写一封感谢信。"),
+        ("帮我写一段生日祝福，送给陶悠然。", "帮我写一段生日祝福，送给NAME_1。"),
+        # A Japanese name before an honorific, though the dictionary reads its parts as common nouns or kana.
+        ("同僚の山根みのりさんが来ました。", "同僚のNAME_1さんが来ました。"),
+        ("小寺いのりさんへのメッセージ", "NAME_1さんへのメッセージ"),
+        ("昨日は穂積友哉さんと下地可憐さんに会いました。", "昨日はNAME_1さんとNAME_2さんに会いました。"),
+        ("林亭芊是我的大学同学。", "NAME_1是我的大学同学。"),  # a given-name character the tagger does not know
+        # A Korean name before a free-standing 씨, or glued to 님 after a surname.
+        ("선우재혁 씨에게 감사 이메일을 써 주세요.", "NAME_1 씨에게 감사 이메일을 써 주세요."),
+        ("최해정님께 드릴 메시지를 써 주세요.", "NAME_1님께 드릴 메시지를 써 주세요."),
+    ],
+)
+def test_names_that_the_script_models_read_in_pieces(redactor, text, expected):
+    assert redactor.redact_group([text]).texts == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "谢谢你，我明白了。",  # common words that jieba's dictionary tags as names
+        "帮我写一段生日祝福。",
+        "我和你一起去公园。",
+        "店員さんとお客さんに挨拶してください。",  # one common noun before さん
+        "運転手さんと看護師さんに聞いてください。",  # a noun and an occupation suffix
+        "고객님, 선생님께 감사드립니다.",  # titles before 님
+        "서울의 날씨는 어떤가요?",
+    ],
+)
+def test_common_words_before_honorifics_or_tagged_as_names_stay(redactor, text):
+    assert redactor.redact_group([text]).texts == [text]
+
+
+def test_words_before_a_name_in_other_languages_are_not_part_of_it(redactor):
+    result = redactor.redact_group(
+        ["Mein Kollege Udo Fabel hat meinen Geburtstag vergessen. Wie sage ich es Udo?",
+         "Écris un message à Tymeo Germain pour le remercier. Tymeo m'a beaucoup aidé."]
+    )  # fmt: skip
+    assert result.texts == [
+        "Mein Kollege NAME_1 hat meinen Geburtstag vergessen. Wie sage ich es NAME_1?",
+        "Écris un message à NAME_2 pour le remercier. NAME_2 m'a beaucoup aidé.",
+    ]
+
+
+@pytest.mark.parametrize(
     ("text", "address"),
     [
         ("Send it to 742 Evergreen Terrace, Springfield, IL 62704 now", "742 Evergreen Terrace, Springfield, IL 62704"),

@@ -84,3 +84,46 @@ def test_bad_lists_are_refused_with_the_reason(tmp_path):
     english = Path(GAZETTEER_ONLY.name_gazetteer.english_words)
     with pytest.raises(ValueError, match="unknown name class"):
         load_name_lists(bad, GAZETTEER_ONLY.name_gazetteer.surnames, english)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Two capitalised words the lists lack, mid-sentence in Italian: a name; the first-name mention
+        # after it takes the same placeholder.
+        ("Scrivi una mail a Zorbina Quaglietti per ringraziarla. Zorbina è stata gentilissima.",
+         "Scrivi una mail a NAME_1 per ringraziarla. NAME_1 è stata gentilissima."),
+        # A sentence's first word is capitalised by grammar: the two unknown words after it are the name.
+        ("Domani Zorbina Quaglietti arriva in ufficio.", "Domani NAME_1 arriva in ufficio."),
+        # A second given name in lower case, then the surname; the two given names alone are the same person.
+        ("Escribe a Jose luis Vazquez hoy. Jose luis siempre llega tarde.",
+         "Escribe a NAME_1 hoy. NAME_1 siempre llega tarde."),
+        # "y" between two people does not make one name of four words.
+        ("Ayer Ana Ruiz y Luis Gil firmaron el contrato.", "Ayer NAME_1 y NAME_2 firmaron el contrato."),
+        # A run of capitalised nouns ends in a name: the name is found, the nouns stay.
+        ("Mein Kollege Udo Fabel hat Geburtstag.", "Mein Kollege NAME_1 hat Geburtstag."),
+        ("Prepara una lettera per Elizabetta Lo Biondo.", "Prepara una lettera per NAME_1."),
+    ],
+)
+def test_names_in_other_latin_script_languages(redactor, text, expected):
+    assert redactor.redact_group([text]).texts == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Viajé a Costa Rica y Puerto Rico con mi madre.",  # country names, though shaped like names
+        "Scrivi una ricetta per la Pasta alla Carbonara.",
+        "Please review the Quarterly Roadmap before Friday.",  # English words: the unknown-pair rule is not for English
+    ],
+)
+def test_places_and_english_headings_are_not_unknown_names(redactor, text):
+    assert redactor.redact_group([text]).texts == [text]
+
+
+def test_name_lists_are_read_without_accents():
+    settings = RedactionSettings.default().name_gazetteer
+    lists = load_name_lists(settings.given_names, settings.surnames, settings.english_words)
+    assert lists.is_given("Élisabeth") and lists.is_given("elisabeth")
+    assert lists.is_surname("Benoît") and lists.is_surname("BENOIT")
+    assert not lists.is_given("Kollege")
