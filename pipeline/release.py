@@ -18,7 +18,7 @@ import json
 import shutil
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from pipeline import policy
 from pipeline.delivery import deliver_exports
 from pipeline.errors import ReleaseBlocked
 from pipeline.gate import apply_waivers, record_path, record_verification, require_verified
+from pipeline.leak_scan import CleanStrings
 from pipeline.manifest import MANIFEST_NAME, parse_manifest, read_manifest
 from pipeline.publish import HubTarget, LocalTarget, PublishResult, PublishTarget, RetryPolicy, publish_release
 from pipeline.rating_plots import write_plots
@@ -59,7 +60,7 @@ from pipeline.release_config import LocalTarget as LocalTargetSpec
 from pipeline.release_config import ReleaseConfig, Salt, config_hash
 from pipeline.stage_settings import StageSettings
 from pipeline.takedown import load_takedowns, taken_down_ids
-from pipeline.verify import VerifyReport, options_from_config, verify_provider_export, verify_release
+from pipeline.verify import VerifyOptions, VerifyReport, options_from_config, verify_provider_export, verify_release
 from redaction.table import AUDIT_SCHEMA, FAILURES_SCHEMA, TableRedactor, redacted_schema
 
 # Rows per batch when the public share is drawn from the cleaned tables: bounded memory at any window,
@@ -102,6 +103,11 @@ class ReleaseWorkspace:
     @property
     def cache_dir(self) -> Path:
         return self.workdir / "cache"
+
+    @property
+    def clean_strings_dir(self) -> Path:
+        """The digests of texts the leak detectors found clean in this release (leak_scan.CleanStrings)."""
+        return self.root / "clean_strings"
 
     @property
     def public_dir(self) -> Path:
@@ -319,10 +325,12 @@ def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace, judge_key: by
     check_continuity(config, salt, previous, judge_key)
     ws.write_json("share", "previous", previous)
     inputs = {name: ShareInput.of_parquet(ws.table(PRIVATE_STAGES[-1], name), SHARE_BATCH_ROWS) for name in TABLES}
+    clean = CleanStrings.for_detectors(tuple(config.verify.allowed_ip_networks), ws.clean_strings_dir)
     counts, stages = filter_share(config, inputs, ws.read_json("candidates", "counts"),
                                   lambda name, schema: ws.writer("share", name, schema), stage_reports(ws),
                                   previously_public=previously_public_ids(config, previous, ws.workdir),
-                                  taken_down=release_takedowns(config, ws))
+                                  taken_down=release_takedowns(config, ws), clean=clean)
+    clean.save()
     result = ShareSummary(counts, stages)
     ws.write_json("share", "counts", result.counts)
     ws.write_json("share", "stages", {name: {stage: status.to_dict() for stage, status in per.items()}
@@ -443,15 +451,20 @@ def verify_provider_exports(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict
         directory = ws.provider_dir / provider
         exported = verify_provider_export(directory, provider, config, ws.root / "share")
         if directory.is_dir():
-            general = verify_release(directory, options_from_config(config, ws.workdir))
+            general = verify_release(directory, _verify_options(config, ws))
             exported.checks[:0] = general.checks
         reports[provider] = _gated_and_recorded(config, ws, directory, f"providers/{provider}", exported)
     return reports
 
 
 def _verify_and_record(config: ReleaseConfig, ws: ReleaseWorkspace, release_dir: Path, name: str) -> VerifyReport:
-    return _gated_and_recorded(config, ws, release_dir, name,
-                               verify_release(release_dir, options_from_config(config, ws.workdir)))
+    return _gated_and_recorded(config, ws, release_dir, name, verify_release(release_dir, _verify_options(config, ws)))
+
+
+def _verify_options(config: ReleaseConfig, ws: ReleaseWorkspace) -> VerifyOptions:
+    """The config's verify options; the texts found clean are shared with the release filters and every
+    verification of this release (only byte-identical texts, under the same detector version)."""
+    return replace(options_from_config(config, ws.workdir), clean_strings=ws.clean_strings_dir)
 
 
 def _gated_and_recorded(config: ReleaseConfig, ws: ReleaseWorkspace, release_dir: Path, name: str,

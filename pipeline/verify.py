@@ -36,15 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.card import CARD_NAME, read_card_header
-from pipeline.leak_scan import (
-    IP_PREFILTER,
-    STRUCTURED_PREFILTER,
-    ip_hits,
-    mask,
-    matching,
-    pii_pattern_hits,
-    string_leaves,
-)
+from pipeline.leak_scan import CleanStrings, LeakDetectors, mask, matching, string_leaves
 from pipeline.manifest import MANIFEST_NAME, ManifestError, content_hash, read_manifest, sha256_file
 from pipeline.policy import TABLE_KINDS, provider_export, public_share_mask
 from pipeline.release_build import named_models, previous_manifest
@@ -109,6 +101,9 @@ class VerifyOptions:
     private_model_names: frozenset[str] = frozenset()
     allowed_ip_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     salt: bytes | None = None
+    # Where the digests of texts the leak detectors found clean are kept (leak_scan.CleanStrings): the release's
+    # work directory, shared with its release filters and its other verifications. None: nothing remembered.
+    clean_strings: Path | None = None
 
 
 def options_from_config(config: ReleaseConfig, workdir: Path,
@@ -476,6 +471,8 @@ class _Scanner:
         self.found: dict[str, list[str]] = {"raw_ips": [], "pii_patterns": [], "canaries": [], "pii": [], "names": []}
         self.strings = 0
         self.watched_rows = 0
+        allowed = options.allowed_ip_networks
+        self.detectors = LeakDetectors(allowed, CleanStrings.for_detectors(allowed, options.clean_strings))
 
     def scan_batch(self, batch: pa.RecordBatch, id_column: str, file: str) -> None:
         ids = batch.column(id_column)
@@ -493,12 +490,9 @@ class _Scanner:
 
     def _scan_leaf(self, strings: pa.Array, where: Callable[[int], str], row_of: np.ndarray,
                    watched: Mapping[int, set[str]]) -> None:
-        for i in matching(strings, IP_PREFILTER):
-            for address in ip_hits(strings[int(i)].as_py(), self.options.allowed_ip_networks):
-                self.found["raw_ips"].append(f"{where(i)}: {mask(address)}")
-        for i in matching(strings, STRUCTURED_PREFILTER):
-            for hit in pii_pattern_hits(strings[int(i)].as_py()):
-                self.found["pii_patterns"].append(f"{where(i)}: {hit}")
+        for i, pii, ips in self.detectors.findings(strings):
+            self.found["raw_ips"] += [f"{where(i)}: {mask(address)}" for address in ips]
+            self.found["pii_patterns"] += [f"{where(i)}: {hit}" for hit in pii]
         for i, value, kind in self.literals.find(strings):
             self.found[kind].append(f"{where(i)}: {mask(value)}")
         if self.names:
@@ -554,6 +548,7 @@ def _scan_strings(release: _Release, options: VerifyOptions, report: VerifyRepor
                 scanner.scan_batch(batch, id_column, entry["path"])
     for name in (CARD_NAME, MANIFEST_NAME):
         scanner.scan_text_file(release.root / name)
+    scanner.detectors.clean.save()
     scanner.report(report)
 
 
