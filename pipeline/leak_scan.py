@@ -20,6 +20,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
+from functools import partial
 from importlib.metadata import version as package_version
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import redaction.structured
+from classifiers.workers import LazyWorkerPool
 from redaction.structured import KINDS, find_structured
 from redaction.structured import PREFILTER as STRUCTURED_PREFILTER
 
@@ -180,35 +182,71 @@ class CleanStrings:
         self._unsaved = []
 
 
+# (text, whether it matched the structured prefilter, whether it matched the IP prefilter)
+_Task = tuple[str, bool, bool]
+
+
+def _verdicts(tasks: list[_Task], allowed_ips: tuple) -> list[tuple[list[str], list[str]]]:
+    """(structured PII hits masked, IP addresses) of each text: what `LeakDetectors.findings` reports."""
+    return [(pii_pattern_hits(text) if structured else [], ip_hits(text, allowed_ips) if ips else [])
+            for text, structured, ips in tasks]
+
+
+def _start_worker() -> None:
+    """Nothing to load: importing this module loaded the detectors."""
+
+
 class LeakDetectors:
     """The structured-PII and IP scans of a column of strings: the RE2 prefilters pick the candidates, each
-    distinct candidate text not known clean is checked in Python once, and texts found clean are remembered."""
+    distinct candidate text not known clean is checked in Python once, and texts found clean are remembered.
+    With `workers` > 1, a batch with many texts to check is spread over that many processes (started on
+    first use; `close` stops them)."""
 
-    def __init__(self, allowed_ips: tuple = (), clean: CleanStrings | None = None):
+    PARALLEL_MIN_TEXTS = 512  # fewer: checked here, cheaper than shipping them to the workers
+    TASKS_PER_WORKER = 4
+
+    def __init__(self, allowed_ips: tuple = (), clean: CleanStrings | None = None, workers: int = 1):
         self.allowed_ips = tuple(allowed_ips)
         self.clean = clean if clean is not None else CleanStrings.for_detectors(self.allowed_ips)
         if self.clean.version != detector_version(self.allowed_ips):
             raise ValueError("the clean-text set was made by other detectors or for other allowed networks")
+        self.workers = workers
+        self._pool = LazyWorkerPool(workers, _start_worker, ()) if workers > 1 else None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+    def _check(self, tasks: list[_Task]) -> list[tuple[list[str], list[str]]]:
+        if self._pool is None or len(tasks) < self.PARALLEL_MIN_TEXTS:
+            return _verdicts(tasks, self.allowed_ips)
+        size = -(-len(tasks) // (self.workers * self.TASKS_PER_WORKER))
+        chunks = [tasks[start:start + size] for start in range(0, len(tasks), size)]
+        return [verdict for part in self._pool.map(partial(_verdicts, allowed_ips=self.allowed_ips), chunks)
+                for verdict in part]
 
     def findings(self, strings: pa.Array) -> Iterator[tuple[int, list[str], list[str]]]:
         """(index, structured PII hits masked as "kind valu…", IP addresses) of each string with any."""
+        encoded = pc.dictionary_encode(strings)  # each distinct string once, prefilters included
+        codes = pc.fill_null(encoded.indices, -1).to_numpy()
+        for distinct, pii, found_ips in self._distinct_findings(encoded.dictionary):
+            yield from ((int(i), pii, found_ips) for i in np.flatnonzero(codes == distinct))
+
+    def _distinct_findings(self, strings: pa.Array) -> Iterator[tuple[int, list[str], list[str]]]:
         structured, ips = _matches(strings, STRUCTURED_PREFILTER), _matches(strings, IP_PREFILTER)
         candidates = np.flatnonzero(structured | ips)
         if not len(candidates):
             return
         texts = strings.take(pa.array(candidates)).to_pylist()
         digests = [text_digest(text) for text in texts]
-        verdicts: dict[bytes, tuple[list[str], list[str]]] = {}
-        for j in np.flatnonzero(~self.clean.known(digests)):
-            digest, i = digests[j], candidates[j]
-            if digest not in verdicts:
-                verdicts[digest] = (pii_pattern_hits(texts[j]) if structured[i] else [],
-                                    ip_hits(texts[j], self.allowed_ips) if ips[i] else [])
-        self.clean.add(digest for digest, (pii, found_ips) in verdicts.items() if not pii and not found_ips)
-        for j, digest in enumerate(digests):
-            pii, found_ips = verdicts.get(digest, ((), ()))
+        unknown = np.flatnonzero(~self.clean.known(digests))
+        tasks = [(texts[j], bool(structured[candidates[j]]), bool(ips[candidates[j]])) for j in unknown]
+        verdicts = self._check(tasks)
+        self.clean.add(digests[j] for j, (pii, found_ips) in zip(unknown, verdicts, strict=True)
+                       if not pii and not found_ips)
+        for j, (pii, found_ips) in zip(unknown, verdicts, strict=True):
             if pii or found_ips:
-                yield int(candidates[j]), list(pii), list(found_ips)
+                yield int(candidates[j]), pii, found_ips
 
 
 def residual_pii_rows(table: pa.Table, columns: Iterable[str], detectors: LeakDetectors) -> np.ndarray:

@@ -38,7 +38,7 @@ from pipeline import policy
 from pipeline.delivery import deliver_exports
 from pipeline.errors import ReleaseBlocked
 from pipeline.gate import apply_waivers, record_path, record_verification, require_verified
-from pipeline.leak_scan import CleanStrings
+from pipeline.leak_scan import CleanStrings, LeakDetectors
 from pipeline.manifest import MANIFEST_NAME, parse_manifest, read_manifest
 from pipeline.publish import HubTarget, LocalTarget, PublishResult, PublishTarget, RetryPolicy, publish_release
 from pipeline.rating_plots import write_plots
@@ -316,21 +316,26 @@ def read_previous(ws: ReleaseWorkspace) -> dict[str, Any] | None:
     return ws.read_json("share", "previous")
 
 
-def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace, judge_key: bytes) -> ShareSummary:
+def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace, judge_key: bytes, workers: int = 1) -> ShareSummary:
     """The drawn, classified, redacted rows that pass the release filters (real model names: private),
     streamed batch by batch; the frequent prompts are counted over the whole table first. The
     manifest lists the window's log files as ingest hashed them, and fingerprints the salt and `judge_key`.
-    The previous release is looked up here, once, and checked against."""
+    The previous release is looked up here, once, and checked against. The residual-PII filter's leak scans
+    run on `workers` processes and remember the texts found clean for this release's verifications."""
     previous = previous_release(config, ws.workdir)
     check_continuity(config, salt, previous, judge_key)
     ws.write_json("share", "previous", previous)
     inputs = {name: ShareInput.of_parquet(ws.table(PRIVATE_STAGES[-1], name), SHARE_BATCH_ROWS) for name in TABLES}
-    clean = CleanStrings.for_detectors(tuple(config.verify.allowed_ip_networks), ws.clean_strings_dir)
-    counts, stages = filter_share(config, inputs, ws.read_json("candidates", "counts"),
-                                  lambda name, schema: ws.writer("share", name, schema), stage_reports(ws),
-                                  previously_public=previously_public_ids(config, previous, ws.workdir),
-                                  taken_down=release_takedowns(config, ws), clean=clean)
-    clean.save()
+    allowed = tuple(config.verify.allowed_ip_networks)
+    detectors = LeakDetectors(allowed, CleanStrings.for_detectors(allowed, ws.clean_strings_dir), workers)
+    try:
+        counts, stages = filter_share(config, inputs, ws.read_json("candidates", "counts"),
+                                      lambda name, schema: ws.writer("share", name, schema), stage_reports(ws),
+                                      previously_public=previously_public_ids(config, previous, ws.workdir),
+                                      taken_down=release_takedowns(config, ws), detectors=detectors)
+    finally:
+        detectors.close()
+    detectors.clean.save()
     result = ShareSummary(counts, stages)
     ws.write_json("share", "counts", result.counts)
     ws.write_json("share", "stages", {name: {stage: status.to_dict() for stage, status in per.items()}
@@ -437,12 +442,13 @@ def build(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, Any]:
                                 named_models(config, previous), ws.leaderboard_dir)
 
 
-def verify(config: ReleaseConfig, ws: ReleaseWorkspace) -> VerifyReport:
+def verify(config: ReleaseConfig, ws: ReleaseWorkspace, workers: int = 1) -> VerifyReport:
     """Verify the public release and record the outcome, bound to its bytes, for the publishing gate."""
-    return _verify_and_record(config, ws, ws.public_dir, "public")
+    return _gated_and_recorded(config, ws, ws.public_dir, "public",
+                               verify_release(ws.public_dir, _verify_options(config, ws, workers)))
 
 
-def verify_provider_exports(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, VerifyReport]:
+def verify_provider_exports(config: ReleaseConfig, ws: ReleaseWorkspace, workers: int = 1) -> dict[str, VerifyReport]:
     """Verify every provider's export, as the public release is verified plus the checks that keep an
     export to its provider (verify_provider_export, against the private share), and record each outcome
     for the publishing gate. A provider without an export directory gets a failing report, no record."""
@@ -451,20 +457,16 @@ def verify_provider_exports(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict
         directory = ws.provider_dir / provider
         exported = verify_provider_export(directory, provider, config, ws.root / "share")
         if directory.is_dir():
-            general = verify_release(directory, _verify_options(config, ws))
+            general = verify_release(directory, _verify_options(config, ws, workers))
             exported.checks[:0] = general.checks
         reports[provider] = _gated_and_recorded(config, ws, directory, f"providers/{provider}", exported)
     return reports
 
 
-def _verify_and_record(config: ReleaseConfig, ws: ReleaseWorkspace, release_dir: Path, name: str) -> VerifyReport:
-    return _gated_and_recorded(config, ws, release_dir, name, verify_release(release_dir, _verify_options(config, ws)))
-
-
-def _verify_options(config: ReleaseConfig, ws: ReleaseWorkspace) -> VerifyOptions:
+def _verify_options(config: ReleaseConfig, ws: ReleaseWorkspace, workers: int) -> VerifyOptions:
     """The config's verify options; the texts found clean are shared with the release filters and every
     verification of this release (only byte-identical texts, under the same detector version)."""
-    return replace(options_from_config(config, ws.workdir), clean_strings=ws.clean_strings_dir)
+    return replace(options_from_config(config, ws.workdir), clean_strings=ws.clean_strings_dir, workers=workers)
 
 
 def _gated_and_recorded(config: ReleaseConfig, ws: ReleaseWorkspace, release_dir: Path, name: str,

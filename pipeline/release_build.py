@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from pipeline import policy
 from pipeline.card import write_card
 from pipeline.errors import ConfigError
-from pipeline.leak_scan import CleanStrings, LeakDetectors
+from pipeline.leak_scan import LeakDetectors
 from pipeline.manifest import (
     build_manifest,
     data_files_glob,
@@ -219,7 +219,7 @@ def filter_share(
     held_back: bool = True,
     previously_public: Mapping[str, pa.Array] | None = None,
     taken_down: Mapping[str, pa.Array] | None = None,
-    clean: CleanStrings | None = None,
+    detectors: LeakDetectors | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, StageStatus]]]:
     """The required stages, then the release filters batch by batch, kept rows into `open_sink(name, schema)`;
     returns the counts (drawn, dropped per reason, public) and each table's stage statuses.
@@ -230,7 +230,8 @@ def filter_share(
     window-dependent filter is not one); `withdrawn` counts those removed by reason, and those not reaching
     the filters at all (outside this window, or held back upstream) as `not_in_this_release`. `taken_down`:
     per table, the ids of rows people asked to remove, dropped first (the config's takedown list, resolved).
-    `clean`: the texts verify's leak detectors already found clean (see leak_scan.CleanStrings), added to.
+    `detectors`: verify's leak scans for the residual-PII filter, as the release runs them (by default: with
+    the config's allowed networks, in this process, remembering nothing past the call).
     """
     stages = {
         name: policy.stage_statuses_in(source.batches(policy.present_stage_columns(source.schema.names)),
@@ -239,8 +240,7 @@ def filter_share(
     }
     policy.require_stages(stages, config.required_stages)
 
-    allowed_ips = tuple(config.verify.allowed_ip_networks)
-    detectors = LeakDetectors(allowed_ips, clean if clean is not None else CleanStrings.for_detectors(allowed_ips))
+    detectors = detectors or LeakDetectors(tuple(config.verify.allowed_ip_networks))
     counts = {}
     for name, source in inputs.items():
         drawn = dict(drawn_counts[name])

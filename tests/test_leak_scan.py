@@ -87,3 +87,16 @@ def test_detectors_refuse_a_set_made_for_other_detectors(tmp_path):
     allowed = (ipaddress.ip_network("84.17.0.0/16"),)
     with pytest.raises(ValueError, match="other allowed networks"):
         LeakDetectors(allowed, CleanStrings.for_detectors((), tmp_path))
+
+
+def test_worker_processes_find_what_this_process_finds(tmp_path, monkeypatch):
+    monkeypatch.setattr(LeakDetectors, "PARALLEL_MIN_TEXTS", 2)
+    texts = [CLEAN, EMAIL, None, IP, f"{CLEAN} and {EMAIL}", "plain words"]
+    here = findings(LeakDetectors(), texts)
+    spread = LeakDetectors(clean=CleanStrings.for_detectors((), tmp_path), workers=2)
+    try:
+        assert findings(spread, texts) == here and set(here) == {1, 3, 4}
+        assert spread._pool is not None and spread._pool.started
+    finally:
+        spread.close()
+    assert len(spread.clean) == 1  # CLEAN, remembered from the workers' verdict

@@ -203,13 +203,16 @@ def test_a_canary_value_anywhere_fails(release, tmp_path):
         "conversations",
         lambda rows: [
             {**r, "conversation": [*r["conversation"][:1], {"role": "assistant", "content": "x CANARY-7f3a9c y"}]}
-            if i == 5
+            if i in (5, 9)  # the same text twice: each string is looked at once, each place reported
             else r
             for i, r in enumerate(rows)
         ],
     )
     report = verify_release(release, full_options(canaries=canaries))
     assert failed(report) == {"canaries"}
+    ids = pq.read_table(next((release / "data/conversations").glob("*.parquet")))["conversation_id"]
+    problems = next(c.problems for c in report.checks if c.name == "canaries")
+    assert [re.search(r"_id=(\S+) ", p).group(1) for p in problems] == [ids[5].as_py(), ids[9].as_py()]
 
 
 def test_planted_pii_fails_anywhere_and_single_names_in_their_own_conversation(release, truth):
