@@ -136,8 +136,8 @@ def public_share(storage: ArenaStorage, release: ReleaseSettings) -> dg.Material
     reads = ["/cleaned/accounting.json", "candidates", "language", "redacted", "moderation", "toxicity"]
     if release.load()[0].takedowns is not None:  # resolved over the whole cleaned tables (their ids and judges)
         reads += ["/cleaned/battles.parquet", "/cleaned/conversations.parquet"]
-    with release.stage(storage, reads=reads, writes=["share"]) as (config, salt, ws):
-        share = stages.share(config, salt, ws, storage.judge_key(storage.cleaning()))
+    with release.stage(storage, reads=reads, writes=["share", "clean_strings"]) as (config, salt, ws):
+        share = stages.share(config, salt, ws, storage.judge_key(storage.cleaning()), release.stage_settings().workers)
     drops = [{"table": name, "reason": reason, "rows": f"{count:,}"}
              for name, counts in share.counts.items() for reason, count in counts["dropped"].items() if count]
     stage_rows = [{"table": name, "stage": stage, "status": s.status, "model": s.model or "-", "why": s.reason}
@@ -176,9 +176,10 @@ def anonymized(storage: ArenaStorage, release: ReleaseSettings) -> dg.Materializ
 def provider_exports(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """One private release per provider: its models' rows of the public share, opponents anonymous, and
     its own model named only while on the leaderboard."""
-    with release.stage(storage, reads=["share"], writes=["providers", "verify/providers"]) as (config, _, ws):
+    reads, writes = ["share", "clean_strings"], ["providers", "verify/providers", "clean_strings"]
+    with release.stage(storage, reads=reads, writes=writes) as (config, _, ws):
         manifests = stages.export_providers(config, ws)
-        reports = stages.verify_provider_exports(config, ws)
+        reports = stages.verify_provider_exports(config, ws, release.stage_settings().workers)
     rows = [{"provider": provider, **{f"{name} rows": t["rows"] for name, t in manifest["tables"].items()},
              "models named": ", ".join(manifest["leaderboard_models"]) or "none",
              "verified": "PASS" if reports[provider].ok else "FAIL"}
@@ -193,10 +194,12 @@ def provider_exports(storage: ArenaStorage, release: ReleaseSettings) -> dg.Mate
 def release_build(storage: ArenaStorage, release: ReleaseSettings) -> dg.MaterializeResult:
     """The public release directory: the anonymized tables as Parquet shards, the manifest and the
     dataset card (with the leaderboard); then verified, for the blocking checks below."""
-    reads, writes = ["share", "anonymized", "leaderboard"], ["public", "verify/public"]
+    # clean_strings: the texts the leak scans found clean in this release, shared by its stages (see pipeline.leak_scan)
+    reads = ["share", "anonymized", "leaderboard", "clean_strings"]
+    writes = ["public", "verify/public", "clean_strings"]
     with release.stage(storage, reads=reads, writes=writes) as (config, _, ws):
         manifest = stages.build(config, ws)
-        report = stages.verify(config, ws)
+        report = stages.verify(config, ws, release.stage_settings().workers)
         card = card_preview((ws.public_dir / "README.md").read_text(), ws.public_dir)
     tables = manifest["tables"]
     battles = tables.get("battles", {})

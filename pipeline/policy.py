@@ -29,7 +29,7 @@ from classifiers.moderation import CATEGORY_NAMES
 from classifiers.status import StageStatus
 from pipeline import schemas
 from pipeline.errors import ReleaseBlocked
-from pipeline.leak_scan import residual_pii_rows
+from pipeline.leak_scan import LeakDetectors, residual_pii_rows
 from pipeline.release_config import Filters, FrequentPrompts, LogWindow
 
 # A classifier stage is known by the columns it writes; its types are the stage's own and pass through.
@@ -245,15 +245,16 @@ class PublicFilter:
     checks: tuple[tuple[str, str], ...]
     params: dict[str, object]
     columns: tuple[str, ...]  # what the conditions read
-    allowed_ips: tuple = ()  # networks an address in the text may belong to (the config's verify setting)
+    detectors: LeakDetectors  # verify's structured-PII and IP scans (with the config's allowed networks)
 
     @classmethod
     def prepare(
         cls, schema: pa.Schema, kind: TableKind, filters: Filters, required_stages: Iterable[str],
-        prompts: Iterable[pa.Table], taken_down: pa.Array | None = None, allowed_ips: tuple = (),
+        prompts: Iterable[pa.Table], taken_down: pa.Array | None = None, detectors: LeakDetectors | None = None,
     ) -> PublicFilter:
         """`prompts`: the whole table, in batches holding at least its conversation columns. `taken_down`:
-        ids of rows people asked to remove (pipeline.takedown), dropped before any other check."""
+        ids of rows people asked to remove (pipeline.takedown), dropped before any other check. `detectors`:
+        verify's leak scans as the release runs them (by default: no allowed networks, nothing remembered)."""
         names = set(schema.names)
         checks: list[tuple[str, str]] = []
         params: dict[str, object] = {}
@@ -298,7 +299,7 @@ class PublicFilter:
         if filters.drop_moderation_flagged and flagged:
             checks.append(("moderation_flagged", f"coalesce({flagged}, false)"))
         columns = (kind.id_column, *convs, *kind.model_columns, *(c for c in OPTIONAL_COLUMNS if c in names))
-        return cls(kind, tuple(checks), params, tuple(dict.fromkeys(columns)), tuple(allowed_ips))
+        return cls(kind, tuple(checks), params, tuple(dict.fromkeys(columns)), detectors or LeakDetectors())
 
     @property
     def reason_names(self) -> tuple[str, ...]:
@@ -315,7 +316,7 @@ class PublicFilter:
         if not len(kept):
             return reasons
         residue = np.zeros(len(batch), dtype=bool)
-        residue[kept] = residual_pii_rows(batch.take(kept), self.kind.conversation_columns, self.allowed_ips)
+        residue[kept] = residual_pii_rows(batch.take(kept), self.kind.conversation_columns, self.detectors)
         return pc.if_else(pa.array(residue), pa.scalar(RESIDUAL_PII), reasons) if residue.any() else reasons
 
     def count(self, reasons: pa.Array) -> dict[str, int]:

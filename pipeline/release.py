@@ -18,7 +18,7 @@ import json
 import shutil
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from pipeline import policy
 from pipeline.delivery import deliver_exports
 from pipeline.errors import ReleaseBlocked
 from pipeline.gate import apply_waivers, record_path, record_verification, require_verified
+from pipeline.leak_scan import CleanStrings, LeakDetectors
 from pipeline.manifest import MANIFEST_NAME, parse_manifest, read_manifest
 from pipeline.publish import HubTarget, LocalTarget, PublishResult, PublishTarget, RetryPolicy, publish_release
 from pipeline.rating_plots import write_plots
@@ -59,7 +60,7 @@ from pipeline.release_config import LocalTarget as LocalTargetSpec
 from pipeline.release_config import ReleaseConfig, Salt, config_hash
 from pipeline.stage_settings import StageSettings
 from pipeline.takedown import load_takedowns, taken_down_ids
-from pipeline.verify import VerifyReport, options_from_config, verify_provider_export, verify_release
+from pipeline.verify import VerifyOptions, VerifyReport, options_from_config, verify_provider_export, verify_release
 from redaction.table import AUDIT_SCHEMA, FAILURES_SCHEMA, TableRedactor, redacted_schema
 
 # Rows per batch when the public share is drawn from the cleaned tables: bounded memory at any window,
@@ -102,6 +103,11 @@ class ReleaseWorkspace:
     @property
     def cache_dir(self) -> Path:
         return self.workdir / "cache"
+
+    @property
+    def clean_strings_dir(self) -> Path:
+        """The digests of texts the leak detectors found clean in this release (leak_scan.CleanStrings)."""
+        return self.root / "clean_strings"
 
     @property
     def public_dir(self) -> Path:
@@ -311,19 +317,26 @@ def read_previous(ws: ReleaseWorkspace) -> dict[str, Any] | None:
     return ws.read_json("share", "previous")
 
 
-def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace, judge_key: bytes) -> ShareSummary:
+def share(config: ReleaseConfig, salt: Salt, ws: ReleaseWorkspace, judge_key: bytes, workers: int = 1) -> ShareSummary:
     """The drawn, classified, redacted rows that pass the release filters (real model names: private),
     streamed batch by batch; the frequent prompts are counted over the whole table first. The
     manifest lists the window's log files as ingest hashed them, and fingerprints the salt and `judge_key`.
-    The previous release is looked up here, once, and checked against."""
+    The previous release is looked up here, once, and checked against. The residual-PII filter's leak scans
+    run on `workers` processes and remember the texts found clean for this release's verifications."""
     previous = previous_release(config, ws.workdir)
     check_continuity(config, salt, previous, judge_key)
     ws.write_json("share", "previous", previous)
     inputs = {name: ShareInput.of_parquet(ws.table(PRIVATE_STAGES[-1], name), SHARE_BATCH_ROWS) for name in TABLES}
-    counts, stages = filter_share(config, inputs, ws.read_json("candidates", "counts"),
-                                  lambda name, schema: ws.writer("share", name, schema), stage_reports(ws),
-                                  previously_public=previously_public_ids(config, previous, ws.workdir),
-                                  taken_down=release_takedowns(config, ws))
+    allowed = tuple(config.verify.allowed_ip_networks)
+    detectors = LeakDetectors(allowed, CleanStrings.for_detectors(allowed, ws.clean_strings_dir), workers)
+    try:
+        counts, stages = filter_share(config, inputs, ws.read_json("candidates", "counts"),
+                                      lambda name, schema: ws.writer("share", name, schema), stage_reports(ws),
+                                      previously_public=previously_public_ids(config, previous, ws.workdir),
+                                      taken_down=release_takedowns(config, ws), detectors=detectors)
+    finally:
+        detectors.close()
+    detectors.clean.save()
     result = ShareSummary(counts, stages)
     ws.write_json("share", "counts", result.counts)
     ws.write_json("share", "stages", {name: {stage: status.to_dict() for stage, status in per.items()}
@@ -430,12 +443,13 @@ def build(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, Any]:
                                 named_models(config, previous), ws.leaderboard_dir)
 
 
-def verify(config: ReleaseConfig, ws: ReleaseWorkspace) -> VerifyReport:
+def verify(config: ReleaseConfig, ws: ReleaseWorkspace, workers: int = 1) -> VerifyReport:
     """Verify the public release and record the outcome, bound to its bytes, for the publishing gate."""
-    return _verify_and_record(config, ws, ws.public_dir, "public")
+    return _gated_and_recorded(config, ws, ws.public_dir, "public",
+                               verify_release(ws.public_dir, _verify_options(config, ws, workers)))
 
 
-def verify_provider_exports(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict[str, VerifyReport]:
+def verify_provider_exports(config: ReleaseConfig, ws: ReleaseWorkspace, workers: int = 1) -> dict[str, VerifyReport]:
     """Verify every provider's export, as the public release is verified plus the checks that keep an
     export to its provider (verify_provider_export, against the private share), and record each outcome
     for the publishing gate. A provider without an export directory gets a failing report, no record."""
@@ -444,15 +458,16 @@ def verify_provider_exports(config: ReleaseConfig, ws: ReleaseWorkspace) -> dict
         directory = ws.provider_dir / provider
         exported = verify_provider_export(directory, provider, config, ws.root / "share")
         if directory.is_dir():
-            general = verify_release(directory, options_from_config(config, ws.workdir))
+            general = verify_release(directory, _verify_options(config, ws, workers))
             exported.checks[:0] = general.checks
         reports[provider] = _gated_and_recorded(config, ws, directory, f"providers/{provider}", exported)
     return reports
 
 
-def _verify_and_record(config: ReleaseConfig, ws: ReleaseWorkspace, release_dir: Path, name: str) -> VerifyReport:
-    return _gated_and_recorded(config, ws, release_dir, name,
-                               verify_release(release_dir, options_from_config(config, ws.workdir)))
+def _verify_options(config: ReleaseConfig, ws: ReleaseWorkspace, workers: int) -> VerifyOptions:
+    """The config's verify options; the texts found clean are shared with the release filters and every
+    verification of this release (only byte-identical texts, under the same detector version)."""
+    return replace(options_from_config(config, ws.workdir), clean_strings=ws.clean_strings_dir, workers=workers)
 
 
 def _gated_and_recorded(config: ReleaseConfig, ws: ReleaseWorkspace, release_dir: Path, name: str,

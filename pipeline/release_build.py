@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from pipeline import policy
 from pipeline.card import write_card
 from pipeline.errors import ConfigError
+from pipeline.leak_scan import LeakDetectors
 from pipeline.manifest import (
     build_manifest,
     data_files_glob,
@@ -218,6 +219,7 @@ def filter_share(
     held_back: bool = True,
     previously_public: Mapping[str, pa.Array] | None = None,
     taken_down: Mapping[str, pa.Array] | None = None,
+    detectors: LeakDetectors | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, StageStatus]]]:
     """The required stages, then the release filters batch by batch, kept rows into `open_sink(name, schema)`;
     returns the counts (drawn, dropped per reason, public) and each table's stage statuses.
@@ -228,6 +230,8 @@ def filter_share(
     window-dependent filter is not one); `withdrawn` counts those removed by reason, and those not reaching
     the filters at all (outside this window, or held back upstream) as `not_in_this_release`. `taken_down`:
     per table, the ids of rows people asked to remove, dropped first (the config's takedown list, resolved).
+    `detectors`: verify's leak scans for the residual-PII filter, as the release runs them (by default: with
+    the config's allowed networks, in this process, remembering nothing past the call).
     """
     stages = {
         name: policy.stage_statuses_in(source.batches(policy.present_stage_columns(source.schema.names)),
@@ -236,6 +240,7 @@ def filter_share(
     }
     policy.require_stages(stages, config.required_stages)
 
+    detectors = detectors or LeakDetectors(tuple(config.verify.allowed_ip_networks))
     counts = {}
     for name, source in inputs.items():
         drawn = dict(drawn_counts[name])
@@ -246,7 +251,7 @@ def filter_share(
         rule = policy.PublicFilter.prepare(source.schema, kind, config.filters, config.required_stages,
                                            prompts=source.batches(kind.conversation_columns),
                                            taken_down=None if taken_down is None else taken_down[name],
-                                           allowed_ips=tuple(config.verify.allowed_ip_networks))
+                                           detectors=detectors)
         dropped = {reason: 0 for reason in rule.reason_names}
         before = None if previously_public is None else previously_public.get(name, pa.array([], pa.string()))
         withdrawn: Counter[str] = Counter()

@@ -13,7 +13,10 @@ own side, opponents anonymous, no other provider's and no unreleased model name 
 provider terms on its card.
 
 Data files are read batch by batch; each string column (lists and structs flattened) is scanned
-with Arrow's RE2 kernels, and only the few matching strings are looked at in Python.
+with Arrow's RE2 kernels, and only the few matching strings are looked at in Python. Given
+`VerifyOptions.clean_strings` (the release stages give their work directory's), a text that the same
+structured-PII and IP detectors already found clean, byte for byte, in this release's filters or an
+earlier verification is not checked again (pipeline.leak_scan.CleanStrings); every other check reads it.
 """
 
 from __future__ import annotations
@@ -36,15 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.card import CARD_NAME, read_card_header
-from pipeline.leak_scan import (
-    IP_PREFILTER,
-    STRUCTURED_PREFILTER,
-    ip_hits,
-    mask,
-    matching,
-    pii_pattern_hits,
-    string_leaves,
-)
+from pipeline.leak_scan import CleanStrings, LeakDetectors, mask, matching, string_leaves
 from pipeline.manifest import MANIFEST_NAME, ManifestError, content_hash, read_manifest, sha256_file
 from pipeline.policy import TABLE_KINDS, provider_export, public_share_mask
 from pipeline.release_build import named_models, previous_manifest
@@ -109,6 +104,10 @@ class VerifyOptions:
     private_model_names: frozenset[str] = frozenset()
     allowed_ip_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     salt: bytes | None = None
+    # Where the digests of texts the leak detectors found clean are kept (leak_scan.CleanStrings): the release's
+    # work directory, shared with its release filters and its other verifications. None: nothing remembered.
+    clean_strings: Path | None = None
+    workers: int = 1  # processes for the structured-PII and IP checks of many new texts
 
 
 def options_from_config(config: ReleaseConfig, workdir: Path,
@@ -399,7 +398,13 @@ class _Literals:
         self.groups = [short[i : i + _PATTERN_VALUES] for i in range(0, len(short), _PATTERN_VALUES)]
 
     def find(self, strings: pa.Array) -> Iterator[tuple[int, str, str]]:
-        """(index in `strings`, value, kind) for every value found."""
+        """(index in `strings`, value, kind) for every value found: each distinct string is looked at once."""
+        encoded = pc.dictionary_encode(strings)
+        codes = pc.fill_null(encoded.indices, -1).to_numpy()
+        for distinct, value, kind in self._find_distinct(encoded.dictionary):
+            yield from ((int(i), value, kind) for i in np.flatnonzero(codes == distinct))
+
+    def _find_distinct(self, strings: pa.Array) -> Iterator[tuple[int, str, str]]:
         if len(self.anchors):
             words = pc.split_pattern_regex(strings, _NON_WORD)
             holds_anchor = pc.is_in(pc.list_flatten(words), value_set=self.anchors)
@@ -476,6 +481,9 @@ class _Scanner:
         self.found: dict[str, list[str]] = {"raw_ips": [], "pii_patterns": [], "canaries": [], "pii": [], "names": []}
         self.strings = 0
         self.watched_rows = 0
+        allowed = options.allowed_ip_networks
+        self.detectors = LeakDetectors(allowed, CleanStrings.for_detectors(allowed, options.clean_strings),
+                                       options.workers)
 
     def scan_batch(self, batch: pa.RecordBatch, id_column: str, file: str) -> None:
         ids = batch.column(id_column)
@@ -493,12 +501,9 @@ class _Scanner:
 
     def _scan_leaf(self, strings: pa.Array, where: Callable[[int], str], row_of: np.ndarray,
                    watched: Mapping[int, set[str]]) -> None:
-        for i in matching(strings, IP_PREFILTER):
-            for address in ip_hits(strings[int(i)].as_py(), self.options.allowed_ip_networks):
-                self.found["raw_ips"].append(f"{where(i)}: {mask(address)}")
-        for i in matching(strings, STRUCTURED_PREFILTER):
-            for hit in pii_pattern_hits(strings[int(i)].as_py()):
-                self.found["pii_patterns"].append(f"{where(i)}: {hit}")
+        for i, pii, ips in self.detectors.findings(strings):
+            self.found["raw_ips"] += [f"{where(i)}: {mask(address)}" for address in ips]
+            self.found["pii_patterns"] += [f"{where(i)}: {hit}" for hit in pii]
         for i, value, kind in self.literals.find(strings):
             self.found[kind].append(f"{where(i)}: {mask(value)}")
         if self.names:
@@ -547,13 +552,17 @@ def _scan_strings(release: _Release, options: VerifyOptions, report: VerifyRepor
     # A name this release shows (it is or has been on the leaderboard) is not an unreleased name.
     shown = set(release.manifest["leaderboard_models"])
     scanner = _Scanner(replace(options, private_model_names=options.private_model_names - shown))
-    for table in release.manifest["tables"]:
-        id_column = TABLE_KINDS[table].id_column
-        for entry, path in release.parquet(table):
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
-                scanner.scan_batch(batch, id_column, entry["path"])
+    try:
+        for table in release.manifest["tables"]:
+            id_column = TABLE_KINDS[table].id_column
+            for entry, path in release.parquet(table):
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
+                    scanner.scan_batch(batch, id_column, entry["path"])
+    finally:
+        scanner.detectors.close()
     for name in (CARD_NAME, MANIFEST_NAME):
         scanner.scan_text_file(release.root / name)
+    scanner.detectors.clean.save()
     scanner.report(report)
 
 

@@ -166,6 +166,16 @@ def test_ip_lookalikes_pass(release, text):
     assert verify_release(release, full_options()).ok
 
 
+def test_a_leak_is_found_with_the_clean_texts_of_earlier_scans_at_hand(release, tmp_path):
+    """The texts an earlier verification found clean are not checked again; a text edited since is."""
+    options = full_options(clean_strings=tmp_path / "clean")
+    assert verify_release(release, options).ok
+    assert list((tmp_path / "clean").rglob("*.npy"))
+    rewrite(release, "battles", set_prompt(0, "write to rosalind.franklin@kings-college.co.uk today"))
+    report = verify_release(release, options)
+    assert failed(report) == {"pii_patterns"} and "email rosa…" in report.format()
+
+
 def test_documentation_addresses_are_not_raw_ips(release):
     rewrite(release, "battles", set_prompt(3, "e.g. ping 192.0.2.10, 198.51.100.7, 203.0.113.9 or 2001:db8::1"))
     assert verify_release(release, full_options()).ok
@@ -193,13 +203,16 @@ def test_a_canary_value_anywhere_fails(release, tmp_path):
         "conversations",
         lambda rows: [
             {**r, "conversation": [*r["conversation"][:1], {"role": "assistant", "content": "x CANARY-7f3a9c y"}]}
-            if i == 5
+            if i in (5, 9)  # the same text twice: each string is looked at once, each place reported
             else r
             for i, r in enumerate(rows)
         ],
     )
     report = verify_release(release, full_options(canaries=canaries))
     assert failed(report) == {"canaries"}
+    ids = pq.read_table(next((release / "data/conversations").glob("*.parquet")))["conversation_id"]
+    problems = next(c.problems for c in report.checks if c.name == "canaries")
+    assert [re.search(r"_id=(\S+) ", p).group(1) for p in problems] == [ids[5].as_py(), ids[9].as_py()]
 
 
 def test_planted_pii_fails_anywhere_and_single_names_in_their_own_conversation(release, truth):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.verify import pii_pattern_hits
+from pipeline.leak_scan import pii_pattern_hits
 
 
 @pytest.mark.parametrize(("text", "kind"), [
