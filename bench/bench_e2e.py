@@ -89,6 +89,7 @@ def write_inputs(run_dir: Path, logs: Path, days: int, workers: int, server: Mod
     # rightly refuse: the bench waives that check, by name and with why, and keeps every other one.
     config["verify"] |= {"canary_file": str(logs / "canaries.txt"), "pii_ground_truth": None,
                          "waivers": {"pii": "bench: pattern-only redaction (NER off) leaves planted names"}}
+    config["card"]["pii_evaluation"] = None  # measured with NER on: not this bench's redactor
     config["version"] = "bench-e2e"
     config["log_window"] = {"start": START.isoformat(), "end": (START + dt.timedelta(days=days - 1)).isoformat()}
     config["required_stages"] = ["pii", "moderation", "toxicity"]

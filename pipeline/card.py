@@ -204,7 +204,10 @@ def _pii_section(manifest: Mapping[str, Any]) -> str:
     method = (f"Personal information was detected with {pii.get('model') or 'an automatic detector'} "
               f"{pii.get('version') or ''}".rstrip() + " and replaced by placeholders (`NAME_1`, `EMAIL_1`, ...) "
               "that are consistent within a conversation and across both sides of a battle; rows whose "
-              "redaction failed were held back. Voter ids (`judge`) are keyed hashes, never IP addresses.")
+              "redaction failed were held back. Voter ids (`judge`) are keyed hashes, never IP addresses.\n\n"
+              "Policy: every person's name is redacted, public figures and fictional characters included, "
+              "because a detector cannot tell a famous namesake from a private person. Example domains "
+              "(`example.com`), documentation IP ranges and UUIDs are not personal and stay as written.")
     evaluation = manifest.get("pii_evaluation")
     if not evaluation:
         measured = ("**Recall and precision: NOT MEASURED for this release** (`card.pii_evaluation` is empty; "

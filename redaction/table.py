@@ -10,6 +10,7 @@ bounded memory; `redact` holds one table.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -17,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from types import TracebackType
@@ -379,8 +380,24 @@ class _WorkerPoolAnalysis:
 
 # --- content-hash cache -------------------------------------------------------------------------
 
-# Bump when detection code changes in a way settings do not capture, so stale cached analyses are not reused.
-ANALYSIS_VERSION = 3
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# Packages whose versions change what the recognizers find (beside Presidio and the spaCy model).
+_DETECTION_PACKAGES = ("presidio-analyzer", "phonenumbers", "natasha", "pymorphy3", "sudachipy", "jieba", "regex")
+
+
+@functools.cache
+def detection_code_digest(package: Path = _PACKAGE_DIR) -> str:
+    """A digest of the redaction package's code and data files: any change to how text is analysed makes a new
+    fingerprint, so a re-run never reuses analyses that older recognizers made (no version to remember to bump)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in {".py", ".txt", ".yaml"}):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    for name in _DETECTION_PACKAGES:
+        try:
+            digest.update(f"{name}=={version(name)}".encode())
+        except PackageNotFoundError:
+            digest.update(f"{name} missing".encode())
+    return digest.hexdigest()[:16]
 
 
 def analysis_fingerprint(settings: RedactionSettings) -> str:
@@ -388,7 +405,7 @@ def analysis_fingerprint(settings: RedactionSettings) -> str:
     model_version = (
         spacy.util.get_package_version(settings.ner.spacy_model) if settings.ner.enabled else None
     ) or "no-ner"
-    parts = [settings.fingerprint(), str(ANALYSIS_VERSION), version("presidio-analyzer"), model_version]
+    parts = [settings.fingerprint(), detection_code_digest(), model_version]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 

@@ -197,6 +197,7 @@ def test_card_has_a_pinned_load_snippet_collection_pii_limitations_citation_and_
                     "## Contact"):
         assert section in text, section
     assert "terms of use" in text and "presidio-analyzer+en_core_web_sm 2.2.366" in text
+    assert "public figures and fictional characters included" in text  # the redaction policy, stated
     assert "OWNER/NAME" not in text and "REPO" not in text
 
 

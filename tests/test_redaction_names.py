@@ -3,13 +3,15 @@ and as a check on NER's PERSON hits. Phrasings differ from the synthetic-log tem
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+import redaction
 from redaction import RedactionSettings, Redactor, SettingsError
 from redaction.names import load_name_lists
-from redaction.table import analysis_fingerprint
+from redaction.table import analysis_fingerprint, detection_code_digest
 
 GAZETTEER_ONLY = RedactionSettings.default(ner={"enabled": False})
 
@@ -74,6 +76,16 @@ def test_list_contents_are_part_of_the_cache_fingerprint(tmp_path):
     before = analysis_fingerprint(settings)
     given.write_text("Kwabena\nAma\n", encoding="utf-8")
     assert analysis_fingerprint(settings) != before
+
+
+def test_a_change_to_the_recognizers_code_is_a_new_cache_fingerprint(tmp_path):
+    """Cached analyses from older recognizer code are never reused: the package's files are in the fingerprint."""
+    package = Path(redaction.__file__).parent
+    copy = tmp_path / "redaction"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert detection_code_digest(copy) == detection_code_digest(package)
+    (copy / "structured.py").write_text((copy / "structured.py").read_text() + "\n# a changed recognizer\n")
+    assert detection_code_digest(copy) != detection_code_digest(package)
 
 
 def test_bad_lists_are_refused_with_the_reason(tmp_path):
