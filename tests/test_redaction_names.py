@@ -81,11 +81,12 @@ def test_list_contents_are_part_of_the_cache_fingerprint(tmp_path):
 def test_a_change_to_the_recognizers_code_is_a_new_cache_fingerprint(tmp_path):
     """Cached analyses from older recognizer code are never reused: the package's files are in the fingerprint."""
     package = Path(redaction.__file__).parent
-    copy = tmp_path / "redaction"
-    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    assert detection_code_digest(copy) == detection_code_digest(package)
-    (copy / "structured.py").write_text((copy / "structured.py").read_text() + "\n# a changed recognizer\n")
-    assert detection_code_digest(copy) != detection_code_digest(package)
+    same, changed = tmp_path / "same", tmp_path / "changed"
+    for copy in (same, changed):
+        shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (changed / "structured.py").write_text((changed / "structured.py").read_text() + "\n# a changed recognizer\n")
+    assert detection_code_digest(same) == detection_code_digest(package)
+    assert detection_code_digest(changed) != detection_code_digest(package)
 
 
 def test_bad_lists_are_refused_with_the_reason(tmp_path):
