@@ -52,8 +52,8 @@ def test_the_column_scan_flags_passwords_named_in_other_languages():
     language (no digits, no key shape), so the detectors get to see it."""
     import pyarrow as pa
 
-    from pipeline.leak_scan import residual_pii_rows
+    from pipeline.leak_scan import LeakDetectors, residual_pii_rows
 
     texts = ["hasło: Qx!pq#Zr&", "口令：Qx!pq#Zr&", "暗証番号は Qx!pq#Zr& です", "Hello, how are you?"]
     table = pa.table({"text": texts})
-    assert residual_pii_rows(table, ["text"]).tolist() == [True, True, True, False]
+    assert residual_pii_rows(table, ["text"], LeakDetectors()).tolist() == [True, True, True, False]
