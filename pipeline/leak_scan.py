@@ -28,8 +28,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-import redaction.structured
 from classifiers.workers import LazyWorkerPool
+from redaction.digests import TEXT_DIGEST_BYTES, detection_code_digest, text_digest
 from redaction.structured import KINDS, find_structured
 from redaction.structured import PREFILTER as STRUCTURED_PREFILTER
 
@@ -109,26 +109,23 @@ def _matches(strings: pa.Array, pattern: str) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ texts known clean
 
-DIGEST_BYTES = 16
-# What a verdict depends on besides the text: the detectors' code (this module and the shared detectors),
-# the libraries they call (phone metadata, the public suffix list inside tldextract, the regex engine).
-_DETECTOR_SOURCES = (redaction.structured.__file__, __file__)
-_DETECTOR_PACKAGES = ("phonenumbers", "tldextract", "regex", "pyarrow")
+DIGEST_BYTES = TEXT_DIGEST_BYTES
+# What a verdict depends on besides the text: the shared detectors' code, data and libraries (the redaction
+# package's digest), this module's own code, and Arrow's regex engine for the prefilters.
+_DETECTOR_SOURCES = (__file__,)
+_DETECTOR_PACKAGES = ("pyarrow",)
 
 
 def detector_version(allowed_ips: tuple = ()) -> str:
     """The version of the leak detectors as run with `allowed_ips`: a clean verdict holds only under it."""
     digest = hashlib.sha256(sys.version.encode())
+    digest.update(detection_code_digest().encode())
     for path in _DETECTOR_SOURCES:
         digest.update(Path(path).read_bytes())
     for package in _DETECTOR_PACKAGES:
         digest.update(f"{package}=={package_version(package)}".encode())
     digest.update(repr(sorted(str(network) for network in allowed_ips)).encode())
     return digest.hexdigest()[:32]
-
-
-def text_digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=DIGEST_BYTES).digest()
 
 
 class CleanStrings:

@@ -10,7 +10,6 @@ bounded memory; `redact` holds one table.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import multiprocessing
@@ -18,7 +17,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +26,7 @@ import pyarrow as pa
 import spacy
 from presidio_anonymizer import AnonymizerEngine
 
+from redaction.digests import detection_code_digest, text_digest
 from redaction.engine import TextAnalyzer
 from redaction.nlp import require_model
 from redaction.placeholders import redact_with_placeholders
@@ -380,25 +379,6 @@ class _WorkerPoolAnalysis:
 
 # --- content-hash cache -------------------------------------------------------------------------
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
-# Packages whose versions change what the recognizers find (beside Presidio and the spaCy model).
-_DETECTION_PACKAGES = ("presidio-analyzer", "phonenumbers", "natasha", "pymorphy3", "sudachipy", "jieba", "regex")
-
-
-@functools.cache
-def detection_code_digest(package: Path = _PACKAGE_DIR) -> str:
-    """A digest of the redaction package's code and data files: any change to how text is analysed makes a new
-    fingerprint, so a re-run never reuses analyses that older recognizers made (no version to remember to bump)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in {".py", ".txt", ".yaml"}):
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-    for name in _DETECTION_PACKAGES:
-        try:
-            digest.update(f"{name}=={version(name)}".encode())
-        except PackageNotFoundError:
-            digest.update(f"{name} missing".encode())
-    return digest.hexdigest()[:16]
-
 
 def analysis_fingerprint(settings: RedactionSettings) -> str:
     """Settings, code and model versions that determine an analysis."""
@@ -407,10 +387,6 @@ def analysis_fingerprint(settings: RedactionSettings) -> str:
     ) or "no-ner"
     parts = [settings.fingerprint(), detection_code_digest(), model_version]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
-
-def text_key(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 class AnalysisCache:
@@ -431,7 +407,7 @@ class AnalysisCache:
     def lookup(self, texts: list[str]) -> dict[str, list[Detection] | str]:
         if not texts:
             return {}
-        self.connection.register("wanted", pa.table({"text_key": [text_key(text) for text in texts]}))
+        self.connection.register("wanted", pa.table({"text_key": [text_digest(text).hex() for text in texts]}))
         try:
             found = self.connection.execute(
                 "SELECT a.text_key, a.detections FROM analyses a JOIN wanted w ON a.text_key = w.text_key "
@@ -444,7 +420,7 @@ class AnalysisCache:
         return {
             text: [Detection(*fields) for fields in json.loads(stored[key])]
             for text in texts
-            if (key := text_key(text)) in stored
+            if (key := text_digest(text).hex()) in stored
         }
 
     def store(self, analyses: dict[str, list[Detection]]) -> None:
@@ -453,7 +429,7 @@ class AnalysisCache:
         rows = pa.table(
             {
                 "fingerprint": [self.fingerprint] * len(analyses),
-                "text_key": [text_key(text) for text in analyses],
+                "text_key": [text_digest(text).hex() for text in analyses],
                 "detections": [
                     json.dumps([[d.entity_type, d.start, d.end, d.score, d.recognizer] for d in found])
                     for found in analyses.values()

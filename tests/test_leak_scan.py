@@ -71,6 +71,14 @@ def test_a_text_clean_under_other_detectors_is_checked_again(tmp_path, checked, 
     assert checked == [CLEAN, CLEAN]
 
 
+def test_a_change_to_the_redaction_detectors_is_a_new_version(monkeypatch):
+    """The clean-text set and redaction's analysis cache key on the same code digest: a recognizer change
+    that makes redaction analyse again makes verify check again too."""
+    before = detector_version()
+    monkeypatch.setattr(leak_scan, "detection_code_digest", lambda: "another-recognizer")
+    assert detector_version() != before
+
+
 def test_the_allowed_networks_are_part_of_the_version(tmp_path):
     allowed = (ipaddress.ip_network("84.17.0.0/16"),)
     assert detector_version(allowed) != detector_version()

@@ -10,8 +10,9 @@ import pytest
 
 import redaction
 from redaction import RedactionSettings, Redactor, SettingsError
+from redaction.digests import detection_code_digest
 from redaction.names import load_name_lists
-from redaction.table import analysis_fingerprint, detection_code_digest
+from redaction.table import analysis_fingerprint
 
 GAZETTEER_ONLY = RedactionSettings.default(ner={"enabled": False})
 
