@@ -394,7 +394,9 @@ _IPV6 = regex.compile(
     r"(?:(?<![0-9A-Za-z:.])|(?<=IP))(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:[0-9]{1,3}\.){3}[0-9]{1,3})?"
     r"(?:/[0-9]{1,3})?(?![0-9A-Za-z:])"
 )
-_VERSION_CONTEXT = regex.compile(r"(?i)(?<![A-Za-z])(?:v|version\s*|release\s*|build\s*|ver\.?\s*)$")
+_VERSION_CONTEXT = regex.compile(r"(?i)(?<![A-Za-z])(?:v|versions?\s*|release\s*|build\s*|ver\.?\s*)$")
+# What joins a version to the next one in a list or a range: "version 1.2.3.4 to 2.0.0.1", "v1.0.0.1 → 1.0.0.2".
+_VERSION_LINK = regex.compile(r"(?i)\s*(?:to|and|or|through|vs\.?|,|->|→|-|–|/)\s*(?:v|version\s*)?")
 
 
 # Multicast groups that protocols fix (local network control, SSDP, node- and link-local IPv6 scopes).
@@ -427,10 +429,13 @@ def _personal_address(value: str) -> bool:
 
 def _ips(text: str) -> Iterator[tuple[int, int]]:
     if "." in text:
+        version_end = -1  # where the last dotted quad read as a version ended
         for match in _IPV4.finditer(text):
-            if _personal_address(match.group()) and not _VERSION_CONTEXT.search(
-                text, max(0, match.start() - 10), match.start()
+            if _VERSION_CONTEXT.search(text, max(0, match.start() - 10), match.start()) or (
+                version_end >= 0 and _VERSION_LINK.fullmatch(text, version_end, match.start())
             ):
+                version_end = match.end()
+            elif _personal_address(match.group()):
                 yield match.span()
     if "::" in text or text.count(":") >= 4:
         for match in _IPV6.finditer(text):

@@ -41,6 +41,7 @@ FOUND = [
     ("请封禁IP1585:b47:f424:7b1d:185:ca2f:df7f:1b33，谢谢", "IP_ADDRESS", "1585:b47:f424:7b1d:185:ca2f:df7f:1b33"),
     # multicast outside the groups protocols fix is still someone's
     ("IP 226.108.244.1 floods the switch", "IP_ADDRESS", "226.108.244.1"),
+    ("version 1.2.3.4 runs on 84.17.33.201 now", "IP_ADDRESS", "84.17.33.201"),  # no link to the version
     # international and trunk-prefixed shapes whatever libphonenumber's metadata says, whole runs
     ("meu telefone +351 81 5890 5574.", "PHONE_NUMBER", "+351 81 5890 5574"),
     ("Rückruf unter (0146) 880115496.", "PHONE_NUMBER", "(0146) 880115496"),
@@ -110,6 +111,7 @@ def test_secrets_beyond_key_shapes(text, value):
         "write to test@example.com or ops@mail.example.org or a@b.example",
         "doc addresses 192.0.2.4, 198.51.100.7, 203.0.113.9 and 2001:db8::1",
         "loopback 127.0.0.1, netmask 255.255.255.0, version v1.2.3.4",
+        "upgrade from version 1.2.3.4 to 2.0.0.1, then versions 3.1.0.2 and 3.1.0.7 or v4.0.0.1 → 4.0.0.12",
         "timestamp 1700000000000 and order 20231225000001",
         "pi is 3.14159265358979 and 0.000123456789",
         "password: ${DB_PASSWORD}, api_key = os.environ['KEY'], password: str",
