@@ -1,10 +1,12 @@
 """A whole release end to end on N synthetic battles: per-stage wall and CPU seconds, rows/s, peak RSS.
 
-    .venv/bin/python bench/bench_e2e.py [--battles 1000000] [--days 10] [--workers 1 2]
+    .venv/bin/python bench/bench_e2e.py [--battles 1000000] [--days 10] [--workers 1 2] [--redaction pattern-only]
 
 Logs are generated once into bench/out/logs-<battles> (the same files bench_ingest.py uses; reused when
 their synth_settings.yaml matches). Each worker count runs `arena-release run` in a child process, in
-its own fresh work directory (cold caches), with pattern-only PII redaction, fastText language, the
+its own fresh work directory (cold caches), with PII redaction as the release runs it (`--redaction release`:
+redaction/default_settings.yaml, NER and the script recognizers on, every verify check) or pattern-only
+(`--redaction pattern-only`: English spaCy NER off, the ground-truth check waived), fastText language, the
 offline toxicity model and moderation through the real openai client against the local moderation
 server this script starts (tests/moderation_server.py, no latency: the figure is the pipeline's cost).
 The child's progress lines mark the stages; the process tree (pool workers included) is sampled every
@@ -80,22 +82,26 @@ def ensure_logs(battles: int, days: int, workers: int) -> Path:
     return logs
 
 
-def write_inputs(run_dir: Path, logs: Path, days: int, workers: int, server: ModerationServer) -> tuple[Path, Path]:
+def write_inputs(run_dir: Path, logs: Path, days: int, workers: int, server: ModerationServer,
+                 redaction_mode: str) -> tuple[Path, Path]:
     """The example release config over the generated days (all three stages required, published to
-    `run_dir/work/hub`, verified against the logs' canaries) and stage settings:
-    pattern-only PII, the local moderation server, `workers`."""
+    `run_dir/work/hub`, verified against the logs' canaries and planted PII) and stage settings:
+    the redaction mode, the local moderation server, `workers`."""
     config = yaml.safe_load((ROOT / "release_configs" / "example.yaml").read_text())
-    # Pattern-only PII (NER off, for speed) leaves the planted names, which the ground-truth check would
-    # rightly refuse: the bench waives that check, by name and with why, and keeps every other one.
-    config["verify"] |= {"canary_file": str(logs / "canaries.txt"), "pii_ground_truth": None,
-                         "waivers": {"pii": "bench: pattern-only redaction (NER off) leaves planted names"}}
-    config["card"]["pii_evaluation"] = None  # measured with NER on: not this bench's redactor
+    config["verify"] |= {"canary_file": str(logs / "canaries.txt"),
+                         "pii_ground_truth": str(logs / "pii_ground_truth.jsonl")}
+    redaction = yaml.safe_load((ROOT / "redaction" / "default_settings.yaml").read_text())
+    if redaction_mode == "pattern-only":
+        # English NER off leaves planted names, which the ground-truth check would rightly refuse: that one
+        # check is waived, by name and with why, and every other one kept.
+        redaction["ner"]["enabled"] = False
+        config["verify"] |= {"pii_ground_truth": None,
+                             "waivers": {"pii": "bench: pattern-only redaction (NER off) leaves planted names"}}
+        config["card"]["pii_evaluation"] = None  # measured with NER on: not this bench's redactor
     config["version"] = "bench-e2e"
     config["log_window"] = {"start": START.isoformat(), "end": (START + dt.timedelta(days=days - 1)).isoformat()}
     config["required_stages"] = ["pii", "moderation", "toxicity"]
     config["targets"] = [{**config["targets"][0], "path": "hub"}]
-    redaction = yaml.safe_load((ROOT / "redaction" / "default_settings.yaml").read_text())
-    redaction["ner"]["enabled"] = False
     stages = yaml.safe_load((ROOT / "pipeline" / "data" / "stages.yaml").read_text())
     stages["moderation"]["base_url"] = server.base_url
     stages["toxicity"]["workers"] = workers  # spreads large batches of new texts over processes
@@ -234,16 +240,19 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=10)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
                         help="one release per worker count (two: the speedup is printed)")
+    parser.add_argument("--redaction", choices=("release", "pattern-only"), default="release",
+                        help="the release's own redaction settings, or English NER off")
     parser.add_argument("--keep", action="store_true", help="keep the work directories under bench/out")
     args = parser.parse_args()
     logs = ensure_logs(args.battles, args.days, max(args.workers))
     runs, run_dirs, server_texts = [], {}, {}
     for workers in args.workers:
-        run_dir = OUT / f"e2e-{args.battles}-w{workers}"
+        run_dir = OUT / f"e2e-{args.battles}-w{workers}-{args.redaction}"
         shutil.rmtree(run_dir, ignore_errors=True)  # cold caches: every stage does its full work
         with CountingModerationServer() as server:
-            config, stages = write_inputs(run_dir, logs, args.days, workers, server)
-            print(f"\n--- release of {args.battles:,} battles with {workers} worker(s) in {run_dir}", flush=True)
+            config, stages = write_inputs(run_dir, logs, args.days, workers, server, args.redaction)
+            print(f"\n--- release of {args.battles:,} battles with {workers} worker(s), {args.redaction} redaction, "
+                  f"in {run_dir}", flush=True)
             runs.append(run_release(logs, run_dir, config, stages, workers))
             server_texts[workers] = server.total_texts
         run_dirs[workers] = run_dir
