@@ -90,6 +90,7 @@ def write_inputs(run_dir: Path, logs: Path, days: int, workers: int, server: Mod
     config = yaml.safe_load((ROOT / "release_configs" / "example.yaml").read_text())
     config["verify"] |= {"canary_file": str(logs / "canaries.txt"),
                          "pii_ground_truth": str(logs / "pii_ground_truth.jsonl")}
+    config["card"]["pii_evaluation"] = str(ROOT / "release_configs" / config["card"]["pii_evaluation"])
     redaction = yaml.safe_load((ROOT / "redaction" / "default_settings.yaml").read_text())
     if redaction_mode == "pattern-only":
         # English NER off leaves planted names, which the ground-truth check would rightly refuse: that one
