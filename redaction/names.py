@@ -81,6 +81,31 @@ _LINE_WORD = regex.compile(r"\p{L}+")
 # Where a sentence starts: a line's start, or after a full stop, ! or ?, with any opening quote or bracket.
 _SENTENCE_START = regex.compile(r"(?:^|[.!?¡¿])[\s\"'“‘(¡¿]*$")
 
+# English frames only a person stands in, for a name NER missed and the lists cannot vouch for alone
+# ("Tell Rebecca that ...", "What should I get Aminata for ...", "Jian is my sister", "Ling's birthday"):
+# the verbs take a person as their object, or the words after the name say what a person is or does.
+_PERSON_OBJECT_CUE = regex.compile(
+    r"(?<![\p{L}-])(?i:tell|ask|email|e-mail|text|call|invite|thank|remind|congratulate|meet|visit|hug|wish|forgive"
+    r"|convince|persuade|message|ping|introduce|get|buy|give|pay|hire|marry|(?:talk|speak|write|reply|apologi[sz]e"
+    r"|lie|lied|listen|explain (?:it|this|that)|email|e-mail|text|message|send (?:it|this|that)) to"
+    r"|say (?:hi|hello|sorry|thanks|goodbye) to|(?:letter|note|card|gift|present|poem|email|message) (?:to|for)"
+    r"|me and)[ \t]+$"
+)
+_PERSON_PREDICATE = regex.compile(
+    r"(?:'s|’s)[ \t]+(?i:birthday|wedding|anniversary|mom|mother|dad|father|wife|husband|boyfriend|girlfriend"
+    r"|son|daughter|sister|brother|parents|family|phone|email|address|house|apartment|salary|resume|cv)\b"
+    r"|[ \t]+(?:(?:is|was)[ \t]+(?:my|our|his|her|their)[ \t]+(?:\p{Ll}+[ \t]+)?(?i:wife|husband|brother|sister"
+    r"|mother|father|mom|mum|dad|son|daughter|friend|boss|manager|colleague|co-?worker|landlord|landlady|tenant"
+    r"|neighbou?r|teacher|professor|girlfriend|boyfriend|partner|fianc[eé]e?|cousin|uncle|aunt|niece|nephew"
+    r"|grandma|grandmother|grandpa|grandfather|client|doctor|therapist|roommate|supervisor|mentor|student|coach"
+    r"|employee|assistant|ex)\b|and I\b|(?:said|says|told me|asked me|texted me|emailed me|called me|thinks|wants"
+    r"|lives|works|turns|turned|got married|was born)\b)"
+)
+_POSSESSIVE_END = regex.compile(r"['’]s?$")
+# Regular English endings and the stem each leaves: plurals, past tenses, gerunds.
+_INFLECTIONS = (("ies", "y"), ("ied", "y"), ("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("es", ""), ("s", ""),
+                ("d", ""))
+
 # Recognition metadata key: the recognizer vouches for the span's shape (a lower-case or joined name).
 SHAPE_CHECKED = "shape_checked"
 
@@ -162,6 +187,7 @@ class GazetteerNameRecognizer(EntityRecognizer):
                 span = self._name_in(capitalised) or self._unknown_name_in_foreign_prose(text, capitalised)
             if span is not None:
                 results.append(self._result(span[0], span[1]))
+        results += [self._result(start, end) for start, end in self._names_in_person_frames(text)]
         results += [self._result(start, end, True) for start, end in self._lower_case_second_given_names(text)]
         # These two are not shaped like names in prose, and say so, so the cleaner keeps them as they are.
         results += [self._result(start, end, True) for start, end in self._lower_case_names(text)]
@@ -169,6 +195,61 @@ class GazetteerNameRecognizer(EntityRecognizer):
             if self.lists.is_given(match.group(1)) and self.lists.is_surname(match.group(2)):
                 results.append(self._result(match.start(), match.end(), True))
         return results
+
+    def _names_in_person_frames(self, text: str) -> list[tuple[int, int]]:
+        """Capitalised runs in a frame only a person stands in (`_PERSON_OBJECT_CUE` before, or
+        `_PERSON_PREDICATE` after), led by a known given name of any kind or by a word that is neither
+        English nor a function word ("Jian", "Aminata"; not "Get Started"), with the name-shaped words
+        that follow it. The cleaner still vetoes products and words the text also writes in lower case."""
+        spans = []
+        for run in _RUN.finditer(text):
+            words = [(m.start() + run.start(), m.group()) for m in _RUN_WORD.finditer(run.group())]
+            index = 0
+            while index < len(words):  # any word of a run may start the name ("Tell Rebecca that")
+                name = self._name_from(words, index)
+                start, end = name[0][0], name[-1][0] + len(name[-1][1])
+                line_start = text.rfind("\n", 0, start) + 1
+                if self._leads_a_name(name) and (
+                        _PERSON_OBJECT_CUE.search(text, line_start, start) or _PERSON_PREDICATE.match(text, end)):
+                    spans.append((start, end))
+                    index += len(name)
+                else:
+                    index += 1
+        return spans
+
+    def _leads_a_name(self, name: list[tuple[int, str]]) -> bool:
+        """Whether a frame's capitalised words are a person's name. A word neither English (inflected
+        forms too: "Started", "Mother's") nor a function word may lead any capitalised words ("Jiwoo Park");
+        a given name that is also an English word ("Rebecca", "Apple"), or a known surname before more name
+        words ("Hao de Vries"), only words that are surnames or no English words ("Apple Support" is none)."""
+        lists, first = self.lists, _POSSESSIVE_END.sub("", name[0][1])
+        rest = [word for _, word in name[1:] if word.casefold() not in NAME_PARTICLES]
+        if first.casefold() in function_words():  # "Give Me Liberty": "Me" is also a given name
+            return False
+        if not (self._english_like(first) or lists.is_given(first)):
+            return True
+        if not (lists.is_given(first) or (rest and lists.is_surname(first))):
+            return False
+        return all(lists.is_surname(word) or not self._english_like(word) for word in rest)
+
+    def _english_like(self, word: str) -> bool:
+        """An English word, or one with a possessive or a regular inflection: "Questions", "Started"."""
+        folded = _POSSESSIVE_END.sub("", word.casefold())
+        return self.lists.is_english(folded) or any(
+            folded.endswith(suffix) and self.lists.is_english(folded[: len(folded) - len(suffix)] + stem)
+            for suffix, stem in _INFLECTIONS)
+
+    def _name_from(self, words: list[tuple[int, str]], index: int) -> list[tuple[int, str]]:
+        """The run's words from `index` up to MAX_NAME_WORDS, stopping at a function word ("Tell Rebecca
+        That ..." in a title); `_leads_a_name` judges them."""
+        name = [words[index]]
+        for start, word in words[index + 1 : index + self.MAX_NAME_WORDS]:
+            if word.casefold() in function_words() and word.casefold() not in NAME_PARTICLES:
+                break
+            name.append((start, word))
+        while len(name) > 1 and name[-1][1].casefold() in NAME_PARTICLES:
+            name.pop()
+        return name
 
     def _lower_case_second_given_names(self, text: str) -> list[tuple[int, int]]:
         """A known given name followed by a second one in lower case ("Jose luis", "Maria jose"), which

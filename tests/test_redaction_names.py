@@ -37,6 +37,37 @@ def test_names_from_the_lists_are_redacted(redactor, text, expected):
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # given names that are also English nouns ("rebecca" is in WordNet), or in no list at all
+        ("Tell Rebecca that the keys are under the mat.", "Tell NAME_1 that the keys are under the mat."),
+        ("What should I get Oyelaran for graduation?", "What should I get NAME_1 for graduation?"),
+        ("Nkemdirim is my roommate and never cleans.", "NAME_1 is my roommate and never cleans."),
+        ("Draft a thank-you note for Tsegaye Park.", "Draft a thank-you note for NAME_1."),  # an English surname
+        ("Fix this: me and Hao de Vries goes home.", "Fix this: me and NAME_1 goes home."),  # "hao" is a word too
+        ("Remind Oyelaran's mother about the party.", "Remind NAME_1's mother about the party."),
+    ],
+)
+def test_names_in_frames_only_a_person_stands_in(redactor, text, expected):
+    assert redactor.redact_group([text]).texts == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Get Started with the CLI in five minutes.",  # an inflected English word after "get"
+        "Ask Questions in the forum before opening an issue.",
+        "Write a poem for Mother's Day.",
+        "Write a letter to Apple Support about my phone.",  # a given name that is a word, then a word
+        "Give Me Liberty is a famous speech.",  # "Me" is a function word, whatever the lists say
+        "Tell me a joke and ask them to laugh.",
+    ],
+)
+def test_person_frames_leave_headings_and_products(redactor, text):
+    assert redactor.redact_group([text]).texts == [text]
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "The grace period ends on Jan 5; Will you remind me?",  # given names that are English words
