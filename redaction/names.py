@@ -91,6 +91,21 @@ _PERSON_OBJECT_CUE = regex.compile(
     r"|say (?:hi|hello|sorry|thanks|goodbye) to|(?:letter|note|card|gift|present|poem|email|message) (?:to|for)"
     r"|me and)[ \t]+$"
 )
+# The strongest of these, after which even a word that is also English is a name when it stands alone,
+# capitalised, in a sentence that goes on ("Tell Raj that ...", "get Ling for her birthday", "Raj is my
+# brother"), never in a heading ("Get Help").
+_STRONG_PERSON_CUE = regex.compile(
+    r"(?<![\p{L}-])(?i:tell|remind|thank|invite|congratulate|forgive|hug|marry|(?:talk|speak|apologi[sz]e) to"
+    r"|say (?:hi|hello|sorry|thanks|goodbye) to|me and)[ \t]+$"
+)
+_GOES_ON = regex.compile(r"[ \t]+(?:\p{Ll}|I\b)|[,;]")
+_GIFT_FRAME = regex.compile(r"(?<![\p{L}-])(?i:get|buy|give)[ \t]+$")
+_GIFT_FRAME_AFTER = regex.compile(
+    r"[ \t]+(?:an?[ \t]+(?:\p{Ll}+[ \t]+)?(?:gift|present|card)"
+    r"|for[ \t]+(?:my|our|his|her|their)[ \t]+(?:\p{Ll}+[ \t]+)?"
+    r"(?:birthday|anniversary|wedding|graduation|christmas|retirement|promotion|housewarming))\b",
+    regex.I,
+)
 _PERSON_PREDICATE = regex.compile(
     r"(?:'s|’s)[ \t]+(?i:birthday|wedding|anniversary|mom|mother|dad|father|wife|husband|boyfriend|girlfriend"
     r"|son|daughter|sister|brother|parents|family|phone|email|address|house|apartment|salary|resume|cv)\b"
@@ -98,7 +113,7 @@ _PERSON_PREDICATE = regex.compile(
     r"|mother|father|mom|mum|dad|son|daughter|friend|boss|manager|colleague|co-?worker|landlord|landlady|tenant"
     r"|neighbou?r|teacher|professor|girlfriend|boyfriend|partner|fianc[eé]e?|cousin|uncle|aunt|niece|nephew"
     r"|grandma|grandmother|grandpa|grandfather|client|doctor|therapist|roommate|supervisor|mentor|student|coach"
-    r"|employee|assistant|ex)\b|and I\b|(?:said|says|told me|asked me|texted me|emailed me|called me|thinks|wants"
+    r"|employee|assistant|ex)\b|(?:said|says|told me|asked me|texted me|emailed me|called me|thinks|wants"
     r"|lives|works|turns|turned|got married|was born)\b)"
 )
 _POSSESSIVE_END = regex.compile(r"['’]s?$")
@@ -200,7 +215,8 @@ class GazetteerNameRecognizer(EntityRecognizer):
         """Capitalised runs in a frame only a person stands in (`_PERSON_OBJECT_CUE` before, or
         `_PERSON_PREDICATE` after), led by a known given name of any kind or by a word that is neither
         English nor a function word ("Jian", "Aminata"; not "Get Started"), with the name-shaped words
-        that follow it. The cleaner still vetoes products and words the text also writes in lower case."""
+        that follow it; or a lone word that is also English in the strongest frames. Countries are never
+        names here; the cleaner still vetoes products and words the text also writes in lower case."""
         spans = []
         for run in _RUN.finditer(text):
             words = [(m.start() + run.start(), m.group()) for m in _RUN_WORD.finditer(run.group())]
@@ -209,8 +225,11 @@ class GazetteerNameRecognizer(EntityRecognizer):
                 name = self._name_from(words, index)
                 start, end = name[0][0], name[-1][0] + len(name[-1][1])
                 line_start = text.rfind("\n", 0, start) + 1
-                if self._leads_a_name(name) and (
-                        _PERSON_OBJECT_CUE.search(text, line_start, start) or _PERSON_PREDICATE.match(text, end)):
+                if fold(" ".join(word for _, word in name)) in country_names():
+                    index += len(name)
+                elif self._leads_a_name(name) and (
+                        _PERSON_OBJECT_CUE.search(text, line_start, start) or _PERSON_PREDICATE.match(text, end)
+                ) or self._word_named_in_strong_frame(text, line_start, name):
                     spans.append((start, end))
                     index += len(name)
                 else:
@@ -231,6 +250,20 @@ class GazetteerNameRecognizer(EntityRecognizer):
         if not (lists.is_given(first) or (rest and lists.is_surname(first))):
             return False
         return all(lists.is_surname(word) or not self._english_like(word) for word in rest)
+
+    def _word_named_in_strong_frame(self, text: str, line_start: int, name: list[tuple[int, str]]) -> bool:
+        """A lone capitalised word in its base form, English or not, in the strongest person frames."""
+        if len(name) != 1:
+            return False
+        start, word = name[0]
+        end = start + len(word)
+        if word.casefold() in function_words() or self._english_like(word) != self.lists.is_english(word):
+            return False  # a function word, or an inflected English form ("Started")
+        return bool(
+            (_STRONG_PERSON_CUE.search(text, line_start, start) and _GOES_ON.match(text, end))
+            or (_GIFT_FRAME.search(text, line_start, start) and _GIFT_FRAME_AFTER.match(text, end))
+            or _PERSON_PREDICATE.match(text, end)
+        )
 
     def _english_like(self, word: str) -> bool:
         """An English word, or one with a possessive or a regular inflection: "Questions", "Started"."""

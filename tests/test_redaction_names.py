@@ -46,6 +46,9 @@ def test_names_from_the_lists_are_redacted(redactor, text, expected):
         ("Draft a thank-you note for Tsegaye Park.", "Draft a thank-you note for NAME_1."),  # an English surname
         ("Fix this: me and Hao de Vries goes home.", "Fix this: me and NAME_1 goes home."),  # "hao" is a word too
         ("Remind Oyelaran's mother about the party.", "Remind NAME_1's mother about the party."),
+        # a lone word that is also English, in the strongest frames only
+        ("Tell Raj that the train is late.", "Tell NAME_1 that the train is late."),
+        ("What should I get Ling for her birthday?", "What should I get NAME_1 for her birthday?"),
     ],
 )
 def test_names_in_frames_only_a_person_stands_in(redactor, text, expected):
@@ -61,6 +64,8 @@ def test_names_in_frames_only_a_person_stands_in(redactor, text, expected):
         "Write a letter to Apple Support about my phone.",  # a given name that is a word, then a word
         "Give Me Liberty is a famous speech.",  # "Me" is a function word, whatever the lists say
         "Tell me a joke and ask them to laugh.",
+        "Get Help with your account, or Tell Python to stop.",
+        "Thank God it is Friday. Tell Mom that I called.",
     ],
 )
 def test_person_frames_leave_headings_and_products(redactor, text):
