@@ -106,15 +106,21 @@ _GIFT_FRAME_AFTER = regex.compile(
     r"(?:birthday|anniversary|wedding|graduation|christmas|retirement|promotion|housewarming))\b",
     regex.I,
 )
-_PERSON_PREDICATE = regex.compile(
+# After the name: what only a person has or is ("Ling's birthday", "Jian is my sister") ...
+_PERSON_RELATION_AFTER = regex.compile(
     r"(?:'s|’s)[ \t]+(?i:birthday|wedding|anniversary|mom|mother|dad|father|wife|husband|boyfriend|girlfriend"
-    r"|son|daughter|sister|brother|parents|family|phone|email|address|house|apartment|salary|resume|cv)\b"
-    r"|[ \t]+(?:(?:is|was)[ \t]+(?:my|our|his|her|their)[ \t]+(?:\p{Ll}+[ \t]+)?(?i:wife|husband|brother|sister"
+    r"|son|daughter|sister|brother|parents)\b"
+    r"|[ \t]+(?:is|was)[ \t]+(?:my|our|his|her|their)[ \t]+(?:\p{Ll}+[ \t]+)?(?i:wife|husband|brother|sister"
     r"|mother|father|mom|mum|dad|son|daughter|friend|boss|manager|colleague|co-?worker|landlord|landlady|tenant"
     r"|neighbou?r|teacher|professor|girlfriend|boyfriend|partner|fianc[eé]e?|cousin|uncle|aunt|niece|nephew"
     r"|grandma|grandmother|grandpa|grandfather|client|doctor|therapist|roommate|supervisor|mentor|student|coach"
-    r"|employee|assistant|ex)\b|(?:said|says|told me|asked me|texted me|emailed me|called me|thinks|wants"
-    r"|lives|works|turns|turned|got married|was born)\b)"
+    r"|employee|assistant|ex)\b"
+)
+# ... or does, which companies and products do too ("Google said"): only after a known given name or a
+# name of two words or more.
+_PERSON_VERB_AFTER = regex.compile(
+    r"[ \t]+(?:said|says|told me|asked me|texted me|emailed me|called me|thinks|wants|lives|works|turns|turned"
+    r"|got married|was born)\b"
 )
 _POSSESSIVE_END = regex.compile(r"['’]s?$")
 # Regular English endings and the stem each leaves: plurals, past tenses, gerunds.
@@ -213,10 +219,11 @@ class GazetteerNameRecognizer(EntityRecognizer):
 
     def _names_in_person_frames(self, text: str) -> list[tuple[int, int]]:
         """Capitalised runs in a frame only a person stands in (`_PERSON_OBJECT_CUE` before, or
-        `_PERSON_PREDICATE` after), led by a known given name of any kind or by a word that is neither
-        English nor a function word ("Jian", "Aminata"; not "Get Started"), with the name-shaped words
-        that follow it; or a lone word that is also English in the strongest frames. Countries are never
-        names here; the cleaner still vetoes products and words the text also writes in lower case."""
+        `_PERSON_RELATION_AFTER` / `_PERSON_VERB_AFTER` after), led by a known given name of any kind or by
+        a word that is neither English nor a function word ("Jian", "Aminata"; not "Get Started"), with the
+        name-shaped words that follow it; or a lone word that is also English in the strongest frames.
+        Countries are never names here; the cleaner still vetoes products and words the text also writes
+        in lower case."""
         spans = []
         for run in _RUN.finditer(text):
             words = [(m.start() + run.start(), m.group()) for m in _RUN_WORD.finditer(run.group())]
@@ -228,7 +235,8 @@ class GazetteerNameRecognizer(EntityRecognizer):
                 if fold(" ".join(word for _, word in name)) in country_names():
                     index += len(name)
                 elif self._leads_a_name(name) and (
-                        _PERSON_OBJECT_CUE.search(text, line_start, start) or _PERSON_PREDICATE.match(text, end)
+                        _PERSON_OBJECT_CUE.search(text, line_start, start) or _PERSON_RELATION_AFTER.match(text, end)
+                        or (_PERSON_VERB_AFTER.match(text, end) and (len(name) > 1 or self.lists.is_given(name[0][1])))
                 ) or self._word_named_in_strong_frame(text, line_start, name):
                     spans.append((start, end))
                     index += len(name)
@@ -262,7 +270,7 @@ class GazetteerNameRecognizer(EntityRecognizer):
         return bool(
             (_STRONG_PERSON_CUE.search(text, line_start, start) and _GOES_ON.match(text, end))
             or (_GIFT_FRAME.search(text, line_start, start) and _GIFT_FRAME_AFTER.match(text, end))
-            or _PERSON_PREDICATE.match(text, end)
+            or _PERSON_RELATION_AFTER.match(text, end)
         )
 
     def _english_like(self, word: str) -> bool:

@@ -46,6 +46,8 @@ def test_names_from_the_lists_are_redacted(redactor, text, expected):
         ("Draft a thank-you note for Tsegaye Park.", "Draft a thank-you note for NAME_1."),  # an English surname
         ("Fix this: me and Hao de Vries goes home.", "Fix this: me and NAME_1 goes home."),  # "hao" is a word too
         ("Remind Oyelaran's mother about the party.", "Remind NAME_1's mother about the party."),
+        ("Rebecca said the build is broken.", "NAME_1 said the build is broken."),  # a known given name
+        ("Tsegaye Park said the build is broken.", "NAME_1 said the build is broken."),  # two name words
         # a lone word that is also English, in the strongest frames only
         ("Tell Raj that the train is late.", "Tell NAME_1 that the train is late."),
         ("What should I get Ling for her birthday?", "What should I get NAME_1 for her birthday?"),
@@ -66,6 +68,8 @@ def test_names_in_frames_only_a_person_stands_in(redactor, text, expected):
         "Tell me a joke and ask them to laugh.",
         "Get Help with your account, or Tell Python to stop.",
         "Thank God it is Friday. Tell Mom that I called.",
+        "Google said it will ship. Wikipedia says the tower is 300 m tall.",  # what products do
+        "I live in Germany and I am a tax resident.",
     ],
 )
 def test_person_frames_leave_headings_and_products(redactor, text):
