@@ -89,7 +89,9 @@ _PERSON_OBJECT_CUE = regex.compile(
     r"|convince|persuade|message|ping|introduce|get|buy|give|pay|hire|marry|(?:talk|speak|write|reply|apologi[sz]e"
     r"|lie|lied|listen|explain (?:it|this|that)|email|e-mail|text|message|send (?:it|this|that)) to"
     r"|say (?:hi|hello|sorry|thanks|goodbye) to|(?:letter|note|card|gift|present|poem|email|message) (?:to|for)"
-    r"|me and)[ \t]+$"
+    r"|(?:bio|biography|profile|reference) (?:for|of)|contact|me and"
+    r"|(?:employee|customer|patient|client|tenant|applicant|student|contact|account holder|cardholder|recipient"
+    r"|beneficiary|attendee|guest|passenger)[ \t]*:)[ \t]+$"
 )
 # The strongest of these, after which even a word that is also English is a name when it stands alone,
 # capitalised, in a sentence that goes on ("Tell Raj that ...", "get Ling for her birthday", "Raj is my
@@ -246,14 +248,15 @@ class GazetteerNameRecognizer(EntityRecognizer):
 
     def _leads_a_name(self, name: list[tuple[int, str]]) -> bool:
         """Whether a frame's capitalised words are a person's name. A word neither English (inflected
-        forms too: "Started", "Mother's") nor a function word may lead any capitalised words ("Jiwoo Park");
+        forms too: "Started", "Mother's") nor a function word may lead any capitalised words ("Jiwoo Park",
+        "Amelia Park");
         a given name that is also an English word ("Rebecca", "Apple"), or a known surname before more name
         words ("Hao de Vries"), only words that are surnames or no English words ("Apple Support" is none)."""
         lists, first = self.lists, _POSSESSIVE_END.sub("", name[0][1])
         rest = [word for _, word in name[1:] if word.casefold() not in NAME_PARTICLES]
         if first.casefold() in function_words():  # "Give Me Liberty": "Me" is also a given name
             return False
-        if not (self._english_like(first) or lists.is_given(first)):
+        if not self._english_like(first):  # a given name or an unknown word that is no English word
             return True
         if not (lists.is_given(first) or (rest and lists.is_surname(first))):
             return False

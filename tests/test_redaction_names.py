@@ -48,6 +48,8 @@ def test_names_from_the_lists_are_redacted(redactor, text, expected):
         ("Remind Oyelaran's mother about the party.", "Remind NAME_1's mother about the party."),
         ("Rebecca said the build is broken.", "NAME_1 said the build is broken."),  # a known given name
         ("Tsegaye Park said the build is broken.", "NAME_1 said the build is broken."),  # two name words
+        ("Write a short bio for Hao Ngata, a chess player.", "Write a short bio for NAME_1, a chess player."),
+        ("Fill in: Employee: Vikram Park, Start: March 3.", "Fill in: Employee: NAME_1, Start: March 3."),
         # a lone word that is also English, in the strongest frames only
         ("Tell Raj that the train is late.", "Tell NAME_1 that the train is late."),
         ("What should I get Ling for her birthday?", "What should I get NAME_1 for her birthday?"),
