@@ -100,6 +100,8 @@ _STRONG_PERSON_CUE = regex.compile(
     r"(?<![\p{L}-])(?i:tell|remind|thank|invite|congratulate|forgive|hug|marry|(?:talk|speak|apologi[sz]e) to"
     r"|say (?:hi|hello|sorry|thanks|goodbye) to|me and)[ \t]+$"
 )
+# How far before a name its cue is looked for (the longest cue is under 40 characters): long lines stay linear.
+_CUE_WINDOW = 64
 _GOES_ON = regex.compile(r"[ \t]+(?:\p{Ll}|I\b)|[,;]")
 _GIFT_FRAME = regex.compile(r"(?<![\p{L}-])(?i:get|buy|give)[ \t]+$")
 _GIFT_FRAME_AFTER = regex.compile(
@@ -198,8 +200,9 @@ class GazetteerNameRecognizer(EntityRecognizer):
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         results = []
-        for run in _RUN.finditer(text):
-            words = [(m.start() + run.start(), m.group()) for m in _RUN_WORD.finditer(run.group())]
+        runs = [(run, [(m.start() + run.start(), m.group()) for m in _RUN_WORD.finditer(run.group())])
+                for run in _RUN.finditer(text)]
+        for run, words in runs:
             capitalised = [(start, word) for start, word in words if word.casefold() not in NAME_PARTICLES]
             if not capitalised or fold(run.group()) in country_names():
                 continue
@@ -210,7 +213,7 @@ class GazetteerNameRecognizer(EntityRecognizer):
                 span = self._name_in(capitalised) or self._unknown_name_in_foreign_prose(text, capitalised)
             if span is not None:
                 results.append(self._result(span[0], span[1]))
-        results += [self._result(start, end) for start, end in self._names_in_person_frames(text)]
+        results += [self._result(start, end) for start, end in self._names_in_person_frames(text, runs)]
         results += [self._result(start, end, True) for start, end in self._lower_case_second_given_names(text)]
         # These two are not shaped like names in prose, and say so, so the cleaner keeps them as they are.
         results += [self._result(start, end, True) for start, end in self._lower_case_names(text)]
@@ -219,7 +222,7 @@ class GazetteerNameRecognizer(EntityRecognizer):
                 results.append(self._result(match.start(), match.end(), True))
         return results
 
-    def _names_in_person_frames(self, text: str) -> list[tuple[int, int]]:
+    def _names_in_person_frames(self, text: str, runs: list) -> list[tuple[int, int]]:
         """Capitalised runs in a frame only a person stands in (`_PERSON_OBJECT_CUE` before, or
         `_PERSON_RELATION_AFTER` / `_PERSON_VERB_AFTER` after), led by a known given name of any kind or by
         a word that is neither English nor a function word ("Jian", "Aminata"; not "Get Started"), with the
@@ -227,19 +230,18 @@ class GazetteerNameRecognizer(EntityRecognizer):
         Countries are never names here; the cleaner still vetoes products and words the text also writes
         in lower case."""
         spans = []
-        for run in _RUN.finditer(text):
-            words = [(m.start() + run.start(), m.group()) for m in _RUN_WORD.finditer(run.group())]
+        for _, words in runs:
             index = 0
             while index < len(words):  # any word of a run may start the name ("Tell Rebecca that")
                 name = self._name_from(words, index)
                 start, end = name[0][0], name[-1][0] + len(name[-1][1])
-                line_start = text.rfind("\n", 0, start) + 1
+                cue_from = max(text.rfind("\n", 0, start) + 1, start - _CUE_WINDOW)
                 if fold(" ".join(word for _, word in name)) in country_names():
                     index += len(name)
                 elif self._leads_a_name(name) and (
-                        _PERSON_OBJECT_CUE.search(text, line_start, start) or _PERSON_RELATION_AFTER.match(text, end)
+                        _PERSON_OBJECT_CUE.search(text, cue_from, start) or _PERSON_RELATION_AFTER.match(text, end)
                         or (_PERSON_VERB_AFTER.match(text, end) and (len(name) > 1 or self.lists.is_given(name[0][1])))
-                ) or self._word_named_in_strong_frame(text, line_start, name):
+                ) or self._word_named_in_strong_frame(text, cue_from, name):
                     spans.append((start, end))
                     index += len(name)
                 else:
@@ -262,7 +264,7 @@ class GazetteerNameRecognizer(EntityRecognizer):
             return False
         return all(lists.is_surname(word) or not self._english_like(word) for word in rest)
 
-    def _word_named_in_strong_frame(self, text: str, line_start: int, name: list[tuple[int, str]]) -> bool:
+    def _word_named_in_strong_frame(self, text: str, cue_from: int, name: list[tuple[int, str]]) -> bool:
         """A lone capitalised word in its base form, English or not, in the strongest person frames."""
         if len(name) != 1:
             return False
@@ -271,8 +273,8 @@ class GazetteerNameRecognizer(EntityRecognizer):
         if word.casefold() in function_words() or self._english_like(word) != self.lists.is_english(word):
             return False  # a function word, or an inflected English form ("Started")
         return bool(
-            (_STRONG_PERSON_CUE.search(text, line_start, start) and _GOES_ON.match(text, end))
-            or (_GIFT_FRAME.search(text, line_start, start) and _GIFT_FRAME_AFTER.match(text, end))
+            (_STRONG_PERSON_CUE.search(text, cue_from, start) and _GOES_ON.match(text, end))
+            or (_GIFT_FRAME.search(text, cue_from, start) and _GIFT_FRAME_AFTER.match(text, end))
             or _PERSON_RELATION_AFTER.match(text, end)
         )
 
