@@ -155,16 +155,19 @@ class SpanCleaner:
 
     def _leads_name(self, text: str, start: int, word: str, rest: list[str]) -> bool:
         """Whether a span's first word stands before the name rather than in it: an English stop word, a
-        function word of another language that is no given name ("Mein", "Ieri"), a word that is no
-        given name before a known given name and a surname ("Kollege Udo Fabel"), or a sentence's first
-        word, capitalised by grammar, that is no given name before two more words ("Ayer Jaguar Vicente")."""
+        function word of another language, unless a given name leads a surname with it ("Mein", "Ieri"; not
+        "Ali Hoffmann"), a word that is no given name before a known given name and a surname ("Kollege Udo
+        Fabel"), or a sentence's first word, capitalised by grammar, that is no given name before two more
+        words ("Ayer Jaguar Vicente")."""
         folded = word.casefold()
         if folded in STOP_WORDS:
             return True
         names = self.names
         if names is None:
             return False
-        if folded in function_words() and not names.is_plain_given(word):
+        if folded in function_words() and not (
+            names.is_plain_given(word) or (names.is_given(word) and rest and names.ends_a_name(rest[0].strip(".,;:!?")))
+        ):
             return True
         if names.is_given(word) or folded in NAME_PARTICLES:
             return False

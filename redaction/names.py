@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -83,15 +84,22 @@ _SENTENCE_START = regex.compile(r"(?:^|[.!?¡¿])[\s\"'“‘(¡¿]*$")
 
 # English frames only a person stands in, for a name NER missed and the lists cannot vouch for alone
 # ("Tell Rebecca that ...", "What should I get Aminata for ...", "Jian is my sister", "Ling's birthday"):
-# the verbs take a person as their object, or the words after the name say what a person is or does.
+# the verbs take a person as their object, or the words after the name say what a person is or does. After
+# a `label` (a salutation, a name field, "a trip with"), which things share with people ("name: Admin"),
+# the name needs two words or a known given name. A name joined to a cued one by "and" stands in the same
+# frame ("a trip with Grace Singh and Rebecca Park").
 _PERSON_OBJECT_CUE = regex.compile(
-    r"(?<![\p{L}-])(?i:tell|ask|email|e-mail|text|call|invite|thank|remind|congratulate|meet|visit|hug|wish|forgive"
-    r"|convince|persuade|message|ping|introduce|get|buy|give|pay|hire|marry|(?:talk|speak|write|reply|apologi[sz]e"
-    r"|lie|lied|listen|explain (?:it|this|that)|email|e-mail|text|message|send (?:it|this|that)) to"
-    r"|say (?:hi|hello|sorry|thanks|goodbye) to|(?:letter|note|card|gift|present|poem|email|message) (?:to|for)"
-    r"|(?:bio|biography|profile|reference) (?:for|of)|contact|me and"
-    r"|(?:employee|customer|patient|client|tenant|applicant|student|contact|account holder|cardholder|recipient"
-    r"|beneficiary|attendee|guest|passenger)[ \t]*:)[ \t]+$"
+    r"(?<![\p{L}-])(?i:tell|ask|email|e-mail|text|call|invite|thank|remind|congratulate|meet|visit|hug|wish"
+    r"|forgive|convince|persuade|message|ping|introduce|get|buy|give|pay|hire|marry"
+    r"|(?:talk|speak|write|reply|apologi[sz]e|lie|lied|listen|explain (?:it|this|that)|email|e-mail|text|message"
+    r"|send (?:it|this|that)) to|say (?:hi|hello|sorry|thanks|goodbye) to"
+    r"|(?:letter|note|card|gift|present|poem|email|message) (?:to|for)|(?:bio|biography|profile|reference) (?:for|of)"
+    r"|contact|me and|(?:employee|customer|patient|client|tenant|applicant|student|contact|attendee|guest"
+    r"|passenger)[ \t]*:"
+    r"|(?P<label>dear|named|(?:with|full|user|customer|contact|person|patient|client)[ \t]*:?[ \t]*name[ \t]*:?"
+    r"|(?:account holder|cardholder|recipient|beneficiary)[ \t]*:?"
+    r"|(?:trip|travel|vacation|holiday|dinner|lunch|breakfast|coffee|meeting|date|call|appointment|interview) with))"
+    r"[ \t]+(?:\p{Lu}[\p{L}'’-]*(?:[ \t]+\p{L}[\p{L}'’-]*){0,3}[ \t]+(?:and|&)[ \t]+)?$"
 )
 # The strongest of these, after which even a word that is also English is a name when it stands alone,
 # capitalised, in a sentence that goes on ("Tell Raj that ...", "get Ling for her birthday", "Raj is my
@@ -134,16 +142,17 @@ _INFLECTIONS = (("ies", "y"), ("ied", "y"), ("ing", ""), ("ing", "e"), ("ed", ""
 # Recognition metadata key: the recognizer vouches for the span's shape (a lower-case or joined name).
 SHAPE_CHECKED = "shape_checked"
 
-# Second column of given_names.txt: the name is also an English verb/adjective/adverb, or noun.
+# Second column of given_names.txt: the name is also an English verb/adjective/adverb, or noun. Of
+# surnames.txt: the surname is also an English verb/adjective/adverb ("Park", "Young").
 _ENGLISH_WORD, _ENGLISH_NOUN = "word", "noun"
 
 
 @dataclass(frozen=True)
 class NameLists:
-    """Given names (casefolded, with whether each is also an English word) and surnames (casefolded)."""
+    """Given names and surnames (casefolded, with whether each is also an English word), English words."""
 
     given: dict[str, str]  # name -> "" or "word" or "noun"
-    surnames: frozenset[str]
+    surnames: dict[str, str]  # name -> "" or "word"
     english: frozenset[str]  # lower-case English words
 
     def is_given(self, word: str) -> bool:
@@ -154,6 +163,12 @@ class NameLists:
         return self.given.get(fold(word)) == ""
 
     def is_surname(self, word: str) -> bool:
+        """A surname that is no English verb, adjective or adverb: alone it says a name."""
+        return self.surnames.get(fold(word)) == ""
+
+    def ends_a_name(self, word: str) -> bool:
+        """Any surname, also one that is an English word ("Park", "Foster"): after a given name, or in a
+        frame only a person stands in, it finishes the name."""
         return fold(word) in self.surnames
 
     def is_english(self, word: str) -> bool:
@@ -161,6 +176,10 @@ class NameLists:
 
     def is_name(self, word: str) -> bool:
         return self.is_given(word) or self.is_surname(word)
+
+    def is_full_name(self, words: Sequence[str]) -> bool:
+        """A given name, then any surname: "Harry Lee", "Grace Foster" (every word also English)."""
+        return len(words) > 1 and self.is_given(words[0]) and self.ends_a_name(words[-1])
 
 
 def _lines(path: Path) -> list[str]:
@@ -172,15 +191,21 @@ def load_name_lists(given_path: Path, surnames_path: Path, english_path: Path) -
     for path in (given_path, surnames_path, english_path):
         if not path.is_file():
             raise FileNotFoundError(f"name gazetteer file {path} does not exist")
-    given: dict[str, str] = {}
-    for line in _lines(given_path):
-        name, _, kind = line.partition("\t")
-        if kind not in ("", _ENGLISH_WORD, _ENGLISH_NOUN):
-            raise ValueError(f"{given_path}: unknown name class {kind!r} for {name!r} (expected word or noun)")
-        given[fold(name.strip())] = kind
-    surnames = frozenset(fold(line.strip()) for line in _lines(surnames_path))
+    given = _classed_names(given_path, (_ENGLISH_WORD, _ENGLISH_NOUN))
+    surnames = _classed_names(surnames_path, (_ENGLISH_WORD,))
     english = frozenset(line.strip().casefold() for line in _lines(english_path))
     return NameLists(given, surnames, english)
+
+
+def _classed_names(path: Path, classes: tuple[str, ...]) -> dict[str, str]:
+    """A list's names (folded), each with its class: "" for a name that is no English word."""
+    names: dict[str, str] = {}
+    for line in _lines(path):
+        name, _, kind = line.partition("\t")
+        if kind not in ("", *classes):
+            raise ValueError(f"{path}: unknown name class {kind!r} for {name!r} (expected {' or '.join(classes)})")
+        names[fold(name.strip())] = kind
+    return names
 
 
 class GazetteerNameRecognizer(EntityRecognizer):
@@ -239,8 +264,8 @@ class GazetteerNameRecognizer(EntityRecognizer):
                 if fold(" ".join(word for _, word in name)) in country_names():
                     index += len(name)
                 elif self._leads_a_name(name) and (
-                        _PERSON_OBJECT_CUE.search(text, cue_from, start) or _PERSON_RELATION_AFTER.match(text, end)
-                        or (_PERSON_VERB_AFTER.match(text, end) and (len(name) > 1 or self.lists.is_given(name[0][1])))
+                        self._cued_before(text, cue_from, name) or _PERSON_RELATION_AFTER.match(text, end)
+                        or (_PERSON_VERB_AFTER.match(text, end) and self._full_or_given(name))
                 ) or self._word_named_in_strong_frame(text, cue_from, name):
                     spans.append((start, end))
                     index += len(name)
@@ -248,12 +273,21 @@ class GazetteerNameRecognizer(EntityRecognizer):
                     index += 1
         return spans
 
+    def _cued_before(self, text: str, cue_from: int, name: list[tuple[int, str]]) -> bool:
+        cue = _PERSON_OBJECT_CUE.search(text, cue_from, name[0][0])
+        return bool(cue) and (cue.group("label") is None or self._full_or_given(name))
+
+    def _full_or_given(self, name: list[tuple[int, str]]) -> bool:
+        """Two name words or more, or a known given name: what a company, product or role rarely is."""
+        return len(name) > 1 or self.lists.is_given(name[0][1])
+
     def _leads_a_name(self, name: list[tuple[int, str]]) -> bool:
         """Whether a frame's capitalised words are a person's name. A word neither English (inflected
         forms too: "Started", "Mother's") nor a function word may lead any capitalised words ("Jiwoo Park",
         "Amelia Park");
         a given name that is also an English word ("Rebecca", "Apple"), or a known surname before more name
-        words ("Hao de Vries"), only words that are surnames or no English words ("Apple Support" is none)."""
+        words ("Hao de Vries"), only surnames (English words too: "Isabella Park") or words that are no
+        English words ("Apple Support" is neither)."""
         lists, first = self.lists, _POSSESSIVE_END.sub("", name[0][1])
         rest = [word for _, word in name[1:] if word.casefold() not in NAME_PARTICLES]
         if first.casefold() in function_words():  # "Give Me Liberty": "Me" is also a given name
@@ -262,7 +296,7 @@ class GazetteerNameRecognizer(EntityRecognizer):
             return True
         if not (lists.is_given(first) or (rest and lists.is_surname(first))):
             return False
-        return all(lists.is_surname(word) or not self._english_like(word) for word in rest)
+        return all(lists.ends_a_name(word) or not self._english_like(word) for word in rest)
 
     def _word_named_in_strong_frame(self, text: str, cue_from: int, name: list[tuple[int, str]]) -> bool:
         """A lone capitalised word in its base form, English or not, in the strongest person frames."""

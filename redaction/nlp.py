@@ -231,6 +231,10 @@ class LazyNlpArtifacts(NlpArtifacts):
         return self.set_keywords(self.nlp_engine, self.lemmas, self.language)
 
 
+def _bare(words: list[str]) -> list[str]:
+    return [word.strip(".,;:!?()\"'’") for word in words]
+
+
 class ProseNerNlpEngine(NlpEngine):
     """Presidio NLP engine: batched spaCy NER on prose lines, tokenizer-only artifacts for context.
 
@@ -238,7 +242,8 @@ class ProseNerNlpEngine(NlpEngine):
     its proper nouns (dropping a leading "Tell" in "Tell Kwame") and dropped if it has none, which
     removes the small model's favourite mistakes, imperative verbs and common nouns at line starts
     ("Identify ...", "Combine the DataFrames", "sorting by Matches"). A hit whose every word is an
-    English verb, adjective or adverb ("Deep Learning", "Optional", "Bold") is dropped too. Models
+    English verb, adjective or adverb ("Deep Learning", "Optional", "Bold") is dropped too, unless it is a
+    known given name and surname ("Harry Lee"). Models
     without a tagger or lemmatizer tables skip the check they lack. Given name lists, a hit must also
     hold a known given name or end in a known surname (products, places and code words rarely do).
     """
@@ -305,7 +310,7 @@ class ProseNerNlpEngine(NlpEngine):
             if narrowed is None:
                 continue
             words = views[index].text[view_start + narrowed[0] : view_start + narrowed[1]].split()
-            if not all(_is_lexicon_word(word, self.common_words) for word in words) and self._confirmed(words):
+            if self._confirmed(words) and not self._all_common_words(words):
                 persons.setdefault(index, []).append((original_start + narrowed[0], original_start + narrowed[1]))
         return persons
 
@@ -313,8 +318,16 @@ class ProseNerNlpEngine(NlpEngine):
         names = self.confirming_names
         if names is None:
             return True
-        words = [word.strip(".,;:!?()\"'’") for word in words]
+        words = _bare(words)
         return any(names.is_given(word) for word in words) or (len(words) > 1 and names.is_surname(words[-1]))
+
+    def _all_common_words(self, words: list[str]) -> bool:
+        """Every word an English verb, adjective or adverb ("Deep Learning"), unless the lists know it as a
+        given name and a surname ("Harry Lee", "Grace Foster")."""
+        names = self.confirming_names
+        return all(_is_lexicon_word(word, self.common_words) for word in words) and not (
+            names is not None and names.is_full_name(_bare(words))
+        )
 
     def tokenize(self, text: str) -> Doc:
         if self.nlp is None:

@@ -50,6 +50,14 @@ def test_names_from_the_lists_are_redacted(redactor, text, expected):
         ("Tsegaye Park said the build is broken.", "NAME_1 said the build is broken."),  # two name words
         ("Write a short bio for Hao Ngata, a chess player.", "Write a short bio for NAME_1, a chess player."),
         ("Fill in: Employee: Vikram Park, Start: March 3.", "Fill in: Employee: NAME_1, Start: March 3."),
+        # given names and surnames that are both English words ("Harry Lee", "Grace Foster"), in a frame;
+        # a name joined to a cued one by "and" is in the same frame
+        ("Dear Rebecca Young, your parcel is waiting.", "Dear NAME_1, your parcel is waiting."),
+        ("We booked dinner with Harry Lee and Tsegaye Fox on Friday.",
+         "We booked dinner with NAME_1 and NAME_2 on Friday."),
+        ("The account holder Grace Foster disputed it.", "The account holder NAME_1 disputed it."),
+        ("Create a record with name Amelia Park and age 30.", "Create a record with name NAME_1 and age 30."),
+        ("Hi, I'm Ali Hoffmann and I need help.", "Hi, I'm NAME_1 and I need help."),  # "ali" is Portuguese too
         # a lone word that is also English, in the strongest frames only
         ("Tell Raj that the train is late.", "Tell NAME_1 that the train is late."),
         ("What should I get Ling for her birthday?", "What should I get NAME_1 for her birthday?"),
@@ -72,6 +80,9 @@ def test_names_in_frames_only_a_person_stands_in(redactor, text, expected):
         "Thank God it is Friday. Tell Mom that I called.",
         "Google said it will ship. Wikipedia says the tower is 300 m tall.",  # what products do
         "I live in Germany and I am a tax resident.",
+        "Book a meeting with Marketing and Sales for Monday.",
+        "The cardholder Agreement applies to every purchase.",
+        "Create a user with name Admin and role Owner.",
     ],
 )
 def test_person_frames_leave_headings_and_products(redactor, text):
@@ -103,6 +114,15 @@ def test_ner_hits_without_a_known_name_word_are_dropped():
 
     assert persons(confirming) == ["Kwabena Mensah"]
     assert set(persons(trusting)) > {"Kwabena Mensah"}
+
+
+def test_ner_keeps_a_known_given_name_and_surname_that_are_both_english_words():
+    """NER hits whose every word is an English verb or adjective are dropped ("Deep Learning"), unless the
+    lists know the first as a given name and the last as a surname."""
+    analyzer = Redactor().analyzer
+    text = "The invoice was approved by Harry Lee yesterday, after a talk on Deep Learning."
+    found = [text[d.start : d.end] for d in analyzer.analyze([text])[0] if d.entity_type == "PERSON"]
+    assert found == ["Harry Lee"]
 
 
 def test_the_gazetteer_can_be_switched_off():

@@ -7,9 +7,10 @@ Romanization), so both appear the way English chat text writes them. Other scrip
 
 Given names that are also English words (WordNet, from the spaCy model's lemmatizer tables) carry a
 second, tab-separated column: `word` for verbs, adjectives and adverbs ("Grace", "Will"), `noun` for
-nouns ("Paris", "John"). Surnames that are English verbs, adjectives or adverbs ("Young", "Tell") are
-left out: they say nothing about a name. `english_words.txt` is the whole WordNet word index (lower-case,
-single words): a capitalised word that is none of them, before a known surname, starts a name.
+nouns ("Paris", "John"). Surnames that are English verbs, adjectives or adverbs ("Park", "Young") carry
+`word`: alone they say nothing about a name, after a given name they finish one. `english_words.txt` is
+the whole WordNet word index (lower-case, single words): a capitalised word that is none of them, before a
+known surname, starts a name.
 
 Usage: .venv/bin/pip install names==0.3.0 faker==40.54.0 && .venv/bin/python redaction/data/build_name_lists.py
 """
@@ -123,7 +124,7 @@ def main() -> None:
     given = {name for name in faker_given | census_given if NAME_SHAPE.fullmatch(name)}
     family = {name for name in faker_family | census_family if NAME_SHAPE.fullmatch(name)}
     write(HERE / "given_names.txt", note, map(given_row, given))
-    write(HERE / "surnames.txt", note, (name for name in family if name.casefold() not in words))
+    write(HERE / "surnames.txt", note, (f"{name}\tword" if name.casefold() in words else name for name in family))
     wordnet = "# The WordNet word index of en_core_web_sm's lemmatizer tables (WordNet licence); see NAMES_SOURCE.md.\n"
     write(HERE / "english_words.txt", wordnet, (word for word in words | nouns if word.isalpha()))
 
