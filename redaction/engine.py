@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import regex
-from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_anonymizer import AnonymizerEngine
 from spacy.lang.en.stop_words import STOP_WORDS
@@ -58,7 +58,9 @@ class TextAnalyzer:
     def _recognize(self, text: str, artifacts: NlpArtifacts) -> list[RecognizerResult]:
         """What AnalyzerEngine.analyze does, without its per-call set-up: every recognizer over the text,
         Presidio's context enhancer only where a weak match could be raised over the threshold by context
-        words, then the threshold and Presidio's de-duplication."""
+        words, then the threshold. No de-duplication here: a span inside another of its type is cleaned on
+        its own, so a gazetteer name survives an NER span that ran on into an email ("Layla Boateng
+        (layla@..."), which the cleaner drops; `merge_overlaps` joins what is left."""
         entities = list(self.settings.entities)
         threshold = self.settings.score_threshold
         results: list[RecognizerResult] = []
@@ -72,7 +74,7 @@ class TextAnalyzer:
             results = self.analyzer.context_aware_enhancer.enhance_using_context(
                 text, results, artifacts, self.recognizers
             )
-        return EntityRecognizer.remove_duplicates([result for result in results if result.score >= threshold])
+        return [result for result in results if result.score >= threshold]
 
 
 # A capitalised word, a Mc/Mac/O'/D' surname, or initials ("J.", "J.R.R."), with hyphenated parts.

@@ -21,6 +21,8 @@ import regex
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from redaction.settings import relation_alternation
+
 PACKAGE_DIR = Path(__file__).parent
 
 NAME_PARTICLES = frozenset(
@@ -98,6 +100,7 @@ _PERSON_OBJECT_CUE = regex.compile(
     r"|passenger)[ \t]*:"
     r"|(?P<label>dear|named|(?:with|full|user|customer|contact|person|patient|client)[ \t]*:?[ \t]*name[ \t]*:?"
     r"|(?:account holder|cardholder|recipient|beneficiary)[ \t]*:?"
+    r"|(?:business card|signature|signed|author|speaker|candidate|from|to|cc|attn|attention)[ \t]*:"
     r"|(?:trip|travel|vacation|holiday|dinner|lunch|breakfast|coffee|meeting|date|call|appointment|interview) with))"
     r"[ \t]+(?:\p{Lu}[\p{L}'’-]*(?:[ \t]+\p{L}[\p{L}'’-]*){0,3}[ \t]+(?:and|&)[ \t]+)?$"
 )
@@ -118,22 +121,20 @@ _GIFT_FRAME_AFTER = regex.compile(
     r"(?:birthday|anniversary|wedding|graduation|christmas|retirement|promotion|housewarming))\b",
     regex.I,
 )
-# After the name: what only a person has or is ("Ling's birthday", "Jian is my sister") ...
-_PERSON_RELATION_AFTER = regex.compile(
+# After the name: what only a person has ("Ling's birthday"), or is to someone ("Jian is my sister", from
+# the settings' `person_relations`; see `relation_after`).
+_PERSON_POSSESSION_AFTER = regex.compile(
     r"(?:'s|’s)[ \t]+(?i:birthday|wedding|anniversary|mom|mother|dad|father|wife|husband|boyfriend|girlfriend"
     r"|son|daughter|sister|brother|parents)\b"
-    r"|[ \t]+(?:is|was)[ \t]+(?:my|our|his|her|their)[ \t]+(?:\p{Ll}+[ \t]+)?(?i:wife|husband|brother|sister"
-    r"|mother|father|mom|mum|dad|son|daughter|friend|boss|manager|colleague|co-?worker|landlord|landlady|tenant"
-    r"|neighbou?r|teacher|professor|girlfriend|boyfriend|partner|fianc[eé]e?|cousin|uncle|aunt|niece|nephew"
-    r"|grandma|grandmother|grandpa|grandfather|client|doctor|therapist|roommate|supervisor|mentor|student|coach"
-    r"|employee|assistant|ex)\b"
 )
 # ... or does, which companies and products do too ("Google said"): only after a known given name or a
-# name of two words or more.
+# name of two words or more ...
 _PERSON_VERB_AFTER = regex.compile(
     r"[ \t]+(?:said|says|told me|asked me|texted me|emailed me|called me|thinks|wants|lives|works|turns|turned"
     r"|got married|was born)\b"
 )
+# ... or the display name of an email address ("Anthony Park <ap@...>"), which a team or a product can be too.
+_DISPLAY_NAME_BEFORE_EMAIL = regex.compile(r"[ \t]*<[^<>@\s]+@")
 _POSSESSIVE_END = regex.compile(r"['’]s?$")
 # Regular English endings and the stem each leaves: plurals, past tenses, gerunds.
 _INFLECTIONS = (("ies", "y"), ("ied", "y"), ("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("es", ""), ("s", ""),
@@ -213,10 +214,11 @@ class GazetteerNameRecognizer(EntityRecognizer):
 
     MAX_NAME_WORDS = 3  # a longer run of capitalised words is a title or a heading, not a name
 
-    def __init__(self, lists: NameLists, score: float) -> None:
+    def __init__(self, lists: NameLists, score: float, person_relations: Sequence[str]) -> None:
         super().__init__(supported_entities=["PERSON"], name="GazetteerNameRecognizer", supported_language="en")
         self.lists = lists
         self.score = score
+        self.relation_after = relation_after(person_relations)
 
     def load(self) -> None:
         return None
@@ -249,7 +251,7 @@ class GazetteerNameRecognizer(EntityRecognizer):
 
     def _names_in_person_frames(self, text: str, runs: list) -> list[tuple[int, int]]:
         """Capitalised runs in a frame only a person stands in (`_PERSON_OBJECT_CUE` before, or
-        `_PERSON_RELATION_AFTER` / `_PERSON_VERB_AFTER` after), led by a known given name of any kind or by
+        a relation / `_PERSON_VERB_AFTER` after), led by a known given name of any kind or by
         a word that is neither English nor a function word ("Jian", "Aminata"; not "Get Started"), with the
         name-shaped words that follow it; or a lone word that is also English in the strongest frames.
         Countries are never names here; the cleaner still vetoes products and words the text also writes
@@ -264,14 +266,18 @@ class GazetteerNameRecognizer(EntityRecognizer):
                 if fold(" ".join(word for _, word in name)) in country_names():
                     index += len(name)
                 elif self._leads_a_name(name) and (
-                        self._cued_before(text, cue_from, name) or _PERSON_RELATION_AFTER.match(text, end)
-                        or (_PERSON_VERB_AFTER.match(text, end) and self._full_or_given(name))
+                        self._cued_before(text, cue_from, name) or self._relation_after(text, end)
+                        or ((_PERSON_VERB_AFTER.match(text, end) or _DISPLAY_NAME_BEFORE_EMAIL.match(text, end))
+                            and self._full_or_given(name))
                 ) or self._word_named_in_strong_frame(text, cue_from, name):
                     spans.append((start, end))
                     index += len(name)
                 else:
                     index += 1
         return spans
+
+    def _relation_after(self, text: str, end: int) -> bool:
+        return bool(_PERSON_POSSESSION_AFTER.match(text, end) or self.relation_after.match(text, end))
 
     def _cued_before(self, text: str, cue_from: int, name: list[tuple[int, str]]) -> bool:
         cue = _PERSON_OBJECT_CUE.search(text, cue_from, name[0][0])
@@ -283,18 +289,18 @@ class GazetteerNameRecognizer(EntityRecognizer):
 
     def _leads_a_name(self, name: list[tuple[int, str]]) -> bool:
         """Whether a frame's capitalised words are a person's name. A word neither English (inflected
-        forms too: "Started", "Mother's") nor a function word may lead any capitalised words ("Jiwoo Park",
-        "Amelia Park");
-        a given name that is also an English word ("Rebecca", "Apple"), or a known surname before more name
-        words ("Hao de Vries"), only surnames (English words too: "Isabella Park") or words that are no
-        English words ("Apple Support" is neither)."""
+        forms too: "Started", "Mother's") nor a function word may lead any capitalised words ("Jiwoo Park").
+        A given name that is also an English word ("Rebecca", "Apple"), a known surname before more name
+        words ("Hao de Vries"), or any word before a known surname ("Raj Mizrahi") may lead only surnames
+        (English words too: "Isabella Park") or words that are no English words ("Apple Support" is
+        neither)."""
         lists, first = self.lists, _POSSESSIVE_END.sub("", name[0][1])
         rest = [word for _, word in name[1:] if word.casefold() not in NAME_PARTICLES]
         if first.casefold() in function_words():  # "Give Me Liberty": "Me" is also a given name
             return False
         if not self._english_like(first):  # a given name or an unknown word that is no English word
             return True
-        if not (lists.is_given(first) or (rest and lists.is_surname(first))):
+        if not (lists.is_given(first) or (rest and (lists.is_surname(first) or lists.is_surname(rest[-1])))):
             return False
         return all(lists.ends_a_name(word) or not self._english_like(word) for word in rest)
 
@@ -309,7 +315,7 @@ class GazetteerNameRecognizer(EntityRecognizer):
         return bool(
             (_STRONG_PERSON_CUE.search(text, cue_from, start) and _GOES_ON.match(text, end))
             or (_GIFT_FRAME.search(text, cue_from, start) and _GIFT_FRAME_AFTER.match(text, end))
-            or _PERSON_RELATION_AFTER.match(text, end)
+            or self._relation_after(text, end)
         )
 
     def _english_like(self, word: str) -> bool:
@@ -421,6 +427,14 @@ class GazetteerNameRecognizer(EntityRecognizer):
                 SHAPE_CHECKED: shape_checked,
             },
         )
+
+
+def relation_after(person_relations: Sequence[str]) -> regex.Pattern:
+    """After a name, what the person is to someone: "is my sister", "was our landlord"."""
+    return regex.compile(
+        rf"[ \t]+(?:is|was)[ \t]+(?:my|our|his|her|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?"
+        rf"(?i:{relation_alternation(person_relations)}|ex)\b"
+    )
 
 
 @cache

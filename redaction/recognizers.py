@@ -196,7 +196,7 @@ def build_recognizers(settings: RedactionSettings) -> list[EntityRecognizer]:
     gazetteer = settings.name_gazetteer
     if gazetteer.enabled:
         lists = load_name_lists(gazetteer.given_names, gazetteer.surnames, gazetteer.english_words)
-        recognizers.append(GazetteerNameRecognizer(lists, gazetteer.score))
+        recognizers.append(GazetteerNameRecognizer(lists, gazetteer.score, settings.person_relations))
     if settings.ner.enabled:
         recognizers.append(SpacyRecognizer(supported_entities=["PERSON"], ner_strength=settings.ner.score))
     if settings.script_ner.enabled:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +26,11 @@ DEFAULT_SETTINGS_PATH = PACKAGE_DIR / "default_settings.yaml"
 # Entities the project's own recognizers (structured detectors, NER, name lists) provide; the rest must
 # come from pattern_recognizers.
 BUILT_IN_ENTITIES = frozenset({"PERSON", "ADDRESS", "DATE_OF_BIRTH", *KINDS})
+
+
+def relation_alternation(person_relations: Sequence[str]) -> str:
+    """A regex alternation of relation nouns ("sister", "co-worker"), longest first."""
+    return "|".join(regex.escape(word) for word in sorted(person_relations, key=len, reverse=True))
 
 
 class SettingsError(ValueError):
@@ -112,7 +117,39 @@ class RedactionSettings(_Strict):
     propagate_values: bool = True
     allow_list: tuple[str, ...] = ()
     non_name_words: tuple[str, ...] = ()
+    person_relations: tuple[str, ...] = ()
     pattern_recognizers: tuple[RecognizerSpec, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_person_relations(cls, data: Any) -> Any:
+        """`{person_relations}` in a pattern's regex stands for the alternation of `person_relations`, so
+        the relation pattern and the name frames read one list."""
+        if not isinstance(data, Mapping) or "{person_relations}" not in str(data.get("pattern_recognizers")):
+            return data
+        relations = data.get("person_relations")
+        if not (isinstance(relations, (list, tuple)) and relations and all(isinstance(w, str) for w in relations)):
+            raise ValueError("a pattern uses {person_relations}, but person_relations is not a list of words")
+        alternation = relation_alternation(relations)
+
+        def expand(value: Any) -> Any:
+            if isinstance(value, str):
+                return value.replace("{person_relations}", alternation)
+            if isinstance(value, Mapping):
+                return {key: expand(item) for key, item in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [expand(item) for item in value]
+            return value
+
+        return {**data, "pattern_recognizers": expand(data["pattern_recognizers"])}
+
+    @field_validator("person_relations")
+    @classmethod
+    def _relation_words(cls, relations: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [word for word in relations if not regex.fullmatch(r"\p{L}+(?:[-' ]\p{L}+)*", word)]
+        if bad:
+            raise ValueError(f"person_relations must be words, got {bad}")
+        return relations
 
     @field_validator("phone_regions")
     @classmethod

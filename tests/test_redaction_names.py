@@ -58,6 +58,8 @@ def test_names_from_the_lists_are_redacted(redactor, text, expected):
         ("The account holder Grace Foster disputed it.", "The account holder NAME_1 disputed it."),
         ("Create a record with name Amelia Park and age 30.", "Create a record with name NAME_1 and age 30."),
         ("Hi, I'm Ali Hoffmann and I need help.", "Hi, I'm NAME_1 and I need help."),  # "ali" is Portuguese too
+        ("Signature: Raj Mizrahi, CTO", "Signature: NAME_1, CTO"),  # "raj" is an English word
+        ("Import this vCard line: Anthony Park <ap2@postbox.net>", "Import this vCard line: NAME_1 <EMAIL_1>"),
         # a lone word that is also English, in the strongest frames only
         ("Tell Raj that the train is late.", "Tell NAME_1 that the train is late."),
         ("What should I get Ling for her birthday?", "What should I get NAME_1 for her birthday?"),
@@ -87,6 +89,11 @@ def test_names_in_frames_only_a_person_stands_in(redactor, text, expected):
 )
 def test_person_frames_leave_headings_and_products(redactor, text):
     assert redactor.redact_group([text]).texts == [text]
+
+
+def test_a_product_or_team_before_an_email_is_no_display_name(redactor):
+    text = "From: GitHub <noreply@githubmail.net>\nTo: Support Team <help@acmemail.net>"
+    assert redactor.redact_group([text]).texts == ["From: GitHub <EMAIL_1>\nTo: Support Team <EMAIL_2>"]
 
 
 @pytest.mark.parametrize(
@@ -203,3 +210,16 @@ def test_name_lists_are_read_without_accents():
     assert lists.is_given("Élisabeth") and lists.is_given("elisabeth")
     assert lists.is_surname("Benoît") and lists.is_surname("BENOIT")
     assert not lists.is_given("Kollege")
+
+
+def test_one_relation_list_feeds_the_relation_pattern_and_the_name_frames():
+    settings = RedactionSettings.default(ner={"enabled": False}, person_relations=["lodger"])
+    text = "Yesterday my lodger Tsegaye left. Nkemdirim is my lodger too. But my sister Oyelaran stayed."
+    assert Redactor(settings).redact_group([text]).texts == [
+        "Yesterday my lodger NAME_1 left. NAME_2 is my lodger too. But my sister Oyelaran stayed."
+    ]
+
+
+def test_a_pattern_that_uses_person_relations_needs_the_list():
+    with pytest.raises(SettingsError, match="person_relations"):
+        RedactionSettings.default(person_relations=[])
