@@ -430,10 +430,13 @@ class GazetteerNameRecognizer(EntityRecognizer):
 
 
 def relation_after(person_relations: Sequence[str]) -> regex.Pattern:
-    """After a name, what the person is to someone: "is my sister", "was our landlord"."""
+    """After a name, what the person is to someone: "is my sister", "was our landlord" (never, without
+    relation nouns)."""
+    if not person_relations:
+        return regex.compile(r"(?!)")
     return regex.compile(
         rf"[ \t]+(?:is|was)[ \t]+(?:my|our|his|her|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?"
-        rf"(?i:{relation_alternation(person_relations)}|ex)\b"
+        rf"(?i:{relation_alternation(person_relations)})\b"
     )
 
 

@@ -243,9 +243,9 @@ class ProseNerNlpEngine(NlpEngine):
     removes the small model's favourite mistakes, imperative verbs and common nouns at line starts
     ("Identify ...", "Combine the DataFrames", "sorting by Matches"). A hit whose every word is an
     English verb, adjective or adverb ("Deep Learning", "Optional", "Bold") is dropped too, unless it is a
-    known given name and surname ("Harry Lee"). Models
-    without a tagger or lemmatizer tables skip the check they lack. Given name lists, a hit must also
-    hold a known given name or end in a known surname (products, places and code words rarely do).
+    known given name and surname ("Harry Lee"). Models without a tagger or lemmatizer tables skip the
+    check they lack. Given name lists, a hit must also hold a known given name or end in a known surname
+    (products, places and code words rarely do).
     """
 
     def __init__(self, ner: NerSettings, confirming_names: NameLists | None = None) -> None:

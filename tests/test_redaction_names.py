@@ -220,6 +220,16 @@ def test_one_relation_list_feeds_the_relation_pattern_and_the_name_frames():
     ]
 
 
+def test_without_relation_nouns_no_relation_frame():
+    settings = RedactionSettings.default(
+        ner={"enabled": False}, person_relations=[],
+        pattern_recognizers=[spec for spec in RedactionSettings.default().model_dump()["pattern_recognizers"]
+                             if spec["name"] != "PersonCueRecognizer"],
+    )
+    text = "Nkemdirim is my favourite author."
+    assert Redactor(settings).redact_group([text]).texts == [text]
+
+
 def test_a_pattern_that_uses_person_relations_needs_the_list():
     with pytest.raises(SettingsError, match="person_relations"):
         RedactionSettings.default(person_relations=[])
