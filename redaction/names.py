@@ -89,14 +89,19 @@ _SENTENCE_START = regex.compile(r"(?:^|[.!?¡¿])[\s\"'“‘(¡¿]*$")
 # the verbs take a person as their object, or the words after the name say what a person is or does. After
 # a `label` (a salutation, a name field, "a trip with"), which things share with people ("name: Admin"),
 # the name needs two words or a known given name. A name joined to a cued one by "and" stands in the same
-# frame ("a trip with Grace Singh and Rebecca Park").
+# frame ("a trip with Grace Singh and Rebecca Park"). The strongest cues are `_STRONG_CUES`: after them
+# even a word that is also English is a name when it stands alone, capitalised, in a sentence that goes on
+# ("Tell Raj that ...", "get Ling for her birthday", "Raj is my brother"), never in a heading ("Get Help").
+_STRONG_CUES = (
+    r"tell|remind|thank|invite|congratulate|forgive|hug|marry|(?:talk|speak|apologi[sz]e) to"
+    r"|say (?:hi|hello|sorry|thanks|goodbye) to|me and"
+)
 _PERSON_OBJECT_CUE = regex.compile(
-    r"(?<![\p{L}-])(?i:tell|ask|email|e-mail|text|call|invite|thank|remind|congratulate|meet|visit|hug|wish"
-    r"|forgive|convince|persuade|message|ping|introduce|get|buy|give|pay|hire|marry"
-    r"|(?:talk|speak|write|reply|apologi[sz]e|lie|lied|listen|explain (?:it|this|that)|email|e-mail|text|message"
-    r"|send (?:it|this|that)) to|say (?:hi|hello|sorry|thanks|goodbye) to"
+    rf"(?<![\p{{L}}-])(?i:{_STRONG_CUES}|ask|email|e-mail|text|call|meet|visit|wish|convince|persuade|message|ping"
+    r"|introduce|get|buy|give|pay|hire"
+    r"|(?:write|reply|lie|lied|listen|explain (?:it|this|that)|email|e-mail|text|message|send (?:it|this|that)) to"
     r"|(?:letter|note|card|gift|present|poem|email|message) (?:to|for)|(?:bio|biography|profile|reference) (?:for|of)"
-    r"|contact|me and|(?:employee|customer|patient|client|tenant|applicant|student|contact|attendee|guest"
+    r"|contact|(?:employee|customer|patient|client|tenant|applicant|student|contact|attendee|guest"
     r"|passenger)[ \t]*:"
     r"|(?P<label>dear|named|(?:with|full|user|customer|contact|person|patient|client)[ \t]*:?[ \t]*name[ \t]*:?"
     r"|(?:account holder|cardholder|recipient|beneficiary)[ \t]*:?"
@@ -104,14 +109,9 @@ _PERSON_OBJECT_CUE = regex.compile(
     r"|(?:trip|travel|vacation|holiday|dinner|lunch|breakfast|coffee|meeting|date|call|appointment|interview) with))"
     r"[ \t]+(?:\p{Lu}[\p{L}'’-]*(?:[ \t]+\p{L}[\p{L}'’-]*){0,3}[ \t]+(?:and|&)[ \t]+)?$"
 )
-# The strongest of these, after which even a word that is also English is a name when it stands alone,
-# capitalised, in a sentence that goes on ("Tell Raj that ...", "get Ling for her birthday", "Raj is my
-# brother"), never in a heading ("Get Help").
-_STRONG_PERSON_CUE = regex.compile(
-    r"(?<![\p{L}-])(?i:tell|remind|thank|invite|congratulate|forgive|hug|marry|(?:talk|speak|apologi[sz]e) to"
-    r"|say (?:hi|hello|sorry|thanks|goodbye) to|me and)[ \t]+$"
-)
-# How far before a name its cue is looked for (the longest cue is under 40 characters): long lines stay linear.
+_STRONG_PERSON_CUE = regex.compile(rf"(?<![\p{{L}}-])(?i:{_STRONG_CUES})[ \t]+$")
+# How far before a name its cue is looked for (a cue is under 40 characters; one with a name and "and" may
+# be longer, and is then missed): long lines stay linear.
 _CUE_WINDOW = 64
 _GOES_ON = regex.compile(r"[ \t]+(?:\p{Ll}|I\b)|[,;]")
 _GIFT_FRAME = regex.compile(r"(?<![\p{L}-])(?i:get|buy|give)[ \t]+$")
