@@ -89,15 +89,15 @@ _SENTENCE_START = regex.compile(r"(?:^|[.!?¡¿])[\s\"'“‘(¡¿]*$")
 # the verbs take a person as their object, or the words after the name say what a person is or does. After
 # a `label` (a salutation, a name field, "a trip with"), which things share with people ("name: Admin"),
 # the name needs two words or a known given name. A name joined to a cued one by "and" stands in the same
-# frame ("a trip with Grace Singh and Rebecca Park"). The strongest cues are `_STRONG_CUES`: after them
+# frame ("a trip with Grace Singh and Rebecca Park"). The strongest cues are `_STRONG_PERSON_CUES`: after them
 # even a word that is also English is a name when it stands alone, capitalised, in a sentence that goes on
 # ("Tell Raj that ...", "get Ling for her birthday", "Raj is my brother"), never in a heading ("Get Help").
-_STRONG_CUES = (
+_STRONG_PERSON_CUES = (
     r"tell|remind|thank|invite|congratulate|forgive|hug|marry|(?:talk|speak|apologi[sz]e) to"
     r"|say (?:hi|hello|sorry|thanks|goodbye) to|me and"
 )
 _PERSON_OBJECT_CUE = regex.compile(
-    rf"(?<![\p{{L}}-])(?i:{_STRONG_CUES}|ask|email|e-mail|text|call|meet|visit|wish|convince|persuade|message|ping"
+    rf"(?<![\p{{L}}-])(?i:{_STRONG_PERSON_CUES}|ask|email|e-mail|text|call|meet|visit|wish|convince|persuade|message|ping"
     r"|introduce|get|buy|give|pay|hire"
     r"|(?:write|reply|lie|lied|listen|explain (?:it|this|that)|email|e-mail|text|message|send (?:it|this|that)) to"
     r"|(?:letter|note|card|gift|present|poem|email|message) (?:to|for)|(?:bio|biography|profile|reference) (?:for|of)"
@@ -109,7 +109,7 @@ _PERSON_OBJECT_CUE = regex.compile(
     r"|(?:trip|travel|vacation|holiday|dinner|lunch|breakfast|coffee|meeting|date|call|appointment|interview) with))"
     r"[ \t]+(?:\p{Lu}[\p{L}'’-]*(?:[ \t]+\p{L}[\p{L}'’-]*){0,3}[ \t]+(?:and|&)[ \t]+)?$"
 )
-_STRONG_PERSON_CUE = regex.compile(rf"(?<![\p{{L}}-])(?i:{_STRONG_CUES})[ \t]+$")
+_STRONG_PERSON_CUE = regex.compile(rf"(?<![\p{{L}}-])(?i:{_STRONG_PERSON_CUES})[ \t]+$")
 # How far before a name its cue is looked for (a cue is under 40 characters; one with a name and "and" may
 # be longer, and is then missed): long lines stay linear.
 _CUE_WINDOW = 64
